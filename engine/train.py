@@ -55,17 +55,23 @@ class TrainingDiverged(RuntimeError):
 
 
 @dataclass
-class StepReport:
-    """Everything one training step did, for the terminal and the dashboard."""
+class ComputedStep:
+    """A step's forward and backward pass over one batch, before the parameters change."""
 
     step: int  # the step number (0 for the first)
     batch: Batch  # the windows that were trained on
     trace: Trace  # the forward pass over the batch
-    loss: float  # mean cross-entropy of the batch before the update
+    loss: float  # mean cross-entropy of the batch
     grads: Params  # gradients after clipping
     grad_norm: float  # global gradient norm before clipping
-    lr: float  # learning rate used
-    updates: Params  # parameter after - before
+
+
+@dataclass
+class StepReport(ComputedStep):
+    """A finished step: what was computed, and the AdamW update it led to."""
+
+    lr: float = 0.0  # learning rate used
+    updates: Params | None = None  # parameter after - before
 
 
 class Trainer:
@@ -97,8 +103,22 @@ class Trainer:
         """Change the (peak) learning rate from now on."""
         self.config = replace(self.config, lr=check_learning_rate(lr))
 
+    def set_batch_size(self, batch_size: int) -> None:
+        """Draw batches of `batch_size` windows from now on."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.sampler.batch_size = batch_size
+
     def step(self) -> StepReport:
         """One step: sample a batch, forward, loss, backward, clip, AdamW update."""
+        return self.apply(self.compute())
+
+    def compute(self) -> ComputedStep:
+        """Forward and backward over the next batch; the parameters do not change yet.
+
+        Raises TrainingDiverged (after restoring the last good parameters) if the loss at
+        the current parameters is not finite or exceeds 2·ln(V).
+        """
         batch = next(self.sampler)
         loss, grads, trace = self.model.loss_grads_trace(batch.x, batch.y)
         norm = clip_grad_norm(grads, self.config.grad_clip)
@@ -111,14 +131,20 @@ class Trainer:
                 + f" (learning rate {self.learning_rate(self.step_count):.3g}). "
                 "The parameters from before the last update are restored; "
                 "lower the learning rate and train again.")
+        return ComputedStep(self.step_count, batch, trace, loss, grads, norm)
+
+    def apply(self, computed: ComputedStep) -> StepReport:
+        """The AdamW update for a computed step (which must be the latest one)."""
+        if computed.step != self.step_count:
+            raise ValueError(f"step {computed.step} is stale; the trainer is at step "
+                             f"{self.step_count}")
         self._last_good = self._snapshot()
         lr = self.learning_rate(self.step_count)
-        self.optimizer.step(grads, lr)
+        self.optimizer.step(computed.grads, lr)
         before = self._last_good[0]
         updates = {n: p - before[n] for n, p in self.model.params.items()}
-        report = StepReport(self.step_count, batch, trace, loss, grads, norm, lr, updates)
         self.step_count += 1
-        return report
+        return StepReport(**vars(computed), lr=lr, updates=updates)
 
     def _snapshot(self):
         return {n: p.copy() for n, p in self.model.params.items()}, self.optimizer.state()

@@ -1,0 +1,74 @@
+"""The animation clock: a position on a timeline of stages, and play/pause at a speed.
+
+The clock only keeps time. Whoever owns it (the session) gives it the stages and the
+function to call on each tick; Play starts a periodic callback for this browser session,
+Pause stops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import panel as pn
+import param
+
+
+class Clock(param.Parameterized):
+    """Play / pause / step / scrub over `stages`; `frame` is the current stage's index."""
+
+    playing = param.Boolean(default=False, doc="Whether the clock ticks on its own.")
+    speed = param.Number(default=2.0, bounds=(0.5, 20.0), step=0.5,
+                         doc="Ticks per second while playing.")
+    frame = param.Integer(default=0, bounds=(0, 0), doc="Index of the current stage.")
+    stages = param.List(default=["start"], item_type=str, precedence=-1,
+                        doc="The names of the timeline's stages, in order.")
+
+    def __init__(self, on_tick: Callable[[], None], **params):
+        super().__init__(**params)
+        self._on_tick = on_tick
+        self._callback = None
+        self._set_bounds()
+
+    @property
+    def stage(self) -> str:
+        return self.stages[self.frame]
+
+    def tick(self) -> None:
+        """One step of the animation, exactly what a tick of the running clock does."""
+        self._on_tick()
+
+    def toggle(self) -> None:
+        self.playing = not self.playing
+
+    def back(self) -> None:
+        """Scrub one stage back (the keyboard's left arrow)."""
+        self.playing = False
+        self.frame = max(0, self.frame - 1)
+
+    @param.depends("stages", watch=True)
+    def _set_bounds(self) -> None:
+        self.param.frame.bounds = (0, len(self.stages) - 1)
+        self.frame = min(self.frame, len(self.stages) - 1)
+
+    @param.depends("playing", watch=True)
+    def _start_or_stop(self) -> None:
+        if self.playing and self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self._tick_safely, self._period())
+        elif not self.playing and self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    @param.depends("speed", watch=True)
+    def _change_period(self) -> None:
+        if self._callback is not None:
+            self._callback.period = self._period()
+
+    def _period(self) -> int:
+        return max(40, round(1000 / self.speed))
+
+    def _tick_safely(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            self.playing = False  # a failing tick must not fire again and again
+            raise

@@ -1,0 +1,348 @@
+"""One reader's lab: the model, its trainer, the prompt, the trace, and the animation clock.
+
+Views only read a session. The session runs the model once per change that needs it
+(prompt, switched-off heads, new weights) and keeps the result in `trace`; cheaper
+changes (temperature, top-k, top-p) only recompute what depends on them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import param
+
+from app.clock import Clock
+from engine.bpe_tokenizer import BPETokenizer
+from engine.char_tokenizer import CharTokenizer
+from engine.data import split_tokens
+from engine.model import GPT, GPTConfig
+from engine.sampling import SamplingSettings, next_token_probs, sample_token
+from engine.train import ComputedStep, StepReport, TrainConfig, Trainer, TrainingDiverged, evaluate
+from engine.weights import Checkpoint
+
+DEFAULT_PROMPT = "ROMEO:\nBut soft, what light"
+MAX_PROMPT_CHARS = 4000  # longer prompts keep their end; the model sees 64 tokens anyway
+MAX_TEXT_CHARS = 2_000_000  # the largest text a reader may train on
+VAL_EVERY = 25  # training steps between validation estimates
+VAL_WINDOWS = 16
+MODES = ("generate", "examples", "train")
+TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """The token drawn last, for the next-token view's animation."""
+
+    token: int
+    prob: float
+    piece: str
+
+
+class LabSession(param.Parameterized):
+    """The state behind every view. Everything a share link restores is a parameter."""
+
+    # ---- chosen by the reader ------------------------------------------------------------
+    prompt = param.String(default=DEFAULT_PROMPT, doc="The text the model continues.")
+    tokenizer_view = param.Selector(default="char", objects=["char", "bpe"],
+                                    doc="Which tokenizer the tokens view shows.")
+    layer = param.Integer(default=0, bounds=(0, 0), doc="Block shown in the attention view.")
+    head = param.Integer(default=0, bounds=(0, 0), doc="Head shown in the attention view.")
+    query = param.Integer(default=-1, bounds=(-1, None),
+                          doc="Position whose attention is drawn; -1 is the last token.")
+    heads_off = param.List(default=[], doc="(layer, head) pairs switched off.")
+    temperature = param.Number(default=0.8, bounds=(0.0, 2.0), step=0.05,
+                               doc="0 is greedy; higher flattens the distribution.")
+    top_k = param.Integer(default=0, bounds=(0, None), doc="Keep the k likeliest; 0 is off.")
+    top_p = param.Number(default=1.0, bounds=(0.01, 1.0), step=0.01,
+                         doc="Keep the likeliest tokens whose mass reaches p; 1 is off.")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="Seed for sampling.")
+    learning_rate = param.Number(default=1e-3, bounds=(1e-5, 10.0), doc="AdamW's rate.")
+    batch_size = param.Integer(default=8, bounds=(1, 64), doc="Windows per training step.")
+    example_start = param.Integer(default=0, bounds=(0, None),
+                                  doc="Where the examples view's window starts in the text.")
+    mode = param.Selector(default="generate", objects=list(MODES),
+                          doc="What the clock animates.")
+
+    # ---- derived by the session (views read these) ----------------------------------------
+    ids = param.List(default=[], precedence=-1, doc="The token ids the model sees.")
+    prompt_notes = param.List(default=[], precedence=-1, doc="What happened to the prompt.")
+    message = param.String(default="", precedence=-1, doc="The latest error or status.")
+    trace = param.Parameter(precedence=-1, doc="The forward pass over `ids`.")
+    baseline_probs = param.Parameter(precedence=-1,
+                                     doc="(V,) next-token probabilities with every head on.")
+    next_probs = param.Parameter(precedence=-1,
+                                 doc="(V,) after temperature, top-k and top-p.")
+    sampled = param.Parameter(precedence=-1, doc="The last Sampled token.")
+    weights_version = param.Integer(default=0, precedence=-1, doc="Bumped when weights change.")
+    train_step = param.Parameter(precedence=-1, doc="The latest ComputedStep or StepReport.")
+    history_version = param.Integer(default=0, precedence=-1, doc="Bumped per loss recorded.")
+
+    def __init__(self, checkpoint: Checkpoint, corpus: str | None = None,
+                 bpe: BPETokenizer | None = None, **params):
+        super().__init__(**params)
+        self._shipped = copy.deepcopy(checkpoint)
+        self._shipped_corpus = corpus
+        self._pending: ComputedStep | None = None  # computed, not yet applied
+        self.bpe = bpe
+        self.corpus_name = "Shakespeare" if corpus else ""
+        self.history: list[tuple[int, float]] = []  # (step, batch loss)
+        self.val_history: list[tuple[int, float]] = []  # (step, validation loss)
+        self.trainer: Trainer | None = None
+        self.clock = Clock(on_tick=self.advance)
+        self._install(copy.deepcopy(checkpoint.model), checkpoint.tokenizer, corpus)
+
+    # ---- the model and its text ---------------------------------------------------------
+
+    @property
+    def config(self) -> GPTConfig:
+        return self.model.config
+
+    def _install(self, model: GPT, tokenizer, corpus: str | None) -> None:
+        """Make `model` with `tokenizer` the session's model, `corpus` its training text."""
+        self.model, self.tokenizer, self.corpus = model, tokenizer, corpus or ""
+        tokens = np.array(tokenizer.encode(self.corpus), dtype=np.int64)
+        if len(tokens) > 10 * model.config.block_size:
+            self.train_tokens, self.val_tokens = split_tokens(tokens, 0.1)
+        else:
+            self.train_tokens, self.val_tokens = tokens, tokens[:0]
+        self.trainer, self._pending, self.history, self.val_history = None, None, [], []
+        cfg = model.config
+        with param.parameterized.batch_call_watchers(self):
+            self.param.layer.bounds = (0, cfg.n_layer - 1)
+            self.param.head.bounds = (0, cfg.n_head - 1)
+            self.param.top_k.bounds = (0, cfg.vocab_size)
+            self.param.example_start.bounds = (0, max(0, len(tokens) - cfg.block_size - 1))
+            self.heads_off = []
+            self.train_step = None
+            self.history_version += 1
+        self._set_stages()
+        self._encode_prompt()
+
+    def reset_weights(self) -> None:
+        """Back to the shipped model and its corpus (the reader's training is dropped)."""
+        shipped = copy.deepcopy(self._shipped)
+        self.clock.playing = False
+        self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
+        self._install(shipped.model, shipped.tokenizer, self._shipped_corpus)
+        self.message = "Back to the shipped weights."
+        self.weights_version += 1
+
+    def train_on_text(self, text: str) -> None:
+        """A fresh character-level model, the shape of the shipped one, to train on `text`."""
+        T = self.config.block_size
+        if len(text) < 2 * T + 2:
+            self.message = (f"That text has {len(text)} characters; training needs at least "
+                            f"{2 * T + 2}. Paste more.")
+            return
+        if len(text) > MAX_TEXT_CHARS:
+            self.message = (f"That text has {len(text):,} characters; the lab trains on at "
+                            f"most {MAX_TEXT_CHARS:,}. Paste less.")
+            return
+        tokenizer = CharTokenizer.from_text(text)
+        c = self.config
+        model = GPT(GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd),
+                    seed=self.seed, dtype=self.model.dtype)
+        self.clock.playing = False
+        self.corpus_name = "your text"
+        self._install(model, tokenizer, text)
+        self.message = (f"A new model with random weights will learn your {len(text):,} "
+                        f"characters ({tokenizer.vocab_size} distinct). Press Play to train.")
+        self.weights_version += 1
+
+    # ---- prompt -> ids -> trace -> probabilities ---------------------------------------------
+
+    @param.depends("prompt", watch=True)
+    def _encode_prompt(self) -> None:
+        notes = []
+        text = self.prompt
+        if len(text) > MAX_PROMPT_CHARS:
+            notes.append(f"The prompt is {len(text):,} characters; only its last "
+                         f"{MAX_PROMPT_CHARS:,} are kept.")
+            text = text[-MAX_PROMPT_CHARS:]
+        if not text:
+            notes.append("The prompt is empty, so the model starts from a newline "
+                         "(as nanoGPT's sample.py does). Type something to see it continue.")
+            text = "\n"
+        unknown = getattr(self.tokenizer, "unknown_chars", lambda _: [])(text)
+        if unknown:
+            chars = "".join(dict.fromkeys(ch for _, ch in unknown))
+            notes.append(f"{len(unknown)} character(s) are not in the model's vocabulary "
+                         f"and became \ufffd: {chars!r}.")
+        ids = self.tokenizer.encode(text)
+        T = self.config.block_size
+        if len(ids) > T:
+            notes.append(f"The prompt is {len(ids)} tokens; the model sees only the last {T} "
+                         "(its context window).")
+            ids = ids[-T:]
+        with param.parameterized.batch_call_watchers(self):
+            self.prompt_notes = notes
+            self.ids = ids
+            self.query = min(self.query, len(ids) - 1)
+        self._run_model()
+
+    @param.depends("heads_off", watch=True)
+    def _run_model(self) -> None:
+        """The one place the model runs on the prompt."""
+        mask = self.head_mask()
+        _, trace = self.model.forward(np.array(self.ids), head_mask=mask)
+        baseline = None
+        if mask is not None:
+            baseline = self.model.forward(np.array(self.ids))[1].probs[0, -1]
+        with param.parameterized.batch_call_watchers(self):
+            self.trace = trace
+            self.baseline_probs = baseline
+            self._update_probs()
+
+    def head_mask(self) -> np.ndarray | None:
+        """(n_layer, n_head) ones with zeros for the heads switched off, or None."""
+        if not self.heads_off:
+            return None
+        mask = np.ones((self.config.n_layer, self.config.n_head))
+        for layer, head in self.heads_off:
+            mask[layer, head] = 0.0
+        return mask
+
+    def toggle_head(self, layer: int, head: int) -> None:
+        pair = (layer, head)
+        self.heads_off = ([p for p in self.heads_off if tuple(p) != pair]
+                          if pair in map(tuple, self.heads_off) else [*self.heads_off, pair])
+
+    @property
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings(self.temperature, self.top_k or None, self.top_p)
+
+    @param.depends("temperature", "top_k", "top_p", watch=True)
+    def _update_probs(self) -> None:
+        self.next_probs = next_token_probs(self.trace.logits[0, -1], self.sampling)
+
+    # ---- generation -------------------------------------------------------------------------
+
+    def generate_token(self) -> Sampled:
+        """Draw the next token (seeded by the seed and the prompt's length) and append it."""
+        rng = np.random.default_rng((self.seed, len(self.prompt)))
+        token = sample_token(self.next_probs, rng)
+        sampled = Sampled(token, float(self.next_probs[token]), self.tokenizer.decode([token]))
+        self.sampled = sampled
+        self.prompt = self.prompt + sampled.piece
+        return sampled
+
+    # ---- training -----------------------------------------------------------------------------
+
+    @property
+    def can_train(self) -> bool:
+        return len(self.train_tokens) > self.config.block_size + 1
+
+    def _ensure_trainer(self) -> Trainer:
+        if self.trainer is None:
+            config = TrainConfig(lr=self.learning_rate, schedule="constant",
+                                 batch_size=self.batch_size, seed=self.seed)
+            self.trainer = Trainer(self.model, self.train_tokens, config)
+        return self.trainer
+
+    @param.depends("learning_rate", watch=True)
+    def _set_lr(self) -> None:
+        if self.trainer is not None:
+            self.trainer.set_lr(self.learning_rate)
+
+    @param.depends("batch_size", watch=True)
+    def _set_batch_size(self) -> None:
+        if self.trainer is not None:
+            self.trainer.set_batch_size(self.batch_size)
+
+    def compute_step(self) -> ComputedStep | None:
+        """Forward and backward over the next batch (the weights do not change yet)."""
+        if not self.can_train:
+            self.message = ("There is no training text: paste your own below, or run "
+                            "`napkin-gpt fetch-corpus` and restart the lab.")
+            self.clock.playing = False
+            return None
+        try:
+            computed = self._ensure_trainer().compute()
+        except TrainingDiverged as e:
+            self.clock.playing = False
+            self.message = str(e)
+            self.weights_version += 1
+            self._run_model()
+            return None
+        self._pending = self.train_step = computed
+        return computed
+
+    def apply_step(self) -> StepReport | None:
+        """The AdamW update for the computed step; every view follows the new weights."""
+        if self._pending is None:
+            return None
+        report = self.trainer.apply(self._pending)
+        self._pending = None
+        self.history.append((report.step, report.loss))
+        if report.step % VAL_EVERY == 0 and len(self.val_tokens) > self.config.block_size + 1:
+            self.val_history.append(
+                (report.step, evaluate(self.model, self.val_tokens, VAL_WINDOWS, VAL_WINDOWS)))
+        with param.parameterized.batch_call_watchers(self):
+            self.train_step = report
+            self.message = ""
+            self.history_version += 1
+            self.weights_version += 1
+            self._run_model()
+        return report
+
+    def train_once(self) -> StepReport | None:
+        return self.apply_step() if self.compute_step() is not None else None
+
+    # ---- the clock's timeline -----------------------------------------------------------------
+
+    @param.depends("mode", watch=True)
+    def _set_stages(self) -> None:
+        if self.mode == "generate":
+            layers = [f"block {i} {part}" for i in range(self.config.n_layer)
+                      for part in ("attention", "MLP")]
+            stages = ["tokens", "embedding", *layers, "logits", "sample"]
+        elif self.mode == "examples":
+            stages = [f"example {t + 1}" for t in range(self.config.block_size)]
+        else:
+            stages = list(TRAIN_PHASES)
+        self.clock.playing = False
+        self.clock.stages = stages
+        self.clock.frame = len(stages) - 1 if self.mode == "examples" else 0
+
+    def advance(self) -> None:
+        """One tick. Generate: the next stage, and after the last one a new token.
+        Examples: the window slides one token. Train: a whole step while playing, one
+        phase (batch, forward, loss, backward, update) at a time when stepping."""
+        clock = self.clock
+        if self.mode == "generate":
+            if clock.frame == len(clock.stages) - 1:
+                self.generate_token()
+                clock.frame = 0
+            else:
+                clock.frame += 1
+                if clock.stage.startswith("block "):
+                    self.layer = int(clock.stage.split()[1])
+        elif self.mode == "examples":
+            self.example_start = (self.example_start + 1) % (self.param.example_start.bounds[1]
+                                                             + 1)
+        elif clock.playing:
+            if self.train_once() is not None:
+                clock.frame = len(TRAIN_PHASES) - 1
+        elif clock.stage == "update" or self.train_step is None:
+            if self.compute_step() is not None:
+                clock.frame = 0
+        else:
+            clock.frame += 1
+            if clock.stage == "update":
+                self.apply_step()
+
+    # ---- helpers the views share ---------------------------------------------------------------
+
+    def pieces(self, ids) -> list[str]:
+        return [self.tokenizer.piece(int(i)) for i in ids]
+
+    @property
+    def query_position(self) -> int:
+        return self.query if self.query >= 0 else len(self.ids) - 1
+
+    def loss_baseline(self) -> float:
+        """ln V: the loss of guessing uniformly, where training starts."""
+        return math.log(self.config.vocab_size)

@@ -1,0 +1,166 @@
+"""Attention: how each token looks back at the ones before it, one head at a time.
+
+    scores = q kᵀ / √d  ->  causal mask (no peeking ahead)  ->  softmax  ->  weights · v
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.plotting import figure
+
+from app.session import LabSession
+from app.views.heatmap import Heatmap
+from app.views.layout import figure_grid, wrap_row
+from app.views.markup import esc, explain, html_pane, set_html, visible
+
+EXPLAIN = (
+    "Each token asks a question (its query q) and every earlier token offers an answer key k. "
+    "Their dot products, scaled by √d, are the scores; the causal mask hides the future; "
+    "a softmax turns each row into weights that sum to 1, and the head's output is the "
+    "weighted sum of the value vectors v. Pick a token (click it on the left, or use the "
+    "slider) to see what it attends to; switch heads off to see what the prediction "
+    "loses without them.")
+ROW_HEIGHT = 15
+
+
+class AttentionView(pn.viewable.Viewer):
+    session = param.ClassSelector(class_=LabSession)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        cfg = s.config
+        self.query_slider = pn.widgets.IntSlider(name="Token (query position)", start=0,
+                                                 end=max(1, len(s.ids) - 1), width=220)
+        self.query_slider.param.watch(self._pick_query, "value")
+        selectors = wrap_row(
+            pn.widgets.IntSlider.from_param(s.param.layer, name="Block", width=160),
+            pn.widgets.IntSlider.from_param(s.param.head, name="Head", width=160),
+            self.query_slider)
+        self.scores = Heatmap("1. scores q·kᵀ/√d", "query", "key", height=240)
+        self.masked = Heatmap("2. causal mask", "query", "key", height=240)
+        self.weights = Heatmap("3. softmax: weights", "query", "key", diverging=False,
+                               height=240)
+        self.output = Heatmap("4. weights · v: head output", "query", "dimension", height=240)
+        steps = figure_grid(self.scores, self.masked, self.weights, self.output)
+
+        self.lines_source = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[], weight=[],
+                                                  width=[], key=[]))
+        self.tokens_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[]))
+        self.lines = figure(height=300, sizing_mode="stretch_width", min_width=200,
+                            toolbar_location=None, tools="tap", x_range=Range1d(-0.6, 1.6),
+                            title="What the chosen token looks at (line width = weight)")
+        segments = self.lines.segment("x0", "y0", "x1", "y1", source=self.lines_source,
+                                      line_width="width", line_alpha=0.75, color="#d9480f")
+        self.lines.add_tools(HoverTool(renderers=[segments],
+                                       tooltips=[("key", "@key"), ("weight", "@weight{0.000}")]))
+        self.lines.text("x", "y", text="text", source=self.tokens_source, text_color="color",
+                        text_align="center", text_baseline="middle", text_font_size="11pt")
+        self.pick_source = ColumnDataSource(dict(x=[], y=[]))
+        self.lines.rect("x", "y", width=0.5, height=1, source=self.pick_source, fill_alpha=0,
+                        line_alpha=0, nonselection_fill_alpha=0, selection_fill_alpha=0.1)
+        self.pick_source.selected.on_change("indices", self._tap_query)
+        self.lines.y_range.flipped = True
+        self.lines.axis.visible = False
+        self.lines.grid.visible = False
+
+        self.switches = pn.Column(sizing_mode="stretch_width")
+        self._switch_groups = []
+        for layer in range(cfg.n_layer):
+            group = pn.widgets.CheckButtonGroup(
+                name=f"block {layer}", options={f"{layer}.{h}": h for h in range(cfg.n_head)},
+                value=list(range(cfg.n_head)), button_type="success", button_style="outline")
+            group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
+            self._switch_groups.append(group)
+            self.switches.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))
+        self._effect = html_pane()
+        self._caption = html_pane()
+        self._layout = pn.Column(
+            explain(EXPLAIN), selectors, self._caption, steps,
+            pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
+            pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
+                         sizing_mode="stretch_width"),
+            self.switches, self._effect, sizing_mode="stretch_width", name="Attention")
+        self._update()
+        self._show_effect()
+
+    # ---- reader actions -------------------------------------------------------------------
+
+    def _pick_query(self, event) -> None:
+        last = len(self.session.ids) - 1
+        self.session.query = -1 if event.new >= last else event.new
+
+    def _tap_query(self, attr, old, new) -> None:
+        if new:
+            self.query_slider.value = int(new[0])
+
+    def _switch(self, layer: int, heads_on: list[int]) -> None:
+        s = self.session
+        others = [tuple(p) for p in s.heads_off if p[0] != layer]
+        s.heads_off = others + [(layer, h) for h in range(s.config.n_head) if h not in heads_on]
+
+    # ---- drawing ----------------------------------------------------------------------------
+
+    @param.depends("session.trace", "session.layer", "session.head", "session.query",
+                   watch=True)
+    def _update(self) -> None:
+        s = self.session
+        block = s.trace.blocks[s.layer]
+        h = s.head
+        labels = s.pieces(s.ids)
+        T = len(labels)
+        q = s.query_position
+        self.query_slider.param.update(end=max(1, T - 1), value=q)
+        rows = np.full((T, 1), 0.35)
+        rows[q] = 1.0  # the chosen query's row stands out
+        self.scores.update(block.scores[0, h], labels, labels, alpha=rows)
+        self.masked.update(block.masked_scores[0, h], labels, labels, alpha=rows)
+        self.weights.update(block.att[0, h], labels, labels, alpha=rows, low=0.0, high=1.0)
+        dims = [str(i) for i in range(block.heads.shape[-1])]
+        self.output.update(block.heads[0, h], labels, dims, alpha=rows)
+
+        weights = block.att[0, h, q, :q + 1]
+        self.lines.height = max(200, 40 + ROW_HEIGHT * T)
+        self.lines_source.data = dict(
+            x0=np.zeros(q + 1), y0=np.full(q + 1, q), x1=np.ones(q + 1), y1=np.arange(q + 1),
+            weight=weights, width=0.5 + 10 * weights,
+            key=[f"{k}: {visible(labels[k])}" for k in range(q + 1)])
+        shown = [visible(p) for p in labels]
+        self.tokens_source.data = dict(
+            x=[-0.15] * T + [1.15] * T, y=list(range(T)) * 2, text=shown * 2,
+            color=["#1c7ed6" if i == q else "#343a40" for i in range(T)] + ["#343a40"] * T)
+        self.pick_source.data = dict(x=[-0.15] * T, y=list(range(T)))
+        top = np.argsort(-weights)[:3]
+        looks = ", ".join(f"{esc(repr(visible(labels[k])))} at {k} ({weights[k]:.2f})"
+                          for k in top)
+        set_html(self._caption,
+                 f"<p>Block {s.layer}, head {h}: token {q} "
+                 f"<b>{esc(repr(visible(labels[q])))}</b> attends most to {looks}.</p>")
+
+    @param.depends("session.baseline_probs", "session.next_probs", watch=True)
+    def _show_effect(self) -> None:
+        s = self.session
+        for layer, group in enumerate(self._switch_groups):
+            on = [hd for hd in range(s.config.n_head) if (layer, hd) not in
+                  {tuple(p) for p in s.heads_off}]
+            if group.value != on:
+                group.value = on
+        if s.baseline_probs is None:
+            set_html(self._effect, "<p>All heads are on.</p>")
+            return
+        now = s.trace.probs[0, -1]
+        base = s.baseline_probs
+        top = np.argsort(-base)[:6]
+        rows = "".join(
+            f"<tr><td>{esc(repr(visible(s.pieces([i])[0])))}</td><td>{base[i]:.3f}</td>"
+            f"<td>{now[i]:.3f}</td><td>{now[i] - base[i]:+.3f}</td></tr>" for i in top)
+        set_html(self._effect,
+                 f"<p>{len(s.heads_off)} head(s) off. Next-token probabilities (temperature 1):"
+                 "</p><table class='data'><tr><th>token</th><th>all heads</th><th>now</th>"
+                 f"<th>change</th></tr>{rows}</table>")
+
+    def __panel__(self):
+        return self._layout

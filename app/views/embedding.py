@@ -1,0 +1,112 @@
+"""Embedding lookup: a token id picks a row of `wte`, its position a row of `wpe`; the sum
+of the two rows is the vector that enters the first block."""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
+
+from app.session import LabSession
+from app.views.heatmap import Heatmap
+from app.views.layout import figure_grid
+from app.views.markup import esc, explain, html_pane, set_html, visible
+
+EXPLAIN = (
+    "The token embedding wte has one row per token in the vocabulary and the position "
+    "embedding wpe one row per position. Looking a token up is just picking its row: the "
+    "lit rows below are the prompt's tokens and positions. Their sum is what the first "
+    "block reads. The map flattens every token's row to two dimensions (its two principal "
+    "components): tokens the model treats alike sit together, and the map moves as it trains.")
+
+
+def principal_plane(matrix: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """(C, 2) directions of largest variance of the rows; signs kept in line with
+    `previous` so the map does not flip between training steps."""
+    centred = matrix - matrix.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    axes = vt[:2].T
+    if previous is not None:
+        axes *= np.where((axes * previous).sum(axis=0) < 0, -1.0, 1.0)
+    return axes
+
+
+class EmbeddingView(pn.viewable.Viewer):
+    session = param.ClassSelector(class_=LabSession)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.wte = Heatmap("wte: one row per token id", "token", "dimension", height=320)
+        self.wpe = Heatmap("wpe: one row per position", "position", "dimension", height=320)
+        self.sum = Heatmap("the chosen token: wte row + wpe row = input", "vector",
+                           "dimension", height=170)
+        self.query = pn.widgets.IntSlider(name="Token", start=0, end=max(1, len(s.ids) - 1),
+                                          width=220)
+        self.query.param.watch(self._pick, "value")
+        self._caption = html_pane()
+        self._axes = None
+        self.map_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[], size=[]))
+        self.map = figure(height=360, sizing_mode="stretch_width", min_width=200,
+                          title="Every token's embedding, flattened to 2-D (PCA)",
+                          tools="pan,wheel_zoom,reset", toolbar_location="right",
+                          x_axis_label="component 1", y_axis_label="component 2")
+        self.map.text("x", "y", text="text", source=self.map_source, text_color="color",
+                      text_font_size="size", text_align="center", text_baseline="middle")
+        dots = self.map.scatter("x", "y", source=self.map_source, size=4, alpha=0.3,
+                                color="color")
+        self.map.add_tools(HoverTool(renderers=[dots], tooltips=[("token", "@text")]))
+        self._layout = pn.Column(
+            explain(EXPLAIN), self.query, self._caption,
+            figure_grid(self.wte, self.wpe, min_width=360),
+            self.sum, pn.pane.Bokeh(self.map, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width", name="Embedding")
+        self._update()
+        self._update_map()
+
+    def _pick(self, event) -> None:
+        last = len(self.session.ids) - 1
+        self.session.query = -1 if event.new >= last else event.new
+
+    @param.depends("session.trace", "session.query", "session.weights_version", watch=True)
+    def _update(self) -> None:
+        s = self.session
+        p = s.model.params
+        ids = s.ids
+        T, q = len(ids), s.query_position
+        self.query.param.update(end=max(1, T - 1), value=q)
+        vocab = s.pieces(range(s.config.vocab_size))
+        dims = [str(i) for i in range(s.config.n_embd)]
+        lit_rows = np.full((s.config.vocab_size, 1), 0.2)
+        lit_rows[ids] = 0.6
+        lit_rows[ids[q]] = 1.0
+        self.wte.update(p["wte"], vocab, dims, alpha=lit_rows)
+        lit_pos = np.full((s.config.block_size, 1), 0.2)
+        lit_pos[:T] = 0.6
+        lit_pos[q] = 1.0
+        self.wpe.update(p["wpe"], [str(i) for i in range(s.config.block_size)], dims,
+                        alpha=lit_pos)
+        trace = s.trace
+        stack = np.stack([trace.tok_emb[0, q], trace.pos_emb[q], trace.emb[0, q]])
+        piece = visible(s.pieces([ids[q]])[0])
+        self.sum.update(stack, [f"wte[{ids[q]}] ({piece})", f"wpe[{q}]", "sum"], dims)
+        set_html(self._caption, f"<p>Token {q} is {esc(repr(piece))}, id {ids[q]}: row {ids[q]} "
+                                f"of wte plus row {q} of wpe.</p>")
+
+    @param.depends("session.weights_version", "session.ids", watch=True)
+    def _update_map(self) -> None:
+        s = self.session
+        wte = s.model.params["wte"]
+        self._axes = principal_plane(wte, self._axes if self._axes is not None and
+                                     self._axes.shape[0] == wte.shape[1] else None)
+        xy = (wte - wte.mean(axis=0)) @ self._axes
+        in_prompt = set(s.ids)
+        self.map_source.data = dict(
+            x=xy[:, 0], y=xy[:, 1], text=[visible(p) for p in s.pieces(range(len(wte)))],
+            color=["#d9480f" if i in in_prompt else "#495057" for i in range(len(wte))],
+            size=["13pt" if i in in_prompt else "10pt" for i in range(len(wte))])
+
+    def __panel__(self):
+        return self._layout

@@ -1,0 +1,103 @@
+"""Training examples: a window slides over the text; every position in it is a lesson
+"after this context comes that token"."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from app.session import LabSession
+from app.views.markup import esc, explain, html_pane, set_html, visible
+
+EXPLAIN = (
+    "Training needs no labels: the text is its own answer key. A window of block_size "
+    "tokens starting at i gives the inputs x = text[i : i+T] and the targets "
+    "y = text[i+1 : i+T+1], so one window holds T examples: after the first token comes the "
+    "second, after the first two the third, and so on. Play slides the window; while the "
+    "model trains, these are the windows of the batch it is learning from.")
+MARGIN = 24  # characters of text shown either side of the window
+
+
+class ExamplesView(pn.viewable.Viewer):
+    session = param.ClassSelector(class_=LabSession)
+    source = param.Selector(default="slide", objects=["slide", "batch"])
+    row = param.Integer(default=0, bounds=(0, None))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.start_slider = pn.widgets.IntSlider.from_param(
+            s.param.example_start, name="Window starts at", width=300)
+        self.pick = pn.widgets.RadioButtonGroup.from_param(
+            self.param.source, options={"Sliding window": "slide",
+                                        "Current training batch": "batch"},
+            button_type="light", name="")
+        self.row_slider = pn.widgets.IntSlider.from_param(self.param.row, name="Batch window",
+                                                          width=200)
+        self._slider = pn.Row(self.start_slider)  # holds the slider for the chosen source
+        self._window = html_pane()
+        self._table = html_pane()
+        self._layout = pn.Column(
+            explain(EXPLAIN), self.pick, self._slider,
+            self._window, self._table, sizing_mode="stretch_width", name="Examples")
+        self._update()
+
+    @param.depends("session.train_step", watch=True)
+    def _follow_training(self) -> None:
+        step = self.session.train_step
+        if step is not None:
+            self.param.row.bounds = (0, len(step.batch.starts) - 1)
+            self.row = min(self.row, len(step.batch.starts) - 1)
+            self.source = "batch"
+
+    @param.depends("session.example_start", "session.clock.frame", "session.train_step",
+                   "source", "row", "session.weights_version", watch=True)
+    def _update(self) -> None:
+        s = self.session
+        T = s.config.block_size
+        tokens = s.train_tokens
+        batch = s.train_step.batch if s.train_step is not None else None
+        use_batch = self.source == "batch" and batch is not None
+        slider = self.row_slider if use_batch else self.start_slider
+        if self._slider.objects != [slider]:
+            self._slider.objects = [slider]
+        if len(tokens) < T + 2:
+            set_html(self._window, "<div class='note'>There is no training text yet: paste "
+                                   "your own in the Training view.</div>")
+            set_html(self._table, "")
+            return
+        start = int(batch.starts[self.row]) if use_batch else min(s.example_start,
+                                                                  len(tokens) - T - 1)
+        t = s.clock.frame if s.mode == "examples" else T - 1
+        t = min(t, T - 1)
+        pieces = s.pieces(tokens[max(0, start - MARGIN):start + T + 1 + MARGIN])
+        offset = start - max(0, start - MARGIN)
+        spans = []
+        for k, piece in enumerate(pieces):
+            pos = k - offset  # position relative to the window start
+            cls = ("dim" if pos < 0 or pos > T else "now" if pos == t else
+                   "tgt" if pos == t + 1 else "ctx" if pos < t else "")
+            spans.append(f'<span class="{cls}">{esc(piece)}</span>')
+        where = (f"window {self.row} of the batch of step {s.train_step.step}, at {start:,}"
+                 if use_batch else f"the window at {start:,} of {len(tokens):,} tokens")
+        x = tokens[start:start + T]
+        y = tokens[start + 1:start + T + 1]
+        ids = (f"<p>x = [{', '.join(map(str, x[:10]))}, …]<br>"
+               f"y = [{', '.join(map(str, y[:10]))}, …] (x shifted by one)</p>")
+        set_html(self._window,
+                 f"<p>Showing {esc(where)} of {esc(s.corpus_name or 'the text')}: "
+                 f"<span class='window'><span class='ctx'>context</span></span> and "
+                 f"<span class='window'><span class='tgt'>target</span></span> of example "
+                 f"{t + 1} of {T}.</p><div class='window'>{''.join(spans)}</div>{ids}")
+        rows = []
+        for k in range(max(0, t - 5), min(T, t + 6)):
+            context = "".join(s.pieces(x[max(0, k - 23):k + 1]))
+            more = "…" if k > 23 else ""
+            rows.append(f"<tr class='{'now' if k == t else ''}'><td>{k + 1}</td>"
+                        f"<td>{esc(more + visible(context))}</td><td>→</td>"
+                        f"<td>{esc(visible(s.pieces([y[k]])[0]))}</td></tr>")
+        set_html(self._table, "<table class='examples'><tr><th>#</th><th>context</th><th></th>"
+                              f"<th>next</th></tr>{''.join(rows)}</table>")
+
+    def __panel__(self):
+        return self._layout

@@ -1,0 +1,69 @@
+"""Safe HTML for text that comes from readers: every piece of it is escaped here.
+
+Token pieces get visible stand-ins for invisible characters, so " " shows as "␣" and a
+newline as "⏎", and each token id its own colour.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from functools import cache
+from importlib import resources
+
+import panel as pn
+
+VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+
+
+@cache
+def stylesheet() -> str:
+    return resources.files("app").joinpath("style.css").read_text(encoding="utf-8")
+
+
+def esc(text: str) -> str:
+    """Escape text for HTML (quotes too), so that "<script>" shows as text."""
+    return html.escape(str(text), quote=True)
+
+
+def visible(piece: str) -> str:
+    """A token piece with its invisible characters made visible (not yet escaped)."""
+    return "".join(VISIBLE.get(ch, ch) for ch in piece)
+
+
+def token_colour(token_id: int) -> str:
+    """A light colour per id; ids far apart in the golden-ratio sequence differ in hue."""
+    hue = (token_id * 137.508) % 360
+    return f"hsl({hue:.0f}, 70%, 86%)"
+
+
+def chips(pieces: Sequence[str], ids: Sequence[int], classes: Iterable[str] = ()) -> str:
+    """Token chips: each piece over its id, coloured by id; `classes` adds a CSS class per
+    chip (for example "unknown" or "merged")."""
+    extra = list(classes) or [""] * len(ids)
+    return '<div class="chips">' + "".join(
+        f'<span class="chip {cls}" style="background:{token_colour(i)}" '
+        f'title="token id {i}"><span class="piece">{esc(visible(p))}</span>'
+        f'<span class="id">{i}</span></span>'
+        for p, i, cls in zip(pieces, ids, extra, strict=True)) + "</div>"
+
+
+def notes(messages: Iterable[str], kind: str = "") -> str:
+    return "".join(f'<div class="note {kind}">{esc(m)}</div>' for m in messages if m)
+
+
+def html_pane(content: str = "", **params) -> pn.pane.HTML:
+    """An HTML pane that stretches, styled by the lab's stylesheet; `content` must already
+    be safe (built from `esc`)."""
+    params.setdefault("sizing_mode", "stretch_width")
+    return pn.pane.HTML(f'<div class="napkin">{content}</div>', stylesheets=[stylesheet()],
+                        **params)
+
+
+def set_html(pane: pn.pane.HTML, content: str) -> None:
+    pane.object = f'<div class="napkin">{content}</div>'
+
+
+def explain(text: str) -> pn.pane.HTML:
+    """The two or three sentences beside a view that say what it shows (our own words)."""
+    return html_pane(f'<p class="explain">{text}</p>')

@@ -1,0 +1,168 @@
+"""Training: batch -> forward -> loss -> backward -> AdamW update, one step at a time or
+playing, with the loss curve and the gradients of every tensor."""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Span
+from bokeh.plotting import figure
+
+from app.session import TRAIN_PHASES, LabSession
+from app.views.heatmap import Heatmap
+from app.views.layout import figure_grid, wrap_row
+from app.views.markup import esc, explain, html_pane, notes, set_html
+
+EXPLAIN = (
+    "Each training step takes a batch of windows from the text, runs the model forward, "
+    "measures the loss (how surprised it was by the true next tokens), runs backward to get "
+    "the gradient of the loss for every weight, and lets AdamW move each weight a little "
+    "against its gradient. Step walks through those five phases; Play trains continuously.")
+PHASE_TEXT = {
+    "batch": "Batch: {B} windows of {T} tokens drawn at random from the text (see Examples).",
+    "forward": "Forward: the model predicts a next-token distribution at all {BT} positions.",
+    "loss": "Loss: the mean of -log p(true next token) over the batch: {loss:.4f} "
+            "(guessing uniformly would give ln V = {uniform:.2f}).",
+    "backward": "Backward: the chain rule, layer by layer from the loss back to every weight. "
+                "Gradient norm {norm:.3f} (clipped to 1).",
+    "update": "Update: AdamW moved every weight by about the learning rate {lr:g} against its "
+              "gradient's running average.",
+}
+LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
+
+
+class TrainingView(pn.viewable.Viewer):
+    session = param.ClassSelector(class_=LabSession)
+    tensor = param.Selector(default="h.0.attn.c_attn.w", objects=["h.0.attn.c_attn.w"])
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        names = list(s.model.params)
+        self.param.tensor.objects = names
+        play = pn.widgets.Toggle.from_param(s.clock.param.playing, name="▶ Train / ❚❚ Pause",
+                                            button_type="success", width=160)
+        step = pn.widgets.Button(name="Step one phase ›", width=150,
+                                 description="Advance to the next training phase")
+        step.on_click(lambda _: self._step())
+        reset = pn.widgets.Button(name="Reset to shipped weights", button_type="warning",
+                                  width=200)
+        reset.on_click(lambda _: self.session.reset_weights())
+        lr = pn.widgets.DiscreteSlider(name="Learning rate", options=LEARNING_RATES,
+                                       value=s.learning_rate, width=230)
+        lr.link(s, value="learning_rate", bidirectional=True)
+        controls = wrap_row(play, step, reset, lr,
+                              pn.widgets.IntSlider.from_param(s.param.batch_size, width=200))
+        self._phases = html_pane()
+        self._status = html_pane()
+
+        self.loss_source = ColumnDataSource(dict(step=[], loss=[]))
+        self.val_source = ColumnDataSource(dict(step=[], loss=[]))
+        self.loss_plot = figure(height=260, sizing_mode="stretch_width", min_width=200,
+                                title="Loss", x_axis_label="step", y_axis_label="cross-entropy",
+                                tools="pan,wheel_zoom,reset", toolbar_location="right")
+        self.loss_plot.line("step", "loss", source=self.loss_source, legend_label="batch",
+                            color="#4c6ef5")
+        self.loss_plot.scatter("step", "loss", source=self.val_source, legend_label="validation",
+                               color="#d9480f", size=6)
+        self.loss_plot.add_layout(Span(location=s.loss_baseline(), dimension="width",
+                                       line_dash="dotted", line_color="#868e96"))
+        self.loss_plot.legend.location = "top_right"
+
+        self.norm_source = ColumnDataSource(dict(y=[], norm=[], name=[], color=[]))
+        self.norms = figure(height=max(260, 14 * len(names)), sizing_mode="stretch_width",
+                            x_axis_type="log", toolbar_location=None, tools="tap",
+                            title="Gradient norm per tensor (click one to map it)")
+        bars = self.norms.hbar(y="y", left=1e-8, right="norm", height=0.7,
+                               source=self.norm_source, color="color")
+        self.norms.add_tools(HoverTool(renderers=[bars], tooltips=[("tensor", "@name"),
+                                                                    ("norm", "@norm{0.0000e}")]))
+        self.norms.y_range.flipped = True
+        self.norms.yaxis.ticker = FixedTicker(ticks=list(range(len(names))))
+        self.norms.yaxis.major_label_overrides = dict(enumerate(names))
+        self.norms.yaxis.major_label_text_font_size = "8pt"
+        self.norm_source.selected.on_change("indices", self._tap_tensor)
+        self.grad_map = Heatmap("gradient", "row", "column", height=300)
+        tensor = pn.widgets.Select.from_param(self.param.tensor, name="Tensor", width=220)
+
+        self.text = pn.widgets.TextAreaInput(
+            name="Your own text", height=120, sizing_mode="stretch_width", max_length=2_000_000,
+            placeholder="Paste a few thousand characters (a poem, code, a book chapter)…")
+        use_text = pn.widgets.Button(name="Train a new model on this text", width=260)
+        use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
+        self._layout = pn.Column(
+            explain(EXPLAIN), controls, self._phases, self._status,
+            pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"),
+            figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
+                        pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
+            self.text, use_text, sizing_mode="stretch_width", name="Training")
+        self._update_loss()
+        self._update_step()
+
+    def _step(self) -> None:
+        s = self.session
+        s.mode = "train"
+        s.clock.playing = False
+        s.clock.tick()
+
+    def _tap_tensor(self, attr, old, new) -> None:
+        if new:
+            self.tensor = self.param.tensor.objects[new[0]]
+
+    @param.depends("session.history_version", watch=True)
+    def _update_loss(self) -> None:
+        s = self.session
+        have = len(self.loss_source.data["step"])
+        if have > len(s.history) or (have and s.history and
+                                     self.loss_source.data["step"][0] != s.history[0][0]):
+            have = 0  # a reset or a new model: start the curve again
+            self.loss_source.data = dict(step=[], loss=[])
+            self.val_source.data = dict(step=[], loss=[])
+        new = s.history[have:]
+        if new:
+            steps, losses = zip(*new, strict=True)
+            self.loss_source.stream(dict(step=list(steps), loss=list(losses)), rollover=5000)
+        vals = s.val_history[len(self.val_source.data["step"]):]
+        if vals:
+            steps, losses = zip(*vals, strict=True)
+            self.val_source.stream(dict(step=list(steps), loss=list(losses)))
+
+    @param.depends("session.train_step", "session.clock.frame", "session.mode",
+                   "session.message", "tensor", watch=True)
+    def _update_step(self) -> None:
+        s = self.session
+        report = s.train_step
+        phase = s.clock.stage if s.mode == "train" else "update"
+        chips = "".join(f'<span class="stage {"active" if p == phase else ""}">{p}</span>'
+                        + (" → " if p != "update" else "") for p in TRAIN_PHASES)
+        message = notes([s.message], "error" if "diverged" in s.message else "")
+        if report is None:
+            set_html(self._phases, f'<div class="stages">{chips}</div>')
+            set_html(self._status, message + "<p>No step taken yet. Press Step or Train.</p>")
+            return
+        B, T = report.batch.x.shape
+        lr = getattr(report, "lr", s.learning_rate)
+        text = PHASE_TEXT[phase].format(B=B, T=T, BT=B * T, loss=report.loss,
+                                        uniform=s.loss_baseline(), norm=report.grad_norm, lr=lr)
+        set_html(self._phases, f'<div class="stages">{chips}</div><p>{esc(text)}</p>')
+        set_html(self._status, message + f"<p>Step {report.step}: batch loss "
+                                         f"{report.loss:.4f}, gradient norm "
+                                         f"{report.grad_norm:.3f}.</p>")
+        names = list(s.model.params)
+        grads = report.grads
+        self.norm_source.data = dict(
+            y=list(range(len(names))), name=names,
+            norm=[max(float(np.linalg.norm(grads[n])), 1e-8) for n in names],
+            color=["#d9480f" if n == self.tensor else "#4c6ef5" for n in names])
+        updates = getattr(report, "updates", None)
+        show_update = phase == "update" and updates is not None
+        matrix = (updates if show_update else grads)[self.tensor]
+        matrix = matrix if matrix.ndim == 2 else matrix[None, :]
+        self.grad_map.figure.title.text = (f"{'AdamW update Δw' if show_update else 'gradient'}"
+                                           f" of {self.tensor}")
+        self.grad_map.update(matrix, [str(i) for i in range(matrix.shape[0])],
+                             [str(i) for i in range(matrix.shape[1])])
+
+    def __panel__(self):
+        return self._layout
