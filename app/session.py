@@ -278,8 +278,10 @@ class LabSession(param.Parameterized):
         self._pending = None
         self.history.append((report.step, report.loss))
         if report.step % VAL_EVERY == 0 and len(self.val_tokens) > self.config.block_size + 1:
+            # measured after the update, so it belongs to the next step's weights
             self.val_history.append(
-                (report.step, evaluate(self.model, self.val_tokens, VAL_WINDOWS, VAL_WINDOWS)))
+                (report.step + 1, evaluate(self.model, self.val_tokens, VAL_WINDOWS,
+                                           VAL_WINDOWS)))
         with param.parameterized.batch_call_watchers(self):
             self.train_step = report
             self.message = ""

@@ -6,6 +6,7 @@
     loss, grads = model.loss_and_grads(idx, targets)   # grads keyed like model.params
 """
 
+from engine.allocator import reuse_freed_memory
 from engine.bpe_tokenizer import BPETokenizer
 from engine.char_tokenizer import CharTokenizer
 from engine.model import GPT, GPTConfig, KVCache
@@ -13,6 +14,8 @@ from engine.sampling import SamplingSettings, generate
 from engine.tokenizer import Tokenizer, tokenizer_from_dict
 from engine.trace import BlockTrace, Trace
 from engine.weights import Checkpoint, WeightsError, load_weights, save_weights
+
+reuse_freed_memory()  # big temporaries reuse memory (glibc only; see engine/allocator.py)
 
 __all__ = [
     "GPT",

@@ -20,6 +20,7 @@ from engine.layers import (
     attention_backward,
     cross_entropy,
     cross_entropy_backward,
+    embedding_backward,
     gelu,
     gelu_backward,
     layernorm,
@@ -114,7 +115,9 @@ def block(x: np.ndarray, w: Params, n_head: int, head_mask: np.ndarray | None = 
     prefix; `past_kv` are cached keys and values (B, nh, P, hs) of earlier positions."""
     ln_1 = Norm(*layernorm(x, w["ln_1.g"], w["ln_1.b"]))
     qkv = linear(ln_1.out, w["attn.c_attn.w"], w["attn.c_attn.b"])  # (B, T, 3C)
-    q, k, v = (split_heads(t, n_head) for t in np.split(qkv, 3, axis=-1))  # (B, nh, T, hs)
+    B, T, C3 = qkv.shape
+    q, k, v = qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
+    # q, k, v: (B, nh, T, hs) each
     if past_kv is not None:
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, P+T, hs)
         v = np.concatenate([past_kv[1], v], axis=2)
@@ -125,10 +128,10 @@ def block(x: np.ndarray, w: Params, n_head: int, head_mask: np.ndarray | None = 
 
     ln_2 = Norm(*layernorm(resid_mid, w["ln_2.g"], w["ln_2.b"]))
     mlp_pre = linear(ln_2.out, w["mlp.c_fc.w"], w["mlp.c_fc.b"])  # (B, T, 4C)
-    mlp_post = gelu(mlp_pre)
+    mlp_post, mlp_tanh = gelu(mlp_pre)
     mlp_out = linear(mlp_post, w["mlp.c_proj.w"], w["mlp.c_proj.b"])
     return BlockTrace(x, ln_1, q, k, v, scores, att, heads, head_mask, attn_out, resid_mid,
-                      ln_2, mlp_pre, mlp_post, mlp_out, resid_out=resid_mid + mlp_out)
+                      ln_2, mlp_pre, mlp_post, mlp_tanh, mlp_out, resid_out=resid_mid + mlp_out)
 
 
 def block_backward(dout: np.ndarray, t: BlockTrace, w: Params) -> tuple[np.ndarray, Params]:
@@ -138,7 +141,7 @@ def block_backward(dout: np.ndarray, t: BlockTrace, w: Params) -> tuple[np.ndarr
     # x_out = resid_mid + mlp(ln_2(resid_mid))
     dmlp_post, g["mlp.c_proj.w"], g["mlp.c_proj.b"] = linear_backward(
         dout, t.mlp_post, w["mlp.c_proj.w"])
-    dmlp_pre = gelu_backward(dmlp_post, t.mlp_pre)
+    dmlp_pre = gelu_backward(dmlp_post, t.mlp_pre, t.mlp_tanh)
     dln_2, g["mlp.c_fc.w"], g["mlp.c_fc.b"] = linear_backward(
         dmlp_pre, t.ln_2.out, w["mlp.c_fc.w"])
     dx_ln_2, g["ln_2.g"], g["ln_2.b"] = layernorm_backward(
@@ -150,11 +153,15 @@ def block_backward(dout: np.ndarray, t: BlockTrace, w: Params) -> tuple[np.ndarr
         dresid_mid, merge_heads(t.heads if t.head_mask is None
                                 else t.heads * t.head_mask[:, None, None]),
         w["attn.c_proj.w"])
-    dheads = split_heads(dmerged, t.q.shape[1])
+    dheads = np.ascontiguousarray(split_heads(dmerged, t.q.shape[1]))  # read twice below
     if t.head_mask is not None:
-        dheads = dheads * t.head_mask[:, None, None]
+        dheads *= t.head_mask[:, None, None]
     dq, dk, dv = attention_backward(dheads, t.q, t.k, t.v, t.att)
-    dqkv = np.concatenate([merge_heads(dq), merge_heads(dk), merge_heads(dv)], axis=-1)
+    B, nh, T, hs = dq.shape
+    dqkv = np.empty((B, T, 3, nh, hs), dtype=dq.dtype)  # the inverse of the split
+    for i, d in enumerate((dq, dk, dv)):
+        dqkv[:, :, i] = d.transpose(0, 2, 1, 3)
+    dqkv = dqkv.reshape(B, T, 3 * nh * hs)
     dln_1, g["attn.c_attn.w"], g["attn.c_attn.b"] = linear_backward(
         dqkv, t.ln_1.out, w["attn.c_attn.w"])
     dx_ln_1, g["ln_1.g"], g["ln_1.b"] = layernorm_backward(
@@ -190,6 +197,8 @@ class GPT:
                  params: Params | None = None):
         self.config = config
         self.params = init_params(config, seed, dtype) if params is None else params
+        self._layer_names = [[(n[len(f"h.{i}."):], n) for n in config.param_shapes()
+                              if n.startswith(f"h.{i}.")] for i in range(config.n_layer)]
 
     @property
     def dtype(self) -> np.dtype:
@@ -197,8 +206,7 @@ class GPT:
 
     def layer_params(self, i: int) -> Params:
         """Block i's parameters, named without their `h.{i}.` prefix."""
-        prefix = f"h.{i}."
-        return {n[len(prefix):]: p for n, p in self.params.items() if n.startswith(prefix)}
+        return {short: self.params[name] for short, name in self._layer_names[i]}
 
     def check_idx(self, idx, past_len: int = 0) -> np.ndarray:
         """Token ids as a (B, T) integer array, or a ValueError saying what is wrong."""
@@ -261,8 +269,7 @@ class GPT:
             dx, g = block_backward(dx, trace.blocks[i], self.layer_params(i))
             grads |= {f"h.{i}.{n}": gi for n, gi in g.items()}
         # emb = wte[idx] + wpe[:T]
-        np.add.at(dwte, trace.idx, dx)
-        grads["wte"] = dwte
+        grads["wte"] = dwte + embedding_backward(dx, trace.idx, self.config.vocab_size)
         grads["wpe"] = np.zeros_like(p["wpe"])
         grads["wpe"][:dx.shape[1]] = dx.sum(axis=0)
         return {name: grads[name] for name in p}  # same order as params

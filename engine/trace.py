@@ -43,6 +43,7 @@ class BlockTrace:
     ln_2: Norm
     mlp_pre: np.ndarray  # (B, T, 4C)  c_fc output, before GELU
     mlp_post: np.ndarray  # (B, T, 4C) after GELU
+    mlp_tanh: np.ndarray  # (B, T, 4C) the tanh inside GELU, kept for the backward pass
     mlp_out: np.ndarray  # (B, T, C)   c_proj output
     resid_out: np.ndarray  # (B, T, C)  resid_mid + mlp_out: the stream leaving the block
 

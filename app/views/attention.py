@@ -33,12 +33,12 @@ class AttentionView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.session
         cfg = s.config
-        self.query_slider = pn.widgets.IntSlider(name="Token (query position)", start=0,
+        self.query_slider = pn.widgets.IntSlider(label="Token (query position)", start=0,
                                                  end=max(1, len(s.ids) - 1), width=220)
         self.query_slider.param.watch(self._pick_query, "value")
         selectors = wrap_row(
-            pn.widgets.IntSlider.from_param(s.param.layer, name="Block", width=160),
-            pn.widgets.IntSlider.from_param(s.param.head, name="Head", width=160),
+            pn.widgets.IntSlider.from_param(s.param.layer, label="Block", width=160),
+            pn.widgets.IntSlider.from_param(s.param.head, label="Head", width=160),
             self.query_slider)
         self.scores = Heatmap("1. scores q·kᵀ/√d", "query", "key", height=240)
         self.masked = Heatmap("2. causal mask", "query", "key", height=240)
@@ -50,7 +50,7 @@ class AttentionView(pn.viewable.Viewer):
         self.lines_source = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[], weight=[],
                                                   width=[], key=[]))
         self.tokens_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[]))
-        self.lines = figure(height=300, sizing_mode="stretch_width", min_width=200,
+        self.lines = figure(height=300, sizing_mode="stretch_width", max_width=520,
                             toolbar_location=None, tools="tap", x_range=Range1d(-0.6, 1.6),
                             title="What the chosen token looks at (line width = weight)")
         segments = self.lines.segment("x0", "y0", "x1", "y1", source=self.lines_source,
@@ -71,8 +71,8 @@ class AttentionView(pn.viewable.Viewer):
         self._switch_groups = []
         for layer in range(cfg.n_layer):
             group = pn.widgets.CheckButtonGroup(
-                name=f"block {layer}", options={f"{layer}.{h}": h for h in range(cfg.n_head)},
-                value=list(range(cfg.n_head)), button_type="success", button_style="outline")
+                label=f"block {layer}", options={f"{layer}.{h}": h for h in range(cfg.n_head)},
+                value=list(range(cfg.n_head)), color="success", variant="outline")
             group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
             self._switch_groups.append(group)
             self.switches.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))
@@ -83,7 +83,7 @@ class AttentionView(pn.viewable.Viewer):
             pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
             pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
                          sizing_mode="stretch_width"),
-            self.switches, self._effect, sizing_mode="stretch_width", name="Attention")
+            self.switches, self._effect, sizing_mode="stretch_width")
         self._update()
         self._show_effect()
 

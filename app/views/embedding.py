@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from app.session import LabSession
@@ -39,17 +39,18 @@ class EmbeddingView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.session
-        self.wte = Heatmap("wte: one row per token id", "token", "dimension", height=320)
-        self.wpe = Heatmap("wpe: one row per position", "position", "dimension", height=320)
+        self.wte = Heatmap("wte: one row per token id", "token", "dimension", height=420)
+        self.wpe = Heatmap("wpe: one row per position", "position", "dimension", height=420)
         self.sum = Heatmap("the chosen token: wte row + wpe row = input", "vector",
                            "dimension", height=170)
-        self.query = pn.widgets.IntSlider(name="Token", start=0, end=max(1, len(s.ids) - 1),
+        self.query = pn.widgets.IntSlider(label="Token", start=0, end=max(1, len(s.ids) - 1),
                                           width=220)
         self.query.param.watch(self._pick, "value")
         self._caption = html_pane()
         self._axes = None
         self.map_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[], size=[]))
         self.map = figure(height=360, sizing_mode="stretch_width", min_width=200,
+                          x_range=Range1d(-1, 1), y_range=Range1d(-1, 1),
                           title="Every token's embedding, flattened to 2-D (PCA)",
                           tools="pan,wheel_zoom,reset", toolbar_location="right",
                           x_axis_label="component 1", y_axis_label="component 2")
@@ -62,7 +63,7 @@ class EmbeddingView(pn.viewable.Viewer):
             explain(EXPLAIN), self.query, self._caption,
             figure_grid(self.wte, self.wpe, min_width=360),
             self.sum, pn.pane.Bokeh(self.map, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width", name="Embedding")
+            sizing_mode="stretch_width")
         self._update()
         self._update_map()
 
@@ -79,11 +80,11 @@ class EmbeddingView(pn.viewable.Viewer):
         self.query.param.update(end=max(1, T - 1), value=q)
         vocab = s.pieces(range(s.config.vocab_size))
         dims = [str(i) for i in range(s.config.n_embd)]
-        lit_rows = np.full((s.config.vocab_size, 1), 0.2)
+        lit_rows = np.full((s.config.vocab_size, 1), 0.12)
         lit_rows[ids] = 0.6
         lit_rows[ids[q]] = 1.0
         self.wte.update(p["wte"], vocab, dims, alpha=lit_rows)
-        lit_pos = np.full((s.config.block_size, 1), 0.2)
+        lit_pos = np.full((s.config.block_size, 1), 0.12)
         lit_pos[:T] = 0.6
         lit_pos[q] = 1.0
         self.wpe.update(p["wpe"], [str(i) for i in range(s.config.block_size)], dims,
@@ -103,6 +104,12 @@ class EmbeddingView(pn.viewable.Viewer):
                                      self._axes.shape[0] == wte.shape[1] else None)
         xy = (wte - wte.mean(axis=0)) @ self._axes
         in_prompt = set(s.ids)
+        # frame the bulk of the vocabulary: rare tokens (digits, brackets) barely trained
+        # and sit far out; the wheel zooms out to them
+        for rng, column in ((self.map.x_range, xy[:, 0]), (self.map.y_range, xy[:, 1])):
+            low, high = np.percentile(column, [4, 96])
+            pad = 0.15 * (high - low) + 1e-6
+            rng.update(start=low - pad, end=high + pad)
         self.map_source.data = dict(
             x=xy[:, 0], y=xy[:, 1], text=[visible(p) for p in s.pieces(range(len(wte)))],
             color=["#d9480f" if i in in_prompt else "#495057" for i in range(len(wte))],

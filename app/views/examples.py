@@ -27,19 +27,19 @@ class ExamplesView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.session
         self.start_slider = pn.widgets.IntSlider.from_param(
-            s.param.example_start, name="Window starts at", width=300)
+            s.param.example_start, label="Window starts at", width=300)
         self.pick = pn.widgets.RadioButtonGroup.from_param(
             self.param.source, options={"Sliding window": "slide",
                                         "Current training batch": "batch"},
-            button_type="light", name="")
-        self.row_slider = pn.widgets.IntSlider.from_param(self.param.row, name="Batch window",
+            color="light", label="")
+        self.row_slider = pn.widgets.IntSlider.from_param(self.param.row, label="Batch window",
                                                           width=200)
         self._slider = pn.Row(self.start_slider)  # holds the slider for the chosen source
         self._window = html_pane()
         self._table = html_pane()
         self._layout = pn.Column(
             explain(EXPLAIN), self.pick, self._slider,
-            self._window, self._table, sizing_mode="stretch_width", name="Examples")
+            self._window, self._table, sizing_mode="stretch_width")
         self._update()
 
     @param.depends("session.train_step", watch=True)

@@ -27,6 +27,7 @@ from app.views.markup import visible
 DIVERGING = tuple(reversed(RdBu11))  # blue negative, white zero, red positive
 SEQUENTIAL = tuple(reversed(Blues256))  # white for 0, dark blue for the largest
 MAX_TICKS = 40  # label at most this many rows or columns
+MAX_X_TICKS = 17  # columns are labelled sideways, so fewer fit
 
 
 
@@ -68,8 +69,8 @@ class Heatmap(pn.viewable.Viewer):
                      TableColumn(field="col", title=col_name),
                      TableColumn(field="value", title="value",
                                  formatter=NumberFormatter(format="0.0000"))])
-        self.show_table = pn.widgets.Toggle(name="Show as table", value=False, width=120,
-                                            margin=(0, 5), button_type="light")
+        self.show_table = pn.widgets.Toggle(label="Show as table", value=False, width=120,
+                                            margin=(0, 5), color="light")
         self._shape = None
         self._labels = None
         self._picture = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
@@ -99,7 +100,7 @@ class Heatmap(pn.viewable.Viewer):
             yy, xx = np.divmod(np.arange(rows * cols), cols)
             data |= dict(x=xx, y=yy, row=np.array(labels[0], dtype=object)[yy],
                          col=np.array(labels[1], dtype=object)[xx])
-            xt, xl = tick_labels(col_labels)
+            xt, xl = tick_labels(col_labels, room=MAX_X_TICKS)
             yt, yl = tick_labels(row_labels, room=self.figure.height // 13)
             self.x_axis.ticker.ticks, self.x_axis.major_label_overrides = xt, xl
             self.y_axis.ticker.ticks, self.y_axis.major_label_overrides = yt, yl

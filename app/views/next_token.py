@@ -52,18 +52,18 @@ class NextTokenView(pn.viewable.Viewer):
 
         controls = wrap_row(
             pn.widgets.FloatSlider.from_param(s.param.temperature, width=200),
-            pn.widgets.IntSlider.from_param(s.param.top_k, name="Top-k (0 = off)", width=200),
-            pn.widgets.FloatSlider.from_param(s.param.top_p, name="Top-p", width=200),
+            pn.widgets.IntSlider.from_param(s.param.top_k, label="Top-k (0 = off)", width=200),
+            pn.widgets.FloatSlider.from_param(s.param.top_p, label="Top-p", width=200),
             pn.widgets.IntInput.from_param(s.param.seed, width=120),
         )
-        self.generate = pn.widgets.Button(name="Generate next token", button_type="primary",
+        self.generate = pn.widgets.Button(label="Generate next token", color="primary",
                                           description="Sample a token and append it")
         self.generate.on_click(lambda _: self.session.generate_token())
         self._summary = html_pane()
         self._text = html_pane()
         self._layout = pn.Column(explain(EXPLAIN), controls, self.generate, self._summary,
                                  pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-                                 self._text, sizing_mode="stretch_width", name="Next token")
+                                 self._text, sizing_mode="stretch_width")
         self._update()
         self._show_text()
 

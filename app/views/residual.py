@@ -47,7 +47,7 @@ class ResidualView(pn.viewable.Viewer):
             explain(EXPLAIN),
             figure_grid(self.tracks, self.added, min_width=360),
             pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width", name="Residual")
+            sizing_mode="stretch_width")
         self._update()
 
     @param.depends("session.trace", "session.query", watch=True)

@@ -42,7 +42,7 @@ class ScaleView(pn.viewable.Viewer):
         self._table = html_pane()
         self._layout = pn.Column(explain(EXPLAIN), self._table,
                                  pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-                                 sizing_mode="stretch_width", name="Scale")
+                                 sizing_mode="stretch_width")
         self._update()
 
     @param.depends("session.weights_version", watch=True)

@@ -24,11 +24,11 @@ class TokensView(pn.viewable.Viewer):
         kind = pn.widgets.RadioButtonGroup.from_param(
             s.param.tokenizer_view, options={"Characters (the model's)": "char",
                                              "Byte-pair encoding (GPT-2 style)": "bpe"},
-            button_type="light", name="")
+            color="light", label="")
         self._chips = html_pane()
         self._steps = html_pane()
         self._layout = pn.Column(explain(EXPLAIN), kind, self._chips, self._steps,
-                                 sizing_mode="stretch_width", name="Tokens")
+                                 sizing_mode="stretch_width")
         self._update()
 
     @param.depends("session.ids", "session.prompt_notes", "session.tokenizer_view", watch=True)

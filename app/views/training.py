@@ -12,7 +12,7 @@ from bokeh.plotting import figure
 from app.session import TRAIN_PHASES, LabSession
 from app.views.heatmap import Heatmap
 from app.views.layout import figure_grid, wrap_row
-from app.views.markup import esc, explain, html_pane, notes, set_html
+from app.views.markup import esc, explain, html_pane, set_html
 
 EXPLAIN = (
     "Each training step takes a batch of windows from the text, runs the model forward, "
@@ -41,15 +41,15 @@ class TrainingView(pn.viewable.Viewer):
         s = self.session
         names = list(s.model.params)
         self.param.tensor.objects = names
-        play = pn.widgets.Toggle.from_param(s.clock.param.playing, name="▶ Train / ❚❚ Pause",
-                                            button_type="success", width=160)
-        step = pn.widgets.Button(name="Step one phase ›", width=150,
+        play = pn.widgets.Toggle.from_param(s.clock.param.playing, label="▶ Train / ❚❚ Pause",
+                                            color="success", width=160)
+        step = pn.widgets.Button(label="Step one phase ›", width=150,
                                  description="Advance to the next training phase")
         step.on_click(lambda _: self._step())
-        reset = pn.widgets.Button(name="Reset to shipped weights", button_type="warning",
+        reset = pn.widgets.Button(label="Reset to shipped weights", color="warning",
                                   width=200)
         reset.on_click(lambda _: self.session.reset_weights())
-        lr = pn.widgets.DiscreteSlider(name="Learning rate", options=LEARNING_RATES,
+        lr = pn.widgets.DiscreteSlider(label="Learning rate", options=LEARNING_RATES,
                                        value=s.learning_rate, width=230)
         lr.link(s, value="learning_rate", bidirectional=True)
         controls = wrap_row(play, step, reset, lr,
@@ -84,19 +84,19 @@ class TrainingView(pn.viewable.Viewer):
         self.norms.yaxis.major_label_text_font_size = "8pt"
         self.norm_source.selected.on_change("indices", self._tap_tensor)
         self.grad_map = Heatmap("gradient", "row", "column", height=300)
-        tensor = pn.widgets.Select.from_param(self.param.tensor, name="Tensor", width=220)
+        tensor = pn.widgets.Select.from_param(self.param.tensor, label="Tensor", width=220)
 
         self.text = pn.widgets.TextAreaInput(
-            name="Your own text", height=120, sizing_mode="stretch_width", max_length=2_000_000,
+            label="Your own text", height=120, sizing_mode="stretch_width", max_length=2_000_000,
             placeholder="Paste a few thousand characters (a poem, code, a book chapter)…")
-        use_text = pn.widgets.Button(name="Train a new model on this text", width=260)
+        use_text = pn.widgets.Button(label="Train a new model on this text", width=260)
         use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
         self._layout = pn.Column(
             explain(EXPLAIN), controls, self._phases, self._status,
             pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"),
             figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
                         pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
-            self.text, use_text, sizing_mode="stretch_width", name="Training")
+            self.text, use_text, sizing_mode="stretch_width")
         self._update_loss()
         self._update_step()
 
@@ -128,25 +128,24 @@ class TrainingView(pn.viewable.Viewer):
             steps, losses = zip(*vals, strict=True)
             self.val_source.stream(dict(step=list(steps), loss=list(losses)))
 
-    @param.depends("session.train_step", "session.clock.frame", "session.mode",
-                   "session.message", "tensor", watch=True)
+    @param.depends("session.train_step", "session.clock.frame", "session.mode", "tensor",
+                   watch=True)
     def _update_step(self) -> None:
         s = self.session
         report = s.train_step
         phase = s.clock.stage if s.mode == "train" else "update"
         chips = "".join(f'<span class="stage {"active" if p == phase else ""}">{p}</span>'
                         + (" → " if p != "update" else "") for p in TRAIN_PHASES)
-        message = notes([s.message], "error" if "diverged" in s.message else "")
         if report is None:
             set_html(self._phases, f'<div class="stages">{chips}</div>')
-            set_html(self._status, message + "<p>No step taken yet. Press Step or Train.</p>")
+            set_html(self._status, "<p>No step taken yet. Press Step or Train.</p>")
             return
         B, T = report.batch.x.shape
         lr = getattr(report, "lr", s.learning_rate)
         text = PHASE_TEXT[phase].format(B=B, T=T, BT=B * T, loss=report.loss,
                                         uniform=s.loss_baseline(), norm=report.grad_norm, lr=lr)
         set_html(self._phases, f'<div class="stages">{chips}</div><p>{esc(text)}</p>')
-        set_html(self._status, message + f"<p>Step {report.step}: batch loss "
+        set_html(self._status, f"<p>Step {report.step}: batch loss "
                                          f"{report.loss:.4f}, gradient norm "
                                          f"{report.grad_norm:.3f}.</p>")
         names = list(s.model.params)

@@ -1,0 +1,28 @@
+"""Let NumPy's temporary arrays reuse freed memory instead of asking for fresh pages.
+
+A training step creates and frees hundreds of arrays of a few megabytes. glibc's malloc
+returns each freed block of that size to the operating system and maps new, zeroed pages
+for the next one, which costs more than the arithmetic done on it (about a fifth of a
+step for the shipped model). Raising malloc's mmap threshold keeps such blocks in the heap
+for reuse, as PyTorch's caching allocator does for its tensors. This only exists on glibc
+(Linux); elsewhere, the browser included, it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+
+def reuse_freed_memory(largest_block: int = 64 << 20, kept: int = 1 << 30) -> bool:
+    """Serve blocks up to `largest_block` bytes from the heap, and keep up to `kept` bytes
+    of freed heap for reuse rather than handing it back after every step (a training
+    step of the 4x model frees over 100 MB at once). True if malloc agreed."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, largest_block)
+                    and libc.mallopt(M_TRIM_THRESHOLD, kept))
+    except (OSError, AttributeError):
+        return False

@@ -1,0 +1,183 @@
+"""The lab in a real browser: `napkin-gpt serve` on localhost, driven in the system Chromium."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT, free_port, screenshot
+
+pytestmark = pytest.mark.browser
+pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
+
+VIEW_CHECKS = {  # nav button -> text that only that view shows once it has drawn
+    "Tokens": "tokens, vocabulary of 77",
+    "Training examples": "Showing the window at",
+    "Embedding": "row",
+    "Attention": "attends most to",
+    "Residual tracks": "Every token has its own track",
+    "Next token": "Likeliest next token",
+    "Training": "No step taken yet",
+    "Scale": "GPT-3 175B",
+}
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+@pytest.fixture(scope="module")
+def lab_url():
+    """`napkin-gpt serve` itself, on a free port, as a reader would start it."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-browser"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("napkin-gpt serve did not start:\n" + server.stdout.read())
+            time.sleep(0.3)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def open_lab(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_text("attends most to").wait_for(timeout=30_000)
+
+
+def prompt_box(page):
+    return page.locator("textarea").first
+
+
+def wait_until(page, condition, timeout: float = 15.0, what: str = "") -> None:
+    """Poll `condition()` (Python side) until it holds; fail saying `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        page.wait_for_timeout(200)
+
+
+def set_prompt(page, text: str) -> None:
+    box = prompt_box(page)
+    box.fill(text)
+    box.press("Tab")  # Panel sends the value when the field loses focus
+
+
+def test_every_view_renders_with_nothing_from_outside(page, lab_url):
+    open_lab(page, lab_url)
+    for button, text in VIEW_CHECKS.items():
+        page.get_by_role("button", name=button, exact=True).click()
+        page.get_by_text(text).first.wait_for(timeout=15_000)
+        screenshot(page, f"lab-{button.lower().replace(' ', '-')}")
+    assert page.errors == []
+    assert page.outside == []
+
+
+def test_the_lab_fits_a_phone_without_sideways_scrolling(page, lab_url):
+    page.set_viewport_size({"width": 375, "height": 800})
+    open_lab(page, lab_url)
+    for button, text in VIEW_CHECKS.items():
+        page.get_by_role("button", name=button, exact=True).click()
+        page.get_by_text(text).first.wait_for(timeout=15_000)
+        page.wait_for_timeout(300)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{button}: the page is {width} px wide"
+        screenshot(page, f"phone-{button.lower().replace(' ', '-')}")
+
+
+def test_play_animates_the_stages_and_appends_tokens(page, lab_url):
+    open_lab(page, lab_url)
+    before = prompt_box(page).input_value()
+    page.get_by_role("button", name="▶ Play / ❚❚ Pause").click()
+    page.locator(".stage.active", has_text="block 0 attention").wait_for(timeout=10_000)
+    # ten stages at two a second, then the sampled token is appended
+    wait_until(page, lambda: prompt_box(page).input_value() != before, 20, "a new token")
+    page.get_by_role("button", name="▶ Play / ❚❚ Pause").click()
+    assert len(prompt_box(page).input_value()) > len(before)
+    assert page.errors == []
+
+
+def test_generate_adds_one_token_per_click(page, lab_url):
+    open_lab(page, lab_url)
+    page.get_by_role("button", name="Next token", exact=True).click()
+    before = prompt_box(page).input_value()
+    generate = page.get_by_role("button", name="Generate next token")
+    for n in range(1, 4):
+        generate.click()
+        wait_until(page, lambda n=n: len(prompt_box(page).input_value()) == len(before) + n,
+                   10, f"token {n}")
+    assert prompt_box(page).input_value().startswith(before)
+    page.get_by_text("Sampled").first.wait_for()
+
+
+def test_html_in_the_prompt_shows_as_text_and_never_runs(page, lab_url):
+    open_lab(page, lab_url)
+    set_prompt(page, XSS)
+    page.get_by_role("button", name="Tokens", exact=True).click()
+    page.get_by_text("became \ufffd").first.wait_for(timeout=10_000)  # '<' etc. are unknown
+    page.get_by_role("button", name="Next token", exact=True).click()
+    page.get_by_text("onerror").first.wait_for(timeout=10_000)  # shown, as text
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src='x']").count() == 0
+    assert page.errors == []
+
+
+def test_bad_prompts_get_visible_messages(page, lab_url):
+    open_lab(page, lab_url)
+    set_prompt(page, "")
+    page.get_by_text("The prompt is empty").wait_for(timeout=10_000)
+    set_prompt(page, "a" * 100)
+    page.get_by_text("sees only the last 64").wait_for(timeout=10_000)
+
+
+def test_keyboard_space_plays_and_arrows_step(page, lab_url):
+    open_lab(page, lab_url)
+    page.get_by_text("A GPT small enough").click()  # focus the page, not a field
+    page.keyboard.press("ArrowRight")
+    page.locator(".stage.active", has_text="embedding").wait_for(timeout=10_000)
+    page.keyboard.press("ArrowLeft")
+    page.locator(".stage.active", has_text="tokens").wait_for(timeout=10_000)
+    page.keyboard.press(" ")
+    page.locator(".stage.active", has_text="embedding").wait_for(timeout=10_000)
+    page.keyboard.press(" ")
+    assert page.errors == []
+
+
+def test_training_steps_through_phases_and_a_diverging_rate_is_stopped(page, lab_url):
+    open_lab(page, lab_url)
+    page.get_by_role("button", name="Training", exact=True).click()
+    step = page.get_by_role("button", name="Step one phase ›")
+    for phase in ("batch", "forward", "loss", "backward", "update"):
+        step.click()
+        page.locator(".stage.active", has_text=phase).first.wait_for(timeout=10_000)
+    page.get_by_text("Step 0: batch loss").wait_for()
+    screenshot(page, "lab-training-stepped")
+    assert page.errors == []
+
+
+def test_a_diverging_learning_rate_stops_training_with_a_message(page, lab_url):
+    open_lab(page, lab_url)
+    page.get_by_role("button", name="Training", exact=True).click()
+    page.get_by_text("No step taken yet").wait_for(timeout=10_000)
+    rate = page.get_by_role("slider").filter(has_text="").nth(2)  # speed, timeline, rate
+    rate.focus()
+    rate.press("End")  # the largest learning rate: 10
+    page.get_by_text("Learning rate: 10").first.wait_for(timeout=10_000)
+    page.get_by_role("button", name="▶ Train / ❚❚ Pause").click()
+    page.get_by_text("training diverged at step").first.wait_for(timeout=30_000)
+    screenshot(page, "lab-training-diverged")
+    step = page.get_by_role("button", name="Step one phase ›")
+    step.click()  # the lab keeps working after the failure
+    assert page.errors == []
