@@ -1,4 +1,8 @@
-"""The lab page: prompt, navigation, the animation's transport bar and the chosen view."""
+"""The lab page: prompt, navigation, the animation's transport bar and the chosen view.
+
+The page's state lives in the URL hash (see urlstate.py): a link restores it, and the
+hash follows every change. In embed mode the page shows one view, compactly.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import param
 
 from app.keyboard import Keyboard
 from app.session import LabSession
+from app.share import ShareBar
+from app.urlstate import LabState, Limits, parse_hash, to_hash
 from app.views.attention import AttentionView
 from app.views.embedding import EmbeddingView
 from app.views.examples import ExamplesView
@@ -35,6 +41,7 @@ VIEWS = {  # key -> (title, view class, what the clock animates there)
 }
 TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
            "and press Play (or the space bar; the arrow keys step).")
+SESSION_STATE = ("prompt", "layer", "head", "temperature", "top_k", "top_p", "seed")
 
 
 class Lab(pn.viewable.Viewer):
@@ -42,10 +49,12 @@ class Lab(pn.viewable.Viewer):
 
     session = param.ClassSelector(class_=LabSession)
     view = param.Selector(default="attention", objects=list(VIEWS))
+    hidden = param.List(default=[], doc="Parts of the page a link asked to hide.")
+    embed = param.Boolean(default=False, doc="One view, compact, for a blog post.")
+    link_notes = param.List(default=[], doc="What was wrong with the link's state.")
 
-    def __init__(self, **params):
+    def __init__(self, state: str = "", **params):
         super().__init__(**params)
-        s = self.session
         self._views: dict[str, pn.viewable.Viewer] = {}
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
         self._shown = pn.Column(sizing_mode="stretch_width")
@@ -53,12 +62,31 @@ class Lab(pn.viewable.Viewer):
                      for key, (title, _, _) in VIEWS.items()}
         for key, button in self._nav.items():
             button.on_click(lambda _, key=key: setattr(self, "view", key))
-        prompt = pn.widgets.TextAreaInput.from_param(
-            s.param.prompt, label="Prompt", height=80, sizing_mode="stretch_width",
-            max_length=20_000)
         self._notes = html_pane()
         self._stage = html_pane()
-        clock = s.clock
+        self.keyboard = Keyboard()
+        self.keyboard.param.watch(self._key, "presses")
+        self.share = ShareBar()
+        self._apply_state(state)
+        parts = self._parts()
+        self._layout = pn.Column(*parts, sizing_mode="stretch_width",
+                                 styles={"max-width": "1200px", "margin": "0 auto"})
+        if pn.state.curdoc is not None:
+            pn.config.exception_handler = self._show_error  # per session when in a session
+        if pn.state.location is not None:
+            pn.state.location.param.watch(self._follow_location, "hash")
+        self._show_view()
+        self._show_notes()
+        self._show_stage()
+        self._write_state()
+
+    # ---- the page's parts -----------------------------------------------------------------
+
+    def _parts(self) -> list:
+        s, clock = self.session, self.session.clock
+        prompt = pn.widgets.TextAreaInput.from_param(
+            s.param.prompt, label="Prompt", height=60 if self.embed else 80,
+            sizing_mode="stretch_width", max_length=20_000)
         play = pn.widgets.Toggle.from_param(clock.param.playing, label="▶ Play / ❚❚ Pause",
                                             color="primary", width=150)
         back = pn.widgets.Button(label="‹", width=45, description="Back one stage (←)")
@@ -69,25 +97,64 @@ class Lab(pn.viewable.Viewer):
                                                   width=180)
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
-        self.keyboard = Keyboard()
-        self.keyboard.param.watch(self._key, "presses")
-        self._layout = pn.Column(
-            html_pane("<h1 style='margin:0.2rem 0'>Napkin GPT</h1>"
-                      f"<p class='explain'>{esc(TAGLINE)}</p>"),
-            prompt, self._notes,
-            wrap_row(*self._nav.values()),
-            wrap_row(back, play, step, speed, timeline),
-            self._stage, self._title, self._shown, self.keyboard,
-            html_pane(f"<p class='explain'>{s.config.n_params:,} parameters: "
-                      f"{s.config.n_layer} blocks of {s.config.n_head} heads, width "
-                      f"{s.config.n_embd}, context {s.config.block_size}. The same NumPy code "
-                      "runs here and in the downloadable engine.</p>"),
-            sizing_mode="stretch_width", styles={"max-width": "1200px", "margin": "0 auto"})
-        if pn.state.curdoc is not None:
-            pn.config.exception_handler = self._show_error  # per session when in a session
-        self._show_view()
-        self._show_notes()
-        self._show_stage()
+        c = s.config
+        sections = {
+            "header": html_pane("<h1 style='margin:0.2rem 0'>Napkin GPT</h1>"
+                                f"<p class='explain'>{esc(TAGLINE)}</p>"),
+            "prompt": prompt,
+            "notes": self._notes,
+            "nav": wrap_row(*self._nav.values()),
+            "transport": wrap_row(back, play, step, speed, timeline),
+            "stage": self._stage,
+            "title": self._title,
+            "view": self._shown,
+            "keyboard": self.keyboard,
+            "share": self.share,
+            "footer": html_pane(f"<p class='explain'>{c.n_params:,} parameters: "
+                                f"{c.n_layer} blocks of {c.n_head} heads, width {c.n_embd}, "
+                                f"context {c.block_size}. The same NumPy code runs here and in "
+                                "the downloadable engine.</p>"),
+        }
+        hidden = set(self.hidden)
+        if self.embed:
+            hidden |= {"header", "nav", "footer", "share", "title"}
+        return [part for name, part in sections.items() if name not in hidden]
+
+    # ---- state <-> URL hash ----------------------------------------------------------------
+
+    def _limits(self) -> Limits:
+        c = self.session.config
+        return Limits(c.n_layer, c.n_head, c.vocab_size)
+
+    def _apply_state(self, text: str) -> None:
+        state, self.link_notes = parse_hash(text, self._limits())
+        values = {k: getattr(state, k) for k in SESSION_STATE}
+        if values["prompt"] is None:
+            del values["prompt"]
+        self.session.param.update(**values)
+        self.param.update(view=state.view if state.view in VIEWS else self.view,
+                          hidden=list(state.hide))
+
+    def state(self) -> LabState:
+        s = self.session
+        return LabState(view=self.view, prompt=s.prompt, layer=s.layer, head=s.head,
+                        temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                        seed=s.seed, hide=tuple(self.hidden))
+
+    @param.depends("view", *(f"session.{k}" for k in SESSION_STATE), watch=True)
+    def _write_state(self) -> None:
+        text = to_hash(self.state())
+        self.share.state = text
+        if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
+            pn.state.location.hash = f"#{text}" if text else ""
+
+    def _follow_location(self, event) -> None:
+        """The reader edited the address bar: take the new state."""
+        if event.new.lstrip("#") != to_hash(self.state()):
+            self._apply_state(event.new)
+            self._show_notes()
+
+    # ---- reader actions --------------------------------------------------------------------
 
     def _step(self) -> None:
         self.session.clock.playing = False
@@ -110,6 +177,8 @@ class Lab(pn.viewable.Viewer):
         self.session.message = (f"Something went wrong ({type(exception).__name__}: "
                                 f"{exception}). The lab is still usable.")
 
+    # ---- drawing ----------------------------------------------------------------------------
+
     @param.depends("view", watch=True)
     def _show_view(self) -> None:
         title, cls, mode = VIEWS[self.view]
@@ -119,14 +188,16 @@ class Lab(pn.viewable.Viewer):
             for key, button in self._nav.items():
                 button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
+            self.share.view = self.view
             self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
             self._shown.objects = [self._views[self.view]]
 
-    @param.depends("session.prompt_notes", "session.message", watch=True)
+    @param.depends("session.prompt_notes", "session.message", "link_notes", watch=True)
     def _show_notes(self) -> None:
         s = self.session
         kind = "error" if "wrong" in s.message or "diverged" in s.message else ""
-        set_html(self._notes, notes(s.prompt_notes) + notes([s.message], kind))
+        set_html(self._notes, notes(self.link_notes) + notes(s.prompt_notes)
+                 + notes([s.message], kind))
 
     @param.depends("session.clock.frame", "session.clock.stages", watch=True)
     def _show_stage(self) -> None:

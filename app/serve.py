@@ -37,11 +37,23 @@ def build_session(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None):
     return LabSession(checkpoint, corpus=corpus, bpe=bpe)
 
 
-def create_lab(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None, **lab_params):
-    """The lab page for one browser session."""
+def create_lab(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None, state: str = "",
+               embed: bool = False, notice: str = ""):
+    """The lab page for one browser session.
+
+    state: a URL hash to restore (default: the page's own, under `panel serve`);
+    embed: show one view compactly; notice: a message to show at once (for example why
+    the page had to restart).
+    """
+    import panel as pn
+
     from app.lab import Lab
 
-    return Lab(session=build_session(weights, corpus), **lab_params)
+    if not state and pn.state.location is not None:
+        state = pn.state.location.hash
+    session = build_session(weights, corpus)
+    session.message = notice
+    return Lab(session=session, state=state, embed=embed)
 
 
 def serve(port: int = 5006, address: str = "127.0.0.1", open_browser: bool = True,
@@ -51,7 +63,8 @@ def serve(port: int = 5006, address: str = "127.0.0.1", open_browser: bool = Tru
 
     load_weights(weights)  # fail now, with the reason, rather than in every session
     pn.extension(notifications=False)
-    pn.serve({"/": lambda: create_lab(weights)}, port=port, address=address,
+    pn.serve({"/": lambda: create_lab(weights), "/embed": lambda: create_lab(weights, embed=True)},
+             port=port, address=address,
              show=open_browser, title="Napkin GPT", websocket_origin=[f"{address}:{port}",
                                                                       f"localhost:{port}"],
              threaded=False, print_url=True)

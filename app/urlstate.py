@@ -1,0 +1,135 @@
+"""The lab's state in the URL hash, so that a link restores what its sender saw.
+
+    #view=attention&prompt=ROMEO%3A%0A&layer=1&head=2&temperature=0.8&seed=3&hide=nav,prompt
+
+Every value is checked: one that is missing takes its default, one that is malformed or
+out of range takes its default too and adds a notice saying so. Unknown keys are noted
+and ignored. Text from the hash is only ever used as data (never as HTML or code).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from urllib.parse import parse_qsl, quote
+
+VIEWS = ("tokens", "examples", "embedding", "attention", "residual", "next", "training",
+         "scale", "quantization", "code")
+HIDEABLE = ("header", "prompt", "nav", "transport", "explain", "footer")
+MAX_PROMPT = 2000
+MAX_HASH = 8000  # characters of hash read at most
+
+
+@dataclass(frozen=True)
+class LabState:
+    """What a share link carries. The defaults are what a fresh lab shows."""
+
+    view: str = "attention"
+    prompt: str | None = None  # None: the lab's own default prompt
+    layer: int = 0
+    head: int = 0
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+    hide: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The ranges a state must fit, from the model in use."""
+
+    n_layer: int
+    n_head: int
+    vocab_size: int
+
+
+def parse_hash(text: str, limits: Limits) -> tuple[LabState, list[str]]:
+    """The state in a URL hash ("#a=1&b=2" or "a=1&b=2"), and notices about bad values."""
+    notices: list[str] = []
+    text = (text or "").lstrip("#")
+    if len(text) > MAX_HASH:
+        notices.append(f"The link's state is {len(text):,} characters long; only the first "
+                       f"{MAX_HASH:,} were read.")
+        text = text[:MAX_HASH]
+    values: dict[str, str] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key not in {f.name for f in fields(LabState)}:
+            notices.append(f"The link has an unknown setting {key!r}; it was ignored.")
+        else:
+            values[key] = value
+    state = LabState()
+    checks = {
+        "view": lambda v: _choice(v, VIEWS),
+        "prompt": _prompt,
+        "layer": lambda v: _integer(v, 0, limits.n_layer - 1),
+        "head": lambda v: _integer(v, 0, limits.n_head - 1),
+        "temperature": lambda v: _number(v, 0.0, 2.0),
+        "top_k": lambda v: _integer(v, 0, limits.vocab_size),
+        "top_p": lambda v: _number(v, 0.01, 1.0),
+        "seed": lambda v: _integer(v, 0, 2**31 - 1),
+        "hide": _hide,
+    }
+    for key, raw in values.items():
+        try:
+            state = replace(state, **{key: checks[key](raw)})
+        except ValueError as e:
+            default = getattr(LabState(), key)
+            notices.append(f"The link's {key}={raw[:40]!r} {e}; using "
+                           f"{'the default' if default is None else repr(default)}.")
+    return state, notices
+
+
+def to_hash(state: LabState) -> str:
+    """The hash for `state`, naming only what differs from the defaults."""
+    default = LabState()
+    parts = []
+    for f in fields(LabState):
+        value = getattr(state, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if f.name == "hide":
+            value = ",".join(value)
+        parts.append(f"{f.name}={quote(str(value), safe='')}")
+    return "&".join(parts)
+
+
+def _choice(value: str, options) -> str:
+    if value not in options:
+        raise ValueError(f"is not one of {', '.join(options)}")
+    return value
+
+
+def _prompt(value: str) -> str:
+    if len(value) > MAX_PROMPT:
+        raise ValueError(f"is longer than {MAX_PROMPT} characters")
+    return value
+
+
+def _integer(value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("is not a whole number") from None
+    if not low <= number <= high:
+        raise ValueError(f"is outside {low}..{high}")
+    return number
+
+
+def _number(value: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("is not a number") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ValueError(f"is outside {low}..{high}")
+    return number
+
+
+def _hide(value: str) -> tuple[str, ...]:
+    parts = tuple(p for p in value.split(",") if p)
+    unknown = [p for p in parts if p not in HIDEABLE]
+    if unknown:
+        raise ValueError(f"names parts the lab does not have ({', '.join(unknown)}; "
+                         f"it can hide {', '.join(HIDEABLE)})")
+    return tuple(dict.fromkeys(parts))
