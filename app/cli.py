@@ -81,7 +81,7 @@ def serve(args: argparse.Namespace) -> int:
     from app.serve import serve as run
 
     run(port=args.port, address=args.address, open_browser=not args.no_browser,
-        weights=Path(args.weights))
+        weights=Path(args.weights), allow_remote_code=args.allow_remote_code)
     return 0
 
 
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5006)
     p.add_argument("--address", default="127.0.0.1", help="interface to listen on")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--allow-remote-code", action="store_true",
+                   help="let the code editor run visitors' code even when the lab listens "
+                        "beyond loopback (it then runs on this machine)")
     p.add_argument("--weights", default=str(SHIPPED_WEIGHTS))
     p.set_defaults(run=serve)
 

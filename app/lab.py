@@ -17,6 +17,7 @@ from app.session import LabSession
 from app.share import ShareBar
 from app.urlstate import LabState, Limits, parse_hash, to_hash
 from app.views.attention import AttentionView
+from app.views.code import CodeView
 from app.views.embedding import EmbeddingView
 from app.views.examples import ExamplesView
 from app.views.layout import wrap_row
@@ -38,6 +39,7 @@ VIEWS = {  # key -> (title, view class, what the clock animates there)
     "next": ("Next token", NextTokenView, "generate"),
     "training": ("Training", TrainingView, "train"),
     "scale": ("Scale", ScaleView, "generate"),
+    "code": ("Code", CodeView, "generate"),
 }
 TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
            "and press Play (or the space bar; the arrow keys step).")

@@ -15,12 +15,10 @@ import numpy as np
 import param
 
 from app.clock import Clock
+from app.code_runner import CodePolicy, Engine, describe_failure, shipped_engine
 from engine.bpe_tokenizer import BPETokenizer
-from engine.char_tokenizer import CharTokenizer
-from engine.data import split_tokens
 from engine.model import GPT, GPTConfig
-from engine.sampling import SamplingSettings, next_token_probs, sample_token
-from engine.train import ComputedStep, StepReport, TrainConfig, Trainer, TrainingDiverged, evaluate
+from engine.train import ComputedStep, StepReport, Trainer
 from engine.weights import Checkpoint
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light"
@@ -91,6 +89,8 @@ class LabSession(param.Parameterized):
         self.history: list[tuple[int, float]] = []  # (step, batch loss)
         self.val_history: list[tuple[int, float]] = []  # (step, validation loss)
         self.trainer: Trainer | None = None
+        self.engine: Engine = shipped_engine()  # the code the lab runs; the editor swaps it
+        self.code_policy = CodePolicy()  # who may run edited code here (serve.py decides)
         self.clock = Clock(on_tick=self.advance)
         self._install(copy.deepcopy(checkpoint.model), checkpoint.tokenizer, corpus)
 
@@ -105,7 +105,7 @@ class LabSession(param.Parameterized):
         self.model, self.tokenizer, self.corpus = model, tokenizer, corpus or ""
         tokens = np.array(tokenizer.encode(self.corpus), dtype=np.int64)
         if len(tokens) > 10 * model.config.block_size:
-            self.train_tokens, self.val_tokens = split_tokens(tokens, 0.1)
+            self.train_tokens, self.val_tokens = self.engine.data.split_tokens(tokens, 0.1)
         else:
             self.train_tokens, self.val_tokens = tokens, tokens[:0]
         self.trainer, self._pending, self.history, self.val_history = None, None, [], []
@@ -141,10 +141,10 @@ class LabSession(param.Parameterized):
             self.message = (f"That text has {len(text):,} characters; the lab trains on at "
                             f"most {MAX_TEXT_CHARS:,}. Paste less.")
             return
-        tokenizer = CharTokenizer.from_text(text)
-        c = self.config
-        model = GPT(GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd),
-                    seed=self.seed, dtype=self.model.dtype)
+        tokenizer = self.engine.char_tokenizer.CharTokenizer.from_text(text)
+        c, m = self.config, self.engine.model
+        model = m.GPT(m.GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd),
+                      seed=self.seed, dtype=self.model.dtype)
         self.clock.playing = False
         self.corpus_name = "your text"
         self._install(model, tokenizer, text)
@@ -211,19 +211,22 @@ class LabSession(param.Parameterized):
                           if pair in map(tuple, self.heads_off) else [*self.heads_off, pair])
 
     @property
-    def sampling(self) -> SamplingSettings:
-        return SamplingSettings(self.temperature, self.top_k or None, self.top_p)
+    def sampling(self):
+        """The sampling settings, as the engine in use defines them."""
+        return self.engine.sampling.SamplingSettings(self.temperature, self.top_k or None,
+                                                     self.top_p)
 
     @param.depends("temperature", "top_k", "top_p", watch=True)
     def _update_probs(self) -> None:
-        self.next_probs = next_token_probs(self.trace.logits[0, -1], self.sampling)
+        self.next_probs = self.engine.sampling.next_token_probs(self.trace.logits[0, -1],
+                                                                self.sampling)
 
     # ---- generation -------------------------------------------------------------------------
 
     def generate_token(self) -> Sampled:
         """Draw the next token (seeded by the seed and the prompt's length) and append it."""
         rng = np.random.default_rng((self.seed, len(self.prompt)))
-        token = sample_token(self.next_probs, rng)
+        token = self.engine.sampling.sample_token(self.next_probs, rng)
         sampled = Sampled(token, float(self.next_probs[token]), self.tokenizer.decode([token]))
         self.sampled = sampled
         self.prompt = self.prompt + sampled.piece
@@ -237,9 +240,10 @@ class LabSession(param.Parameterized):
 
     def _ensure_trainer(self) -> Trainer:
         if self.trainer is None:
-            config = TrainConfig(lr=self.learning_rate, schedule="constant",
-                                 batch_size=self.batch_size, seed=self.seed)
-            self.trainer = Trainer(self.model, self.train_tokens, config)
+            train = self.engine.train
+            config = train.TrainConfig(lr=self.learning_rate, schedule="constant",
+                                       batch_size=self.batch_size, seed=self.seed)
+            self.trainer = train.Trainer(self.model, self.train_tokens, config)
         return self.trainer
 
     @param.depends("learning_rate", watch=True)
@@ -261,7 +265,7 @@ class LabSession(param.Parameterized):
             return None
         try:
             computed = self._ensure_trainer().compute()
-        except TrainingDiverged as e:
+        except self.engine.train.TrainingDiverged as e:
             self.clock.playing = False
             self.message = str(e)
             self.weights_version += 1
@@ -279,9 +283,9 @@ class LabSession(param.Parameterized):
         self.history.append((report.step, report.loss))
         if report.step % VAL_EVERY == 0 and len(self.val_tokens) > self.config.block_size + 1:
             # measured after the update, so it belongs to the next step's weights
-            self.val_history.append(
-                (report.step + 1, evaluate(self.model, self.val_tokens, VAL_WINDOWS,
-                                           VAL_WINDOWS)))
+            loss = self.engine.train.evaluate(self.model, self.val_tokens, VAL_WINDOWS,
+                                              VAL_WINDOWS)
+            self.val_history.append((report.step + 1, loss))
         with param.parameterized.batch_call_watchers(self):
             self.train_step = report
             self.message = ""
@@ -292,6 +296,33 @@ class LabSession(param.Parameterized):
 
     def train_once(self) -> StepReport | None:
         return self.apply_step() if self.compute_step() is not None else None
+
+    # ---- the engine's code ---------------------------------------------------------------------
+
+    def use_engine(self, engine: Engine) -> None:
+        """Run on `engine` from now on, with the same weights; every view follows.
+
+        The new code first runs the prompt through a copy of the weights: if that raises or
+        gives non-finite logits, CodeError is raised and the lab keeps the engine it had.
+        """
+        params = {n: p.copy() for n, p in self.model.params.items()}
+        try:
+            model = engine.model.GPT(engine.model.GPTConfig(**vars(self.config)), params=params)
+            logits, _ = model.forward(np.array(self.ids), head_mask=self.head_mask())
+        except Exception as e:
+            raise describe_failure(e) from None
+        if np.shape(logits) != (len(self.ids), self.config.vocab_size):
+            raise describe_failure(ValueError(
+                f"forward gave logits of shape {np.shape(logits)}, expected "
+                f"{(len(self.ids), self.config.vocab_size)}"))
+        if not np.all(np.isfinite(logits)):
+            raise describe_failure(ValueError("forward gave NaN or infinite logits"))
+        self.clock.playing = False
+        self.engine, self.model = engine, model
+        self.trainer, self._pending = None, None
+        with param.parameterized.batch_call_watchers(self):
+            self.weights_version += 1
+            self._run_model()
 
     # ---- the clock's timeline -----------------------------------------------------------------
 

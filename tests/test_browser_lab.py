@@ -181,3 +181,21 @@ def test_a_diverging_learning_rate_stops_training_with_a_message(page, lab_url):
     step = page.get_by_role("button", name="Step one phase ›")
     step.click()  # the lab keeps working after the failure
     assert page.errors == []
+
+
+def test_code_editor_runs_edits_shows_errors_and_keeps_edits_across_reloads(page, lab_url):
+    open_lab(page, lab_url)
+    page.get_by_role("button", name="Code", exact=True).click()
+    page.get_by_text("Running: the shipped engine").wait_for(timeout=15_000)
+    page.locator(".ace_content").first.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\ndef broken(:\n")
+    page.get_by_text("Edited here: layers.py").wait_for(timeout=10_000)
+    page.get_by_role("button", name="▶ Run my code").click()
+    page.get_by_text("SyntaxError").first.wait_for(timeout=30_000)
+    screenshot(page, "lab-code-error")
+    page.reload()  # the link now says view=code, so the lab opens on the editor
+    page.get_by_text("Edited here: layers.py").wait_for(timeout=30_000)  # from localStorage
+    page.get_by_role("button", name="Reset all").click()
+    page.get_by_text("Edited here: nothing yet").wait_for(timeout=10_000)
+    assert page.errors == [] and page.outside == []

@@ -11,7 +11,6 @@ from bokeh.plotting import figure
 from app.session import LabSession
 from app.views.layout import wrap_row
 from app.views.markup import esc, explain, html_pane, set_html, visible
-from engine.layers import softmax
 
 TOP = 15  # bars shown
 EXPLAIN = (
@@ -71,7 +70,7 @@ class NextTokenView(pn.viewable.Viewer):
     def _update(self) -> None:
         s = self.session
         probs = s.next_probs
-        raw = softmax(s.trace.logits[0, -1].astype(np.float64))
+        raw = s.trace.probs[0, -1].astype(np.float64)
         order = np.argsort(-np.maximum(probs, raw), kind="stable")[:TOP]
         base = s.baseline_probs
         sampled = s.sampled.token if s.sampled is not None else -1

@@ -1,0 +1,231 @@
+"""Run the engine from edited source: the code editor's Run button.
+
+The edited files and the untouched shipped ones are imported together as a fresh copy of
+the `engine` package, kept apart from the installed one: while it loads, `engine.*` in
+`sys.modules` is swapped out and an in-memory finder serves the sources; afterwards the
+installed modules are put back. If anything raises, nothing changes and the traceback
+(with the edited files' names and lines) goes to the reader.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import json
+import linecache
+import subprocess
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+
+PACKAGE = "engine"
+# the modules the lab itself calls; the rest are imported by these as they need
+USED = ("model", "sampling", "train", "data", "char_tokenizer", "layers")
+MAX_SOURCE = 400_000  # characters per file
+
+
+@dataclass(frozen=True)
+class CodePolicy:
+    """Whether the editor may run a reader's code here, and how it is guarded.
+
+    In the browser the code runs in the reader's own tab: always allowed, and the page
+    stops code that never ends by restarting its worker. Under `napkin-gpt serve` it runs on
+    the server, so only while the server listens on loopback (the default) unless its owner
+    says otherwise, and each run is first tried in a child process with a time limit.
+    """
+
+    allowed: bool = True
+    trial_timeout: float | None = None  # seconds for the trial run; None: no trial
+    reason: str = ""  # why running is refused
+
+    @classmethod
+    def for_server(cls, address: str, allow_remote: bool, timeout: float = 10.0) -> CodePolicy:
+        if is_loopback(address) or allow_remote:
+            return cls(True, timeout)
+        return cls(False, None, (
+            f"Running edited code is switched off: this lab is served on {address}, so a "
+            "visitor's code would run on the server's machine. Its owner can restart it with "
+            "--allow-remote-code to allow this (only on a network they trust)."))
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a server listening on `address` can only be reached from this machine."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+class CodeError(Exception):
+    """Edited code that does not load or run; `details` is the traceback to show."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The engine modules the lab uses, shipped or built from edited sources."""
+
+    model: ModuleType
+    sampling: ModuleType
+    train: ModuleType
+    data: ModuleType
+    char_tokenizer: ModuleType
+    layers: ModuleType
+    edited: tuple[str, ...] = ()  # file names that differ from the shipped ones
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+def shipped_sources() -> dict[str, str]:
+    """file name -> source of every module of the installed engine."""
+    files = resources.files(PACKAGE)
+    return {f.name: f.read_text(encoding="utf-8") for f in sorted(files.iterdir(),
+                                                                 key=lambda f: f.name)
+            if f.name.endswith(".py")}
+
+
+def shipped_engine() -> Engine:
+    """The installed engine."""
+    return Engine(*(importlib.import_module(f"{PACKAGE}.{name}") for name in USED))
+
+
+class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves `engine` and `engine.<name>` from a dict of sources."""
+
+    def __init__(self, sources: dict[str, str], tag: str):
+        self.sources, self.tag = sources, tag
+
+    def _file(self, fullname: str) -> str | None:
+        if fullname == PACKAGE:
+            return "__init__.py"
+        prefix = f"{PACKAGE}."
+        name = fullname[len(prefix):] + ".py" if fullname.startswith(prefix) else None
+        return name if name in self.sources else None
+
+    def find_spec(self, fullname, path=None, target=None):
+        file = self._file(fullname)
+        if file is None:
+            return None
+        spec = importlib.machinery.ModuleSpec(fullname, self, is_package=fullname == PACKAGE,
+                                              origin=self._origin(file))
+        spec.has_location = True
+        return spec
+
+    def _origin(self, file: str) -> str:
+        return f"<{self.tag}>/{PACKAGE}/{file}"  # tracebacks name it; SyntaxError says file
+
+    def exec_module(self, module: ModuleType) -> None:
+        file = self._file(module.__name__)
+        origin = self._origin(file)
+        source = self.sources[file]
+        linecache.cache[origin] = (len(source), None, source.splitlines(True), origin)
+        exec(compile(source, origin, "exec"), module.__dict__)
+
+
+def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
+    """A fresh engine from the shipped sources with `edits` (file name -> source) applied.
+
+    Raises CodeError with the traceback if any module fails to compile or import.
+    """
+    shipped = shipped_sources()
+    unknown = sorted(set(edits) - set(shipped))
+    if unknown:
+        raise CodeError(f"the engine has no file {', '.join(unknown)}")
+    too_long = [n for n, s in edits.items() if len(s) > MAX_SOURCE]
+    if too_long:
+        raise CodeError(f"{', '.join(too_long)} is longer than {MAX_SOURCE:,} characters")
+    sources = shipped | edits
+    installed = {n: m for n, m in sys.modules.items()
+                 if n == PACKAGE or n.startswith(f"{PACKAGE}.")}
+    finder = _SourceFinder(sources, tag)
+    for name in installed:
+        del sys.modules[name]
+    sys.meta_path.insert(0, finder)
+    try:
+        modules = [importlib.import_module(f"{PACKAGE}.{name}") for name in USED]
+    except BaseException as e:
+        raise CodeError(f"your code did not load: {type(e).__name__}: {e}",
+                        _traceback(e)) from None
+    finally:
+        sys.meta_path.remove(finder)
+        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(f"{PACKAGE}.")]:
+            del sys.modules[name]
+        sys.modules.update(installed)
+    edited = tuple(sorted(n for n, s in edits.items() if s != shipped[n]))
+    return Engine(*modules, edited=edited, sources=sources)
+
+
+def _traceback(e: BaseException) -> str:
+    """The traceback through the engine's code only (the lab's and importlib's frames are
+    not the reader's business)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    frames = [f for f in frames if f.filename.startswith("<edited>/")] or frames
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(e), e)
+    if isinstance(e, SyntaxError):  # the offending line, with its caret
+        lines = traceback.format_exception_only(type(e), e)
+    return "".join(lines)
+
+
+def describe_failure(e: BaseException) -> CodeError:
+    """A CodeError for an exception raised while running edited code."""
+    return CodeError(f"your code failed while running: {type(e).__name__}: {e}",
+                     _traceback(e))
+
+
+# ---- a trial run in a separate process (under `napkin-gpt serve`) ---------------------------
+
+TRIAL = """
+import json, sys
+import numpy as np
+from app.code_runner import CodeError, describe_failure, load_engine
+job = json.load(sys.stdin)
+try:
+    engine = load_engine(job["edits"], tag="edited")
+    with np.load(job["params"]) as arrays:
+        params = {name: arrays[name] for name in arrays.files}
+    try:
+        model = engine.model.GPT(engine.model.GPTConfig(**job["config"]), params=params)
+        model.forward(np.array(job["ids"]))
+    except Exception as e:
+        raise describe_failure(e) from None
+except CodeError as e:
+    print(json.dumps({"error": str(e), "details": e.details}))
+"""
+
+
+def trial_run(edits: dict[str, str], config: dict, params: dict, ids: list[int],
+              timeout: float) -> None:
+    """Load the edited engine and run one forward pass in a child process first, so that
+    code that never ends cannot hang the server: CodeError if it fails or overruns."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "params.npz"
+        np.savez(weights, **params)
+        job = json.dumps({"edits": edits, "config": config, "params": str(weights),
+                          "ids": ids})
+        try:
+            done = subprocess.run([sys.executable, "-c", TRIAL], input=job, text=True,
+                                  capture_output=True, timeout=timeout,
+                                  cwd=Path(__file__).resolve().parent.parent)
+        except subprocess.TimeoutExpired:
+            raise CodeError(f"your code ran for more than {timeout:g} s in a trial run and was "
+                            "stopped; the lab keeps the engine it had") from None
+    if done.stdout.strip():
+        failure = json.loads(done.stdout.strip().splitlines()[-1])
+        raise CodeError(failure["error"], failure["details"])
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise CodeError(f"your code failed in a trial run: {lines[-1] if lines else ''}",
+                        done.stderr[-6000:])

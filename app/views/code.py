@@ -1,0 +1,156 @@
+"""Code: the engine's own source, editable in the page. Run it and every view follows."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import panel as pn
+import param
+
+from app.code_runner import CodeError, load_engine, shipped_engine, shipped_sources, trial_run
+from app.session import LabSession
+from app.storage import BrowserStorage
+from app.views.layout import wrap_row
+from app.views.markup import esc, explain, html_pane, notes, set_html
+
+EXPLAIN = (
+    "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
+    "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
+    "press Run: the lab imports your version and every view follows. If your code fails, you "
+    "see why, and the lab keeps the engine it had. Your edits stay in this browser; Reset "
+    "brings back the shipped code.")
+STORAGE_KEY = "napkin-gpt:edits:v1"
+FIRST_FILE = "layers.py"
+
+
+class CodeView(pn.viewable.Viewer):
+    session = param.ClassSelector(class_=LabSession)
+    file = param.Selector(default=FIRST_FILE, objects=[FIRST_FILE])
+    edits = param.Dict(default={}, doc="file name -> edited source (only changed files)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.shipped = shipped_sources()
+        self.param.file.objects = list(self.shipped)
+        self.store = BrowserStorage(key=STORAGE_KEY)
+        self.store.param.watch(self._restore_edits, "loaded")
+        self.store.param.watch(lambda _: self._show_status(), "error")
+        picker = pn.widgets.Select.from_param(self.param.file, label="File", width=220)
+        self.editor = pn.widgets.CodeEditor(value=self.shipped[self.file], language="python",
+                                            height=480, sizing_mode="stretch_width",
+                                            theme="github_light_default")
+        self.editor.param.watch(self._edited, "value")
+        run = pn.widgets.Button(label="▶ Run my code", color="primary", width=150)
+        run.on_click(lambda _: self.run())
+        reset_file = pn.widgets.Button(label="Reset this file", width=140)
+        reset_file.on_click(lambda _: self.reset([self.file]))
+        reset_all = pn.widgets.Button(label="Reset all", color="warning", width=110)
+        reset_all.on_click(lambda _: self.reset(list(self.shipped)))
+        download = pn.widgets.FileDownload(callback=self._download, filename="engine.zip",
+                                           label="Download edited files", width=210)
+        self._status = html_pane()
+        self._error = html_pane()
+        self._layout = pn.Column(
+            explain(EXPLAIN), wrap_row(picker, run, reset_file, reset_all, download),
+            self._status, self._error, self.editor, self.store, sizing_mode="stretch_width")
+        self._show_status()
+
+    # ---- editing ----------------------------------------------------------------------------
+
+    @param.depends("file", watch=True)
+    def _open(self) -> None:
+        self.editor.value = self.edits.get(self.file, self.shipped[self.file])
+
+    def _edited(self, event) -> None:
+        text = event.new
+        edits = dict(self.edits)
+        if text == self.shipped[self.file]:
+            edits.pop(self.file, None)
+        else:
+            edits[self.file] = text
+        self.edits = edits
+
+    @param.depends("edits", watch=True)
+    def _save(self) -> None:
+        self.store.value = json.dumps(self.edits) if self.edits else ""
+        self._show_status()
+
+    def _restore_edits(self, event) -> None:
+        """The browser reported what it stored: take the edits that still make sense."""
+        if not event.new or not self.store.value:
+            return
+        try:
+            saved = json.loads(self.store.value)
+            if not isinstance(saved, dict):
+                raise ValueError("not a dict")
+        except ValueError:
+            self.store.value = ""
+            self.session.message = ("The code edits saved in this browser were damaged and "
+                                    "have been cleared; the shipped code is shown.")
+            return
+        self.edits = {name: text for name, text in saved.items()
+                      if name in self.shipped and isinstance(text, str)
+                      and text != self.shipped[name]}
+        self._open()
+
+    def reset(self, files: list[str]) -> None:
+        """Bring back the shipped source of `files`; run the shipped engine again if the
+        edited one was running."""
+        self.edits = {n: t for n, t in self.edits.items() if n not in files}
+        self._open()
+        set_html(self._error, "")
+        if self.session.engine.edited and not self.edits:
+            self.session.use_engine(shipped_engine())
+            self.session.message = "Back to the shipped engine."
+        self._show_status()
+
+    # ---- running ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Import the edited engine and switch the lab to it, or say why not."""
+        s = self.session
+        policy = s.code_policy
+        if not policy.allowed:
+            set_html(self._error, notes([policy.reason], "error"))
+            return
+        try:
+            if policy.trial_timeout is not None:
+                trial_run(self.edits, vars(s.config), s.model.params, list(s.ids),
+                          policy.trial_timeout)
+            engine = load_engine(self.edits)
+            s.use_engine(engine)
+        except CodeError as e:
+            set_html(self._error, notes([str(e)], "error")
+                     + (f"<pre class='traceback'>{esc(e.details)}</pre>" if e.details else ""))
+            self._show_status()
+            return
+        set_html(self._error, "")
+        s.message = (f"The lab now runs your edited {', '.join(engine.edited)}."
+                     if engine.edited else "The lab runs the shipped engine.")
+        self._show_status()
+
+    def _download(self) -> io.BytesIO:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(self.edits) or [self.file]:
+                archive.writestr(f"engine/{name}", self.edits.get(name, self.shipped[name]))
+        buffer.seek(0)
+        return buffer
+
+    def _show_status(self) -> None:
+        running = self.session.engine.edited
+        engine = f"your edited {', '.join(running)}" if running else "the shipped engine"
+        lines = [f"Running: {engine}. Edited here: "
+                 f"{', '.join(sorted(self.edits)) or 'nothing yet'}."]
+        if self.store.error == "full":
+            lines.append("This browser's storage is full: your edits are kept only until you "
+                         "close the page. Download them to keep them.")
+        elif self.store.error:
+            lines.append("This browser does not let the lab store your edits "
+                         f"({self.store.error}); download them to keep them.")
+        set_html(self._status, "".join(f"<p>{esc(line)}</p>" for line in lines))
+
+    def __panel__(self):
+        return self._layout

@@ -1,0 +1,158 @@
+"""The code editor's engine swap: edited source loads apart from the installed engine,
+failures change nothing, runaway code is stopped, and only trusted servers run code."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
+
+from app.code_runner import (
+    CodeError,
+    CodePolicy,
+    is_loopback,
+    load_engine,
+    shipped_engine,
+    shipped_sources,
+    trial_run,
+)
+from app.lab import Lab
+from app.serve import build_session
+from tests.conftest import WEIGHTS_TINY
+
+RELU = '''
+def gelu(x):
+    """Not GELU at all: a ReLU, to see what the model makes of it."""
+    return np.maximum(x, 0.0), np.zeros_like(x)
+'''
+
+
+@pytest.fixture
+def session(corpus_text):
+    return build_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
+
+
+@pytest.fixture
+def editor(session):
+    lab = Lab(session=session)
+    lab.view = "code"
+    return lab._views["code"]
+
+
+def layers_with(extra: str) -> dict[str, str]:
+    return {"layers.py": shipped_sources()["layers.py"] + extra}
+
+
+def test_the_unedited_engine_loads_apart_and_computes_the_same(session):
+    installed = sys.modules["engine.model"]
+    fresh = load_engine({})
+    assert fresh.model is not installed and sys.modules["engine.model"] is installed
+    assert fresh.edited == ()
+    model = fresh.model.GPT(fresh.model.GPTConfig(**vars(session.config)),
+                            params=session.model.params)
+    logits, _ = model.forward(np.array(session.ids))
+    np.testing.assert_array_equal(logits, session.trace.logits[0])
+
+
+def test_an_edit_changes_what_every_view_sees_and_reset_brings_it_back(session):
+    before = session.next_probs.copy()
+    session.use_engine(load_engine(layers_with(RELU)))
+    assert session.engine.edited == ("layers.py",)
+    assert np.abs(session.next_probs - before).max() > 1e-3
+    assert session.trace.blocks[0].mlp_post.min() >= 0.0  # the ReLU is what ran
+    assert sys.modules["engine.layers"].gelu(np.array([-1.0]))[0][0] < 0  # installed intact
+    session.use_engine(shipped_engine())
+    np.testing.assert_allclose(session.next_probs, before, rtol=1e-6)
+
+
+def test_a_syntax_error_names_the_file_and_line(editor):
+    engine = editor.session.engine
+    editor.file = "layers.py"
+    editor.editor.value = shipped_sources()["layers.py"] + "\ndef broken(:\n"
+    editor.run()
+    shown = editor._error.object
+    assert "SyntaxError" in shown and "layers.py" in shown and "line" in shown
+    assert editor.session.engine is engine
+
+
+def test_code_that_raises_while_running_leaves_the_lab_as_it_was(session):
+    engine, probs = session.engine, session.next_probs.copy()
+    broken = shipped_sources()["model.py"].replace(
+        "        single = np.ndim(idx) == 1",
+        "        raise RuntimeError('my bug')\n        single = np.ndim(idx) == 1")
+    with pytest.raises(CodeError, match="my bug") as failure:
+        session.use_engine(load_engine({"model.py": broken}))
+    assert "<edited>/engine/model.py" in failure.value.details
+    assert session.engine is engine
+    np.testing.assert_array_equal(session.next_probs, probs)
+
+
+def test_code_that_gives_nan_is_refused(session):
+    nan = layers_with("\n_gelu = gelu\n"
+                      "def gelu(x):\n    y, t = _gelu(x)\n    return y * np.nan, t\n")
+    with pytest.raises(CodeError, match="NaN or infinite logits"):
+        session.use_engine(load_engine(nan))
+
+
+def test_unknown_files_and_import_time_errors_are_refused():
+    with pytest.raises(CodeError, match=r"no file evil\.py"):
+        load_engine({"evil.py": "print('hi')"})
+    with pytest.raises(CodeError, match="boom"):
+        load_engine(layers_with("\nraise RuntimeError('boom')\n"))
+    assert "engine" in sys.modules and sys.modules["engine.layers"].__file__.endswith(".py")
+
+
+def test_code_that_never_ends_is_stopped_by_the_trial_run(session):
+    with pytest.raises(CodeError, match="more than 2 s"):
+        trial_run(layers_with("\nwhile True:\n    pass\n"), vars(session.config),
+                  session.model.params, list(session.ids), timeout=2.0)
+
+
+def test_the_trial_run_reports_the_readers_traceback(session):
+    broken = layers_with("\ndef linear(x, w, b):\n    return x @ w.T + b\n")  # wrong shape
+    with pytest.raises(CodeError, match="ValueError") as failure:
+        trial_run(broken, vars(session.config), session.model.params, list(session.ids), 30)
+    assert "<edited>/engine/layers.py" in failure.value.details
+
+
+def test_only_a_loopback_server_runs_code_unless_its_owner_allows_it():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert CodePolicy.for_server("127.0.0.1", False).allowed
+    refused = CodePolicy.for_server("0.0.0.0", False)
+    assert not refused.allowed and "--allow-remote-code" in refused.reason
+    assert CodePolicy.for_server("0.0.0.0", True).allowed
+
+
+def test_a_refused_run_says_why_and_changes_nothing(editor):
+    editor.session.code_policy = CodePolicy.for_server("0.0.0.0", False)
+    editor.editor.value = editor.editor.value + "\n# a harmless edit\n"
+    editor.run()
+    assert "switched off" in editor._error.object and editor.session.engine.edited == ()
+
+
+def test_edits_are_saved_restored_validated_and_downloaded(editor):
+    editor.file = "sampling.py"
+    editor.editor.value = editor.editor.value + "\n# mine\n"
+    saved = json.loads(editor.store.value)
+    assert list(saved) == ["sampling.py"] and saved["sampling.py"].endswith("# mine\n")
+    with zipfile.ZipFile(io.BytesIO(editor._download().read())) as archive:
+        assert archive.namelist() == ["engine/sampling.py"]
+
+    editor.edits = {}
+    editor.store.value = json.dumps({**saved, "evil.py": "x", "model.py": 3})
+    editor.store.loaded = True  # as the browser reports what it had
+    assert list(editor.edits) == ["sampling.py"]  # unknown files and non-text dropped
+
+    editor.store.loaded = False
+    editor.store.value = "{not json"
+    editor.store.loaded = True
+    assert editor.store.value == "" and "damaged" in editor.session.message
+    editor.store.error = "full"
+    assert "storage is full" in editor._status.object
