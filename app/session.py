@@ -122,11 +122,13 @@ class LabSession(param.Parameterized):
         self._encode_prompt()
 
     def reset_weights(self) -> None:
-        """Back to the shipped model and its corpus (the reader's training is dropped)."""
+        """Back to the shipped weights and corpus (the reader's training is dropped), run by
+        whichever engine is in use."""
         shipped = copy.deepcopy(self._shipped)
+        model = self.engine.model.GPT(shipped.model.config, params=shipped.model.params)
         self.clock.playing = False
         self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
-        self._install(shipped.model, shipped.tokenizer, self._shipped_corpus)
+        self._install(model, shipped.tokenizer, self._shipped_corpus)
         self.message = "Back to the shipped weights."
         self.weights_version += 1
 
