@@ -23,6 +23,7 @@ from app.views.examples import ExamplesView
 from app.views.layout import wrap_row
 from app.views.markup import esc, html_pane, notes, set_html
 from app.views.next_token import NextTokenView
+from app.views.quantization import QuantizationView
 from app.views.residual import ResidualView
 from app.views.scale import ScaleView
 from app.views.tokens import TokensView
@@ -39,6 +40,7 @@ VIEWS = {  # key -> (title, view class, what the clock animates there)
     "next": ("Next token", NextTokenView, "generate"),
     "training": ("Training", TrainingView, "train"),
     "scale": ("Scale", ScaleView, "generate"),
+    "quantization": ("Quantization", QuantizationView, "generate"),
     "code": ("Code", CodeView, "generate"),
 }
 TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
@@ -193,6 +195,8 @@ class Lab(pn.viewable.Viewer):
             self.share.view = self.view
             self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
             self._shown.objects = [self._views[self.view]]
+            if "quantization" in self._views:  # it computes only while shown
+                self._views["quantization"].lab.active = self.view == "quantization"
 
     @param.depends("session.prompt_notes", "session.message", "link_notes", watch=True)
     def _show_notes(self) -> None:

@@ -23,6 +23,7 @@ VIEW_CHECKS = {  # nav button -> text that only that view shows once it has draw
     "Next token": "Likeliest next token",
     "Training": "No step taken yet",
     "Scale": "GPT-3 175B",
+    "Quantization": "Next token after the prompt",
 }
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 

@@ -23,17 +23,21 @@ def as_torch(params: dict) -> dict:
 
 
 CONFIG = GPTConfig(vocab_size=13, block_size=16, n_layer=2, n_head=4, n_embd=16)
+# large enough that every array takes the BLAS path of layers.row_sum (>= 4096 numbers)
+LARGE = GPTConfig(vocab_size=40, block_size=48, n_layer=2, n_head=4, n_embd=64)
 TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
 
 
+@pytest.mark.parametrize("config, batch", [(CONFIG, (3, 12)), (LARGE, (8, 48))],
+                         ids=["small", "large"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("with_mask", [False, True], ids=["all-heads", "head-off"])
-def test_logits_loss_and_every_gradient_match_torch(dtype, with_mask):
-    model = random_model(CONFIG, seed=5, dtype=dtype)
+def test_logits_loss_and_every_gradient_match_torch(dtype, with_mask, config, batch):
+    model = random_model(config, seed=5, dtype=dtype)
     rng = np.random.default_rng(0)
-    idx = rng.integers(0, CONFIG.vocab_size, (3, 12))
-    targets = rng.integers(0, CONFIG.vocab_size, (3, 12))
-    mask = np.ones((CONFIG.n_layer, CONFIG.n_head))
+    idx = rng.integers(0, config.vocab_size, batch)
+    targets = rng.integers(0, config.vocab_size, batch)
+    mask = np.ones((config.n_layer, config.n_head))
     mask[1, 2] = 0.0
     head_mask = mask if with_mask else None
 
@@ -41,7 +45,7 @@ def test_logits_loss_and_every_gradient_match_torch(dtype, with_mask):
     loss, grads = model.loss_and_grads(idx, targets, head_mask)
     tparams = as_torch(model.params)
     tmask = torch.tensor(mask, dtype=tparams["wte"].dtype) if with_mask else None
-    tlogits, tloss = torch_gpt_loss(tparams, CONFIG, torch.tensor(idx), torch.tensor(targets),
+    tlogits, tloss = torch_gpt_loss(tparams, config, torch.tensor(idx), torch.tensor(targets),
                                     tmask)
     tloss.backward()
 
