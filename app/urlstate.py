@@ -62,12 +62,12 @@ def parse_hash(text: str, limits: Limits) -> tuple[LabState, list[str]]:
     checks = {
         "view": lambda v: _choice(v, VIEWS),
         "prompt": _prompt,
-        "layer": lambda v: _integer(v, 0, limits.n_layer - 1),
-        "head": lambda v: _integer(v, 0, limits.n_head - 1),
-        "temperature": lambda v: _number(v, 0.0, 2.0),
-        "top_k": lambda v: _integer(v, 0, limits.vocab_size),
-        "top_p": lambda v: _number(v, 0.01, 1.0),
-        "seed": lambda v: _integer(v, 0, 2**31 - 1),
+        "layer": lambda v: _ranged(v, int, 0, limits.n_layer - 1),
+        "head": lambda v: _ranged(v, int, 0, limits.n_head - 1),
+        "temperature": lambda v: _ranged(v, float, 0.0, 2.0),
+        "top_k": lambda v: _ranged(v, int, 0, limits.vocab_size),
+        "top_p": lambda v: _ranged(v, float, 0.01, 1.0),
+        "seed": lambda v: _ranged(v, int, 0, 2**31 - 1),
         "hide": _hide,
     }
     for key, raw in values.items():
@@ -106,22 +106,13 @@ def _prompt(value: str) -> str:
     return value
 
 
-def _integer(value: str, low: int, high: int) -> int:
+def _ranged(value: str, kind: type[int] | type[float], low, high):
+    """`value` read as `kind` (int or float), finite and within low..high."""
     try:
-        number = int(value)
+        number = kind(value)
     except ValueError:
-        raise ValueError("is not a whole number") from None
-    if not low <= number <= high:
-        raise ValueError(f"is outside {low}..{high}")
-    return number
-
-
-def _number(value: str, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError("is not a number") from None
-    if not math.isfinite(number) or not low <= number <= high:
+        raise ValueError(f"is not a {'whole number' if kind is int else 'number'}") from None
+    if not (math.isfinite(number) and low <= number <= high):
         raise ValueError(f"is outside {low}..{high}")
     return number
 

@@ -30,6 +30,16 @@ def corpus_text() -> str:
     return load_corpus()  # raises CorpusMissing with the command to run
 
 
+@pytest.fixture
+def session(corpus_text):
+    """A lab session on the shipped weights with the first 40,000 characters of the corpus
+    (enough for training and a held-out tenth, small enough to build fast)."""
+    pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
+    from app.serve import build_session
+
+    return build_session(WEIGHTS_TINY, corpus=corpus_text[:40_000])
+
+
 @pytest.fixture(scope="session")
 def shipped():
     from engine.weights import load_weights

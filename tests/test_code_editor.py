@@ -23,19 +23,12 @@ from app.code_runner import (
     trial_run,
 )
 from app.lab import Lab
-from app.serve import build_session
-from tests.conftest import WEIGHTS_TINY
 
 RELU = '''
 def gelu(x):
     """Not GELU at all: a ReLU, to see what the model makes of it."""
     return np.maximum(x, 0.0), np.zeros_like(x)
 '''
-
-
-@pytest.fixture
-def session(corpus_text):
-    return build_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
 
 
 @pytest.fixture

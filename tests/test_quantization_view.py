@@ -26,11 +26,6 @@ MARGIN = {"q8_0": (-0.01, 0.01), "q4_0": (0.01, 0.1)}
 
 
 @pytest.fixture
-def session(corpus_text):
-    return build_session(WEIGHTS_TINY, corpus=corpus_text[:40_000])
-
-
-@pytest.fixture
 def view(session):
     return QuantizationView(session=session)
 

@@ -14,11 +14,6 @@ from tests.conftest import WEIGHTS_TINY
 
 
 @pytest.fixture
-def session(corpus_text):
-    return build_session(WEIGHTS_TINY, corpus=corpus_text[:40_000])
-
-
-@pytest.fixture
 def lab(session):
     lab = Lab(session=session)
     for key in VIEWS:  # build every view once, as a reader clicking through would
