@@ -85,6 +85,13 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def build(args: argparse.Namespace) -> int:
+    """Write the static site (the lab on Pyodide, for any static host)."""
+    from app.build import main as run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="napkin-gpt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -98,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "beyond loopback (it then runs on this machine)")
     p.add_argument("--weights", default=str(SHIPPED_WEIGHTS))
     p.set_defaults(run=serve)
+
+    p = sub.add_parser("build", help="write the lab as a static site (runs in the browser)")
+    p.add_argument("--out", default="site", help="folder to write (default ./site)")
+    p.add_argument("--self-host", metavar="PYODIDE_DIR",
+                   help="copy Pyodide from this full distribution instead of using its CDN")
+    p.add_argument("--pyodide-npm", metavar="DIR", help="the npm package pyodide, for "
+                   "hashes (default $NAPKIN_PYODIDE_NPM or the cache folder)")
+    p.add_argument("--weights", default=str(SHIPPED_WEIGHTS))
+    p.add_argument("--corpus", help="the training text (default: the fetched corpus)")
+    p.add_argument("--runaway-seconds", type=float, default=10.0,
+                   help="restart the browser's Python when it is busy this long (default 10)")
+    p.add_argument("--offline", action="store_true",
+                   help="use only wheels already in the cache (no pip download)")
+    p.add_argument("--download-only", action="store_true",
+                   help="fetch the pure-Python wheels into the cache and stop")
+    p.set_defaults(run=build)
 
     p = sub.add_parser("fetch-corpus", help="download the training text (set-up, once)")
     p.add_argument("--out", help=f"where to write it (default {default_corpus_path()})")

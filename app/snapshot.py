@@ -1,0 +1,176 @@
+"""The static site's first picture: every view drawn once, at build time, from the real model,
+as plain HTML and SVG that shows before any script runs.
+
+The page holds one small snapshot per view; the one for the view in the address (or the
+default view) is shown while Python starts in the browser, then the live lab replaces it.
+Every piece of text is escaped; the pictures are a few SVG paths (cells of a heat map are
+grouped into a handful of shades, one path per shade), so a view costs a few kilobytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib import resources
+
+import numpy as np
+
+from app.views.markup import chips, esc, visible
+from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
+
+SHADES = 8
+BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c")
+RED_BLUE = ("#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#d1e5f0", "#92c5de", "#4393c3",
+            "#2166ac")
+TOP = 8  # bars in the next-token snapshot
+WINDOW = 48  # characters of the training text in the examples snapshot
+EMBED_COLUMNS = 32  # of the embedding's n_embd, drawn in the snapshot
+
+
+def snapshots(session, titles: dict[str, str]) -> dict[str, str]:
+    """HTML for each view key in `titles` (key -> title), drawn from `session` (a LabSession
+    whose prompt has been run); views without a drawing of their own show the prompt."""
+    drawings: dict[str, Callable] = {
+        "tokens": _tokens, "examples": _examples, "embedding": _embedding,
+        "attention": _attention, "residual": _residual, "next": _next_token,
+        "training": _training, "scale": _scale, "code": _code,
+    }
+    return {key: (f"<h2>{esc(title)}</h2>"
+                  + drawings.get(key, _prompt)(session))
+            for key, title in titles.items()}
+
+
+# ---- one drawing per view ---------------------------------------------------------------------
+
+
+def _pieces(session, ids: Sequence[int]) -> list[str]:
+    return [session.tokenizer.decode([int(i)]) for i in ids]
+
+
+def _prompt(session) -> str:
+    return chips(_pieces(session, session.ids), session.ids)
+
+
+def _tokens(session) -> str:
+    return (_prompt(session) + f"<p class='explain'>{len(session.ids)} tokens, vocabulary of "
+            f"{session.config.vocab_size}: one token per character.</p>")
+
+
+def _examples(session) -> str:
+    text = session.corpus[:WINDOW + 1]
+    if len(text) < 2:
+        return _prompt(session)
+    lessons = "".join(f"<tr><td>{esc(visible(text[:i]))}</td><td>{esc(visible(text[i]))}</td>"
+                      "</tr>" for i in range(1, 7))
+    return (f"<div class='window'><span class='ctx'>{esc(text[:-1])}</span>"
+            f"<span class='tgt'>{esc(text[-1])}</span></div>"
+            "<table class='examples'><tr><th>context</th><th>next</th></tr>"
+            f"{lessons}</table>")
+
+
+def _attention(session) -> str:
+    weights = session.trace.blocks[0].att[0, 0]
+    labels = [visible(p) for p in _pieces(session, session.ids)]
+    causal = np.tril(np.ones_like(weights, dtype=bool))
+    return (_prompt(session) + "<p class='explain'>Block 0, head 0: how much each token "
+            "(row) attends to each earlier token (column).</p>"
+            + heatmap_svg(np.where(causal, weights, np.nan), labels, labels, BLUES, 0.0, 1.0))
+
+
+def _embedding(session) -> str:
+    emb = session.trace.emb[0][:, :EMBED_COLUMNS]
+    bound = float(np.abs(emb).max()) or 1.0
+    labels = [visible(p) for p in _pieces(session, session.ids)]
+    return (_prompt(session) + "<p class='explain'>Each token's row of the embedding "
+            f"(token + position): its first {emb.shape[1]} of "
+            f"{session.config.n_embd} numbers.</p>"
+            + heatmap_svg(emb, labels, [], RED_BLUE[::-1], -bound, bound))
+
+
+def _residual(session) -> str:
+    stream = session.trace.residual_stream()
+    norms = np.stack([np.linalg.norm(s[0], axis=-1) for s in stream])  # (sub-blocks, T)
+    labels = ["embedding"] + [f"{b}.{part}" for b in range(session.config.n_layer)
+                              for part in ("attn", "mlp")]
+    return ("<p class='explain'>The length of each token's vector (column) after every "
+            "sub-block (row).</p>"
+            + heatmap_svg(norms, labels, [visible(p) for p in _pieces(session, session.ids)],
+                          BLUES, float(norms.min()), float(norms.max())))
+
+
+def _next_token(session) -> str:
+    probs = np.asarray(session.next_probs)
+    top = np.argsort(probs)[::-1][:TOP]
+    bars = "".join(
+        f"<div class='bar'><span class='label'>{esc(visible(session.tokenizer.decode([int(i)])))}"
+        f"</span><span class='fill' style='width:{100 * probs[i]:.1f}%'></span>"
+        f"<span class='p'>{probs[i]:.3f}</span></div>" for i in top)
+    return (_prompt(session) + "<p class='explain'>Likeliest next tokens at temperature "
+            f"{session.temperature:g}:</p><div class='bars'>{bars}</div>")
+
+
+def _training(session) -> str:
+    return (f"<p class='explain'>The text: {len(session.train_tokens):,} tokens to train on, "
+            f"{len(session.val_tokens):,} held out to measure. No step taken yet: press Train "
+            "in the live lab.</p>")
+
+
+def _scale(session) -> str:
+    rows = [scale_of("Napkin GPT", session.config), scale_of("GPT-2 small", GPT2_SMALL),
+            scale_of("GPT-3 175B", GPT3_175B)]
+    body = "".join(f"<tr><td>{esc(r.name)}</td><td>{r.params:,}</td>"
+                   f"<td>{_short(r.flops_per_token)}</td></tr>" for r in rows)
+    return ("<table class='data'><tr><th>model</th><th>parameters</th>"
+            f"<th>FLOPs per token</th></tr>{body}</table>")
+
+
+def _code(session) -> str:
+    files = sorted(f for f in resources.files("engine").iterdir() if f.name.endswith(".py"))
+    items = "".join(f"<li><code>{esc(f.name)}</code> {len(f.read_text().splitlines())} lines"
+                    "</li>" for f in files)
+    return f"<p class='explain'>The engine the lab runs, file by file:</p><ul>{items}</ul>"
+
+
+def _short(n: int) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return str(n)
+
+
+# ---- the one picture: a heat map as SVG -------------------------------------------------------
+
+
+def heatmap_svg(matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
+                colours: Sequence[str], low: float, high: float, cell: int = 12) -> str:
+    """An SVG heat map of `matrix`: one path per shade, NaN cells left blank; labels (may be
+    empty) down the left and along the top."""
+    m = np.asarray(matrix, dtype=float)
+    rows, cols = m.shape
+    left = 10 + 7 * max((len(s) for s in row_labels), default=0)
+    top = 14 if col_labels else 0
+    scaled = (m - low) / ((high - low) or 1.0)
+    level = np.clip(np.floor(scaled * len(colours)), 0, len(colours) - 1)
+    paths = []
+    for shade, colour in enumerate(colours):
+        runs = []  # a row's neighbouring cells of one shade make one rectangle
+        for y, row in enumerate(level == shade):
+            x = 0
+            while x < cols:
+                if not row[x]:
+                    x += 1
+                    continue
+                n = int(np.argmin(row[x:])) or cols - x  # cells until the shade changes
+                runs.append(f"M{x} {y}h{n}v1h-{n}z")
+                x += n
+        if runs:
+            paths.append(f'<path fill="{colour}" d="{"".join(runs)}"/>')
+    text = [f'<text x="{left - 4}" y="{top + cell * (r + 0.75):g}" text-anchor="end">'
+            f"{esc(label)}</text>" for r, label in enumerate(row_labels)]
+    text += [f'<text x="{left + cell * (c + 0.5):g}" y="10" text-anchor="middle">'
+             f"{esc(label)}</text>" for c, label in enumerate(col_labels)]
+    width, height = left + cell * cols, top + cell * rows
+    return (f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img" aria-label="heat map, {rows} by {cols}">'
+            f'<g font-size="10" font-family="monospace">{"".join(text)}</g>'
+            f'<g transform="translate({left} {top}) scale({cell})">{"".join(paths)}</g></svg>')
+

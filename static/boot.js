@@ -1,0 +1,283 @@
+/* boot.js: the page side of the static lab.
+ *
+ * Shows the snapshot of the view in the address, starts the Python worker (worker.js,
+ * checked against its integrity hash and run from a blob: URL), then loads BokehJS and
+ * Panel's JS (after the worker, so they do not slow Python down), draws what the worker
+ * renders and relays changes both ways, as Panel's own `panel convert` page does.
+ *
+ * The guard: every message sent to a running worker must be answered by "idle" within
+ * config.timeouts.runawayMs, and an idle worker is pinged now and then. A worker that stays
+ * silent (Python in an endless loop) is terminated and a fresh one restores the lab from
+ * the address, with a notice saying why. No lab logic lives here: the lab is Python.
+ */
+"use strict";
+(() => {
+  const config = JSON.parse(document.getElementById("napkin-config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    status: $("status"), bar: $("progress"), stages: $("stages"), error: $("error"),
+    errorText: $("error-text"), retry: $("retry"), snapshot: $("snapshot"), app: $("app"),
+  };
+  const absolute = (url) => new URL(url, document.baseURI).href;
+  const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
+  const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null };
+  let current = null;  // the running worker and everything tied to it
+  let scripts = null;  // BokehJS and Panel, loaded once
+  let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
+
+  function showSnapshot() {
+    const view = new URLSearchParams(location.hash.slice(1)).get("view");
+    const all = [...ui.snapshot.querySelectorAll("[data-view]")];
+    const chosen = all.find((el) => el.dataset.view === view) ?? all.find((el) => !el.hidden);
+    for (const el of all) el.hidden = el !== chosen;
+  }
+
+  function setState(state, text) {
+    document.body.dataset.state = state;
+    if (text !== undefined) ui.status.textContent = text;
+  }
+
+  function showError(message) {
+    ui.errorText.textContent = message;
+    ui.error.hidden = false;
+    setState("error", "Stopped.");
+  }
+
+  // ---- the worker's life --------------------------------------------------------------
+
+  async function createWorker() {
+    const url = absolute("worker.js");
+    let response;
+    try {
+      response = await fetch(url, { integrity: config.integrity["worker.js"] });
+    } catch (error) {
+      throw new Error(`Could not load ${url} (download error or failed integrity check).`);
+    }
+    return new Worker(URL.createObjectURL(await response.blob()));
+  }
+
+  function workerConfig(notice) {
+    const map = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [absolute(k), v]));
+    return {
+      base: document.baseURI, pyodide: absolute(config.pyodide), lock: absolute(config.lock),
+      packageBase: absolute(config.packageBase), packages: config.packages,
+      files: map(config.files), integrity: map(config.integrity), sizes: map(config.sizes),
+      stages: Object.fromEntries(config.stages.map((s) => [s.id, s.bytes])),
+      entry: config.entry, session: { ...config.session, state: location.hash, notice },
+    };
+  }
+
+  async function start(notice = "") {
+    stop();
+    const run = current = { worker: null, jsdoc: null, rendering: null, pending: 0, queue: [],
+                            applying: 0, guard: 0, heartbeat: 0, stall: 0, runs: new Map() };
+    log.starts++;
+    ui.error.hidden = true;
+    ui.app.inert = true;
+    setState("booting", notice ? "Restarting…" : "Starting Python…");
+    let worker;
+    try {
+      worker = await createWorker();
+    } catch (error) {
+      if (run === current) showError(error.message);
+      return;
+    }
+    if (run !== current) { worker.terminate(); return; }
+    run.worker = worker;
+    worker.onmessage = (event) => { if (run === current) onMessage(run, event.data); };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      if (run === current) crashed(run, event.message);
+    };
+    worker.postMessage({ type: "boot", config: workerConfig(notice) });
+    watchStall(run);
+    loadScripts();
+  }
+
+  function stop() {
+    if (!current) return;
+    const run = current;
+    current = null;
+    for (const timer of [run.guard, run.stall]) clearTimeout(timer);
+    clearInterval(run.heartbeat);
+    for (const pending of run.runs.values()) pending.reject(new Error("The worker was stopped."));
+    run.worker?.terminate();
+  }
+
+  function crashed(run, reason) {
+    if (document.body.dataset.state !== "ready") {
+      stop();
+      return showError(`The Python worker failed: ${reason}`);
+    }
+    log.restarts++;
+    start(config.messages.crashed.replace("{reason}", reason || "unknown error"));
+  }
+
+  // During boot the worker reports progress; if it goes quiet for too long, say so.
+  function watchStall(run) {
+    clearTimeout(run.stall);
+    run.stall = setTimeout(() => {
+      if (run !== current) return;
+      stop();
+      showError(`Loading stopped: nothing happened for ${config.timeouts.stallMs / 1000} s.`);
+    }, config.timeouts.stallMs);
+  }
+
+  // ---- the guard ----------------------------------------------------------------------
+
+  function send(run, message) {
+    if (run.pending++ === 0) arm(run);
+    run.worker.postMessage(message);
+  }
+
+  function arm(run) {
+    clearTimeout(run.guard);
+    run.guard = setTimeout(() => {
+      if (run !== current) return;
+      log.restarts++;
+      start(config.messages.runaway);
+    }, config.timeouts.runawayMs);
+  }
+
+  function onIdle(run) {
+    run.pending = Math.max(0, run.pending - 1);
+    if (run.pending) arm(run); else clearTimeout(run.guard);
+    if (!run.pending && run.queue.length) flushChanges(run);
+  }
+
+  // ---- page <-> Python ----------------------------------------------------------------
+
+  // A change made on the page. While Python is busy, changes wait; a newer value of the
+  // same property replaces an older one (a slider dragged across sends its last value).
+  function onChange(run, event) {
+    if (run !== current || run.applying || event.setter_id === "py") return;
+    if (event.model && event.attr) {
+      run.queue = run.queue.filter((e) => !(e.model === event.model && e.attr === event.attr));
+    }
+    run.queue.push(event);
+    if (!run.pending) flushChanges(run);
+  }
+
+  function flushChanges(run) {
+    const events = run.queue;
+    run.queue = [];
+    send(run, { type: "patch", payload: run.jsdoc.create_json_patch(events) });
+  }
+
+  function applyPatch(run, message) {
+    run.applying++;
+    try { run.jsdoc.apply_json_patch(message.patch, message.buffers); } finally { run.applying--; }
+  }
+
+  function loadScripts() {
+    scripts ??= Promise.all(config.scripts.map((src) => new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      Object.assign(script, { src, integrity: config.integrity[src], async: false });
+      script.onload = resolve;
+      script.onerror = () => reject(
+        new Error(`Could not load ${src} (download error or failed integrity check).`));
+      document.head.append(script);
+    })));
+    return scripts;
+  }
+
+  async function render(run, message) {
+    await loadScripts();
+    const items = JSON.parse(message.render_items);
+    const root = document.createElement("div");
+    root.id = "napkin-root";
+    const roots = JSON.parse(message.root_ids).map((id, i) => {
+      const el = i === 0 ? root : document.createElement("div");
+      el.id ||= `napkin-root-${i}`;
+      return [id, el];
+    });
+    for (const view of drawn?.roots.values() ?? []) view.remove();
+    ui.app.replaceChildren(...roots.map(([, el]) => el));
+    items[0].roots = Object.fromEntries(roots.map(([id, el]) => [id, el.id]));
+    const [views] = await Bokeh.embed.embed_items(JSON.parse(message.docs_json), items);
+    drawn = views;
+    if (run !== current) return;
+    run.jsdoc = [...views.roots.values()][0].model.document;
+    run.jsdoc.on_change((event) => onChange(run, event), false);
+    send(run, { type: "rendered" });
+    send(run, { type: "location", payload: JSON.stringify(location) });
+    ui.snapshot.hidden = true;
+    ui.app.hidden = false;
+    ui.app.inert = false;
+  }
+
+  function onProgress(run, message) {
+    log.progress.push(message);
+    watchStall(run);
+    const stage = config.stages.find((s) => s.id === message.stage);
+    const item = [...ui.stages.children].find((el) => el.dataset.stage === message.stage);
+    if (!stage || !item) return;
+    item.dataset.state = message.done ? "done" : "active";
+    item.querySelector(".bytes").textContent = message.total ? megabytes(message.loaded) : "";
+    const part = message.done ? 1 : message.total ? message.loaded / message.total : 0;
+    ui.bar.value = (config.stages.indexOf(stage) + part) / config.stages.length;
+    const amount = `${megabytes(message.loaded)} of ${megabytes(message.total)}`;
+    ui.status.textContent = message.done ? `${stage.label}: done`
+      : message.total ? `${stage.label}: ${amount}` : `${stage.label}…`;
+  }
+
+  function onMessage(run, message) {
+    switch (message.type) {
+      case "progress":
+        onProgress(run, message);
+        break;
+      case "result":
+        log.results[message.id] = message.value;
+        run.runs.get(message.id)?.resolve(message.value);
+        run.runs.delete(message.id);
+        break;
+      case "render":
+        run.rendering = render(run, message).catch((error) => {
+          stop();
+          showError(`Drawing the lab failed: ${error.message}`);
+        });
+        break;
+      case "patch":  // Python's changes wait until the page has drawn the lab
+        run.rendering?.then(() => applyPatch(run, message));
+        break;
+      case "idle":
+        onIdle(run);
+        break;
+      case "ready":
+        clearTimeout(run.stall);
+        log.timings = message.timings;
+        run.rendering.then(() => {
+          if (run !== current) return;
+          setState("ready", "Ready.");
+          run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
+                                      config.timeouts.heartbeatMs);
+        });
+        break;
+      case "error":
+        log.errors.push(message.message);
+        if (message.fatal) { stop(); showError(message.message); }
+        run.runs.get(message.id)?.reject(new Error(message.message));
+        run.runs.delete(message.id);
+        break;
+      default:
+        console.warn("napkin: unknown message from the worker", message);
+    }
+  }
+
+  // Python code run in the worker, under the same guard (tests and the console use it).
+  function runPython(code) {
+    const run = current;
+    if (!run?.worker) return Promise.reject(new Error("No Python worker is running."));
+    const id = `run-${log.starts}-${run.runs.size + 1}-${performance.now()}`;
+    return new Promise((resolve, reject) => {
+      run.runs.set(id, { resolve, reject });
+      send(run, { type: "run", id, code });
+    });
+  }
+
+  ui.retry.addEventListener("click", () => start());
+  window.addEventListener("hashchange", () => { if (!current?.jsdoc) showSnapshot(); });
+  window.napkin = { log, run: runPython, restart: start };
+  showSnapshot();
+  start();
+})();

@@ -1,0 +1,231 @@
+/* worker.js: Python for the static lab, in a Web Worker (Pyodide).
+ *
+ * One async boot sequence in four stages, each reported with the bytes it downloads:
+ * runtime (Pyodide), packages (the wheels in the site's pyodide-lock.json), model (weights
+ * and training text, written into Pyodide's file system) and first render (Python builds
+ * the lab and returns Bokeh's JSON). Then it relays messages between the page and Python's
+ * WorkerBridge (app/worker_bridge.py); the lab's logic is all Python.
+ *
+ * page -> worker  {type: "boot", config} once, then "rendered" | "patch" | "location" |
+ *                 "ping" | "run"; each of these is answered by {type: "idle"} when done.
+ * worker -> page  {type: "progress", stage, loaded, total, done?, ms?}  {type: "result", id, value}
+ *                 {type: "render", docs_json, render_items, root_ids}  {type: "patch", patch, buffers}
+ *                 {type: "ready", timings}  {type: "idle"}  {type: "error", message, fatal, id?}
+ */
+"use strict";
+
+let cfg = null;     // the page's config; every URL in it is absolute (a blob: worker has no base)
+let py = null;      // the Pyodide API, once the runtime stage is done
+let bridge = null;  // app.worker_bridge.WorkerBridge (a PyProxy), once the lab is rendered
+let stage = "runtime";
+const stats = {};   // stage -> {loaded, total, started, shown, ms}
+const post = (message, transfer = []) => self.postMessage(message, transfer);
+
+function progress(force = false) {
+  const s = stats[stage];
+  const now = performance.now();
+  if (!force && now - s.shown < 50) return;
+  s.shown = now;
+  post({ type: "progress", stage, loaded: s.loaded, total: Math.max(s.total, s.loaded) });
+}
+
+async function during(name, work) {
+  stage = name;
+  const s = { loaded: 0, total: cfg.stages[name] || 0, started: performance.now(), shown: 0 };
+  stats[name] = s;
+  progress(true);
+  let value;
+  try {
+    value = await Promise.race([fatal, work()]);
+  } finally {
+    progress(true);  // where the stage stopped, also when it failed
+  }
+  s.ms = Math.round(performance.now() - s.started);
+  post({ type: "progress", stage, loaded: s.loaded, total: Math.max(s.total, s.loaded), done: true,
+         ms: s.ms });
+  return value;
+}
+
+/* Every fetch in this worker passes here (Pyodide's own ones too: it is installed before
+ * Pyodide loads). It (1) checks Subresource Integrity for the files the page pinned and for
+ * Pyodide's packages (Pyodide passes the lock file's sha256 as `integrity`), and (2) counts
+ * the bytes of the current stage. A native fetch(url, {integrity}) hands over the body only
+ * once it is complete, so where WebCrypto exists (https, localhost) the body is streamed,
+ * counted, then checked before anyone sees it; elsewhere native integrity is used.
+ * A failed pinned download also rejects `fatal`: Pyodide only logs some failures (a
+ * missing wasm leaves loadPyodide waiting for ever), so every stage races against it. */
+const realFetch = self.fetch.bind(self);
+let failBoot;
+const fatal = new Promise((_, reject) => { failBoot = reject; });
+fatal.catch(() => {});
+const ALGORITHMS = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" };
+
+self.fetch = async (input, init = {}) => {
+  const url = new URL(input instanceof Request ? input.url : String(input), cfg.base).href;
+  const pinned = url in cfg.integrity;
+  const pin = cfg.integrity[url] || init.integrity;
+  const verifyHere = Boolean(pin && self.crypto && crypto.subtle);
+  init = { ...init };
+  if (verifyHere) delete init.integrity; else if (pin) init.integrity = pin;
+  const fail = (error) => { if (pinned) failBoot(error); return error; };
+  let response;
+  try {
+    response = await realFetch(url, init);
+  } catch (error) {
+    throw fail(await explainFailure(url, init, error));
+  }
+  if (pinned && !response.ok) {
+    throw fail(new Error(`Could not download ${url} (HTTP ${response.status}).`));
+  }
+  if (!response.body) return response;
+  const s = stats[stage];
+  if (!(url in cfg.sizes)) s.total += Number(response.headers.get("content-length")) || 0;
+  const counted = response.body.pipeThrough(new TransformStream({
+    transform(chunk, controller) {
+      s.loaded += chunk.byteLength;
+      progress();
+      controller.enqueue(chunk);
+    },
+  }));
+  const meta = { status: response.status, statusText: response.statusText, headers: response.headers };
+  if (!verifyHere || !response.ok) return new Response(counted, meta);
+  const body = await new Response(counted).arrayBuffer();
+  try { await checkDigest(url, body, pin); } catch (error) { throw fail(error); }
+  return new Response(body, meta);
+};
+
+async function checkDigest(url, body, pin) {
+  const [algorithm, expected] = pin.trim().split(/\s+/)[0].split(/-(.*)/s);
+  if (!ALGORITHMS[algorithm]) {
+    throw new Error(`Unsupported integrity algorithm ${algorithm} for ${url}.`);
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest(ALGORITHMS[algorithm], body));
+  const actual = btoa(String.fromCharCode(...digest));
+  if (actual !== expected) {
+    throw new Error(`Integrity check failed for ${url}: expected ${algorithm}-${expected} but the ` +
+                    `file has ${algorithm}-${actual}. The file was refused.`);
+  }
+}
+
+async function explainFailure(url, init, error) {
+  if (init.integrity) {
+    // With native integrity a wrong hash and a network error look alike: ask again unpinned.
+    try {
+      const again = await realFetch(url, { cache: "no-store" });
+      return new Error(again.ok
+        ? `Integrity check failed for ${url}: the file differs from its pinned hash, so it was refused.`
+        : `Could not download ${url} (HTTP ${again.status}).`);
+    } catch (_) { /* the network error below says it */ }
+  }
+  return new Error(`Could not download ${url}: ${error.message}.`);
+}
+
+// A script fetched through the checks above, then run as a classic script from a blob: URL.
+async function importChecked(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`Could not download ${url} (HTTP ${response.status}).`);
+  const blobUrl = URL.createObjectURL(new Blob([await response.text()], { type: "text/javascript" }));
+  try { importScripts(blobUrl); } finally { URL.revokeObjectURL(blobUrl); }
+}
+
+async function startRuntime() {
+  await importChecked(cfg.pyodide + "pyodide.js");
+  await importChecked(cfg.pyodide + "pyodide.asm.js");  // so loadPyodide need not load it again
+  py = await loadPyodide({
+    indexURL: cfg.pyodide, lockFileURL: cfg.lock, packageBaseUrl: cfg.packageBase,
+    stdout: (line) => console.log("[python]", line), stderr: (line) => console.warn("[python]", line),
+  });
+  const hello = py.runPython("import json, sys, pyodide; json.dumps(" +
+                             "{'python': sys.version.split()[0], 'pyodide': pyodide.__version__})");
+  post({ type: "result", id: "hello", value: JSON.parse(hello) });
+}
+
+async function installPackages() {
+  const loader = [];
+  await py.loadPackage(cfg.packages,
+                       { messageCallback: () => {}, errorCallback: (text) => loader.push(text) });
+  // loadPackage resolves even when a download failed: check every package can be imported.
+  const importable = py.runPython(
+    "import importlib.util as u; lambda name: u.find_spec(name) is not None");
+  const missing = cfg.packages.filter((name) => py.loadedPackages[name] === undefined ||
+    !py.lockfile.packages[name].imports.every((module) => importable(module)));
+  importable.destroy();
+  if (missing.length) {
+    const said = loader.length ? `\n\nThe loader said:\n${loader.join("\n")}` : "";
+    throw new Error(`These Python packages could not be loaded: ${missing.join(", ")}. ` +
+                    `The lab needs them all.${said}`);
+  }
+}
+
+async function loadFiles() {
+  for (const [url, path] of Object.entries(cfg.files)) {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`Could not download ${url} (HTTP ${response.status}).`);
+    py.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+    py.FS.writeFile(path, new Uint8Array(await response.arrayBuffer()));
+  }
+}
+
+async function firstRender() {
+  bridge = py.pyimport(cfg.entry).WorkerBridge(sendPatch);
+  const page = await bridge.render.callKwargs(cfg.session);
+  post({ type: "render", ...page.toJs({ dict_converter: Object.fromEntries }) });
+  page.destroy();
+}
+
+// Python -> page. One long-lived function: Panel keeps the one it is given.
+function sendPatch(patch, buffers) {
+  post({ type: "patch", patch, buffers }, buffers ? [...buffers.values()] : []);
+}
+
+async function boot(config) {
+  cfg = config;
+  const started = performance.now();
+  await during("runtime", startRuntime);
+  await during("packages", installPackages);
+  await during("model", loadFiles);
+  await during("render", firstRender);
+  const timings = Object.fromEntries(
+    Object.entries(stats).map(([name, s]) => [name, { ms: s.ms, bytes: s.loaded }]));
+  post({ type: "ready", timings: { ...timings, total_ms: Math.round(performance.now() - started) } });
+}
+
+async function runPython(message) {
+  if (!py) throw new Error("Python has not started yet.");
+  const value = await py.runPythonAsync(message.code);
+  post({ type: "result", id: message.id, value: value?.toJs ? String(value) : value });
+  value?.destroy?.();
+}
+
+// Whatever escapes the sequence above still reaches the page.
+self.addEventListener("unhandledrejection", (event) => {
+  const reason = event.reason?.message ?? event.reason;
+  post({ type: "error", fatal: true, message: `Unexpected error during ${stage}: ${reason}` });
+});
+
+self.onmessage = async ({ data: message }) => {
+  try {
+    switch (message.type) {
+      case "boot":
+        await boot(message.config);
+        break;
+      case "rendered":
+      case "location":
+      case "patch":
+        bridge.handle(message.type, message.payload ?? null);
+        break;
+      case "ping":
+        break;
+      case "run":
+        await runPython(message);
+        break;
+      default:
+        throw new Error(`Unknown message type ${message.type}.`);
+    }
+  } catch (error) {
+    post({ type: "error", fatal: message.type === "boot", id: message.id,
+           message: String(error?.message ?? error) });
+  } finally {
+    if (message.type !== "boot") post({ type: "idle" });
+  }
+};

@@ -1,0 +1,97 @@
+"""The lab's state in the URL hash: what a link restores, and what it says about bad parts."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.urlstate import (
+    HIDEABLE,
+    MAX_HASH,
+    MAX_PROMPT,
+    VIEWS,
+    LabState,
+    Limits,
+    parse_hash,
+    to_hash,
+)
+
+LIMITS = Limits(n_layer=3, n_head=4, vocab_size=77)
+
+
+def test_an_empty_hash_is_the_default_lab():
+    for text in ("", "#", None):
+        assert parse_hash(text, LIMITS) == (LabState(), [])
+    assert to_hash(LabState()) == ""
+
+
+@pytest.mark.parametrize("state", [
+    LabState(view="next", layer=2, head=3, temperature=0.0, top_k=77, top_p=0.01, seed=2**31 - 1),
+    LabState(prompt="ROMEO:\nBut soft & what=light #1 ½ ünïcödé 👋 %20"),
+    LabState(prompt=""),
+    LabState(view="code", hide=("nav", "footer")),
+    LabState(prompt='<script>alert("x")</script>'),
+])
+def test_every_state_survives_the_round_trip(state):
+    text = to_hash(state)
+    assert "#" not in text and " " not in text and "\n" not in text
+    assert parse_hash(text, LIMITS) == (state, [])
+    assert parse_hash("#" + text, LIMITS) == (state, [])
+
+
+def test_the_hash_names_only_what_differs_from_the_defaults():
+    assert to_hash(LabState(view="tokens", seed=3)) == "view=tokens&seed=3"
+    assert to_hash(LabState(hide=("prompt", "nav"))) == "hide=prompt%2Cnav"
+    assert parse_hash("hide=prompt,nav", LIMITS)[0].hide == ("prompt", "nav")
+
+
+@pytest.mark.parametrize(("text", "key", "says"), [
+    ("layer=3", "layer", "is outside 0..2"),
+    ("head=-1", "head", "is outside 0..3"),
+    ("layer=1.5", "layer", "is not a whole number"),
+    ("layer=", "layer", "is not a whole number"),
+    ("temperature=2.5", "temperature", "is outside 0.0..2.0"),
+    ("temperature=nan", "temperature", "is outside"),
+    ("temperature=inf", "temperature", "is outside"),
+    ("temperature=hot", "temperature", "is not a number"),
+    ("top_p=0", "top_p", "is outside 0.01..1.0"),
+    ("top_k=78", "top_k", "is outside 0..77"),
+    ("seed=2147483648", "seed", "is outside"),
+    ("view=secret", "view", "is not one of " + ", ".join(VIEWS)),
+    ("hide=everything", "hide", "it can hide " + ", ".join(HIDEABLE)),
+    (f"prompt={'a' * (MAX_PROMPT + 1)}", "prompt", f"is longer than {MAX_PROMPT}"),
+])
+def test_a_bad_value_takes_its_default_and_says_why(text, key, says):
+    other, value = ("seed", 7) if key == "view" else ("view", "next")
+    state, notices = parse_hash(f"{text}&{other}={value}", LIMITS)
+    assert getattr(state, key) == getattr(LabState(), key)
+    assert getattr(state, other) == value  # the rest of the link still counts
+    assert len(notices) == 1
+    assert notices[0].startswith(f"The link's {key}=") and says in notices[0]
+
+
+def test_notices_quote_at_most_forty_characters_of_a_bad_value():
+    _, notices = parse_hash("view=" + "x" * 500, LIMITS)
+    assert "x" * 40 in notices[0] and "x" * 41 not in notices[0]
+
+
+def test_unknown_settings_are_named_and_ignored():
+    state, notices = parse_hash("view=next&colour=red&__proto__=1", LIMITS)
+    assert state == LabState(view="next")
+    assert notices == ["The link has an unknown setting 'colour'; it was ignored.",
+                       "The link has an unknown setting '__proto__'; it was ignored."]
+
+
+def test_an_overlong_hash_is_read_only_up_to_its_limit():
+    state, notices = parse_hash("view=next&prompt=" + "a" * (2 * MAX_HASH), LIMITS)
+    assert state.view == "next" and state.prompt is None
+    assert notices[0] == (f"The link's state is {len('view=next&prompt=') + 2 * MAX_HASH:,} "
+                          f"characters long; only the first {MAX_HASH:,} were read.")
+
+
+def test_hidden_parts_are_kept_once_in_order():
+    assert parse_hash("hide=nav,,prompt,nav", LIMITS)[0].hide == ("nav", "prompt")
+
+
+def test_percent_encoded_text_is_decoded_once_and_kept_as_data():
+    state, notices = parse_hash("prompt=%253Cb%253E%20%26amp%3B", LIMITS)
+    assert state.prompt == "%3Cb%3E &amp;" and notices == []
