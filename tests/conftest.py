@@ -86,10 +86,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, request):
-    """A fresh page whose requests may only go to this machine: anything else is aborted
-    and recorded in `page.outside`; page errors are recorded in `page.errors`."""
+def local_page(browser):
+    """A page in a fresh context whose requests (its workers' too) may only go to this
+    machine: anything else is aborted and recorded in `page.outside`; page errors are
+    recorded in `page.errors`."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.outside, page.errors = [], []
@@ -101,10 +101,16 @@ def page(browser, request):
             page.outside.append(route.request.url)
             route.abort()
 
-    page.route("**/*", guard)
+    context.route("**/*", guard)
     page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return page
+
+
+@pytest.fixture
+def page(browser):
+    page = local_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 def screenshot(page, name: str) -> None:

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, is_local, screenshot
+from tests.conftest import ROOT, local_page, screenshot
 from tests.test_static_site import serving
 
 pytestmark = pytest.mark.browser
@@ -45,19 +45,8 @@ def site(tmp_path_factory):
 @pytest.fixture
 def lab(browser, site):
     """A page with the live lab at the address's state (call it with a hash)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.outside, page.errors = [], []
-
-    def guard(route):
-        if is_local(route.request.url):
-            route.continue_()
-        else:
-            page.outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)  # the worker's requests too
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page = local_page(browser)
+    context = page.context
 
     def open_lab(state: str = ""):
         page.goto(site.url + "index.html" + state)
