@@ -11,6 +11,7 @@ for reuse, as PyTorch's caching allocator does for its tensors. This only exists
 from __future__ import annotations
 
 import ctypes
+import sys
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -20,6 +21,8 @@ def reuse_freed_memory(largest_block: int = 64 << 20, kept: int = 1 << 30) -> bo
     """Serve blocks up to `largest_block` bytes from the heap, and keep up to `kept` bytes
     of freed heap for reuse rather than handing it back after every step (a training
     step of the 4x model frees over 100 MB at once). True if malloc agreed."""
+    if not sys.platform.startswith("linux"):  # not glibc: macOS, Windows, the browser
+        return False
     try:
         libc = ctypes.CDLL("libc.so.6")
         return bool(libc.mallopt(M_MMAP_THRESHOLD, largest_block)
