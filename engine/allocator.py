@@ -10,7 +10,6 @@ for reuse, as PyTorch's caching allocator does for its tensors. This only exists
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 M_TRIM_THRESHOLD = -1
@@ -24,8 +23,10 @@ def reuse_freed_memory(largest_block: int = 64 << 20, kept: int = 1 << 30) -> bo
     if not sys.platform.startswith("linux"):  # not glibc: macOS, Windows, the browser
         return False
     try:
+        import ctypes
+
         libc = ctypes.CDLL("libc.so.6")
         return bool(libc.mallopt(M_MMAP_THRESHOLD, largest_block)
                     and libc.mallopt(M_TRIM_THRESHOLD, kept))
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return False
