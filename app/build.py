@@ -37,6 +37,8 @@ from pathlib import Path
 
 from app import wheels
 from app.serve import BPE_FILE, SHIPPED_WEIGHTS
+from app.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
+from engine.corpus import cache_dir
 
 # The release `panel convert` of Panel 1.9.4 pins; the runtime and the npm package must match.
 PYODIDE_VERSION = "0.29.3"
@@ -51,7 +53,6 @@ ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "static"
 SHELL = ("boot.js", "worker.js", "style.css")
 PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
-DIST_URL = "static/extensions/panel/"  # Panel's files, where `panel serve` has them
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
 WEIGHT_FILES = ("model.npz", "config.json", BPE_FILE)
 MARKER = ".napkin-gpt-site"
@@ -112,13 +113,9 @@ class Site:
 # ---- the steps --------------------------------------------------------------------------------
 
 
-def cache_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "napkin-gpt"
-
-
 def default_npm() -> Path:
     env = os.environ.get("NAPKIN_PYODIDE_NPM")
-    return Path(env) if env else cache_home() / "npm" / "node_modules" / "pyodide"
+    return Path(env) if env else cache_dir() / "npm" / "node_modules" / "pyodide"
 
 
 def sri(path: Path, algorithm: str = "sha384") -> str:
@@ -132,7 +129,7 @@ def check_pyodide(folder: Path, what: str) -> dict:
     if missing:
         raise BuildError(
             f"{what} {folder} lacks {', '.join(missing)}. Install the npm package with\n"
-            f"  npm install --no-save --prefix {cache_home() / 'npm'} pyodide@{PYODIDE_VERSION}\n"
+            f"  npm install --no-save --prefix {cache_dir() / 'npm'} pyodide@{PYODIDE_VERSION}\n"
             "or point NAPKIN_PYODIDE_NPM (or --pyodide-npm / --self-host) at a Pyodide folder.")
     found = re.search(rb'API\.version="([^"]+)"', (folder / "pyodide.asm.js").read_bytes())
     version = found.group(1).decode() if found else "unknown"
@@ -146,7 +143,7 @@ def add_packages(site: Site, stock_lock: dict, options: BuildOptions) -> list[wh
     """Every wheel the worker installs, in packages/, and the lock file listing them."""
     folder = site.root / "packages"
     folder.mkdir(parents=True)
-    cache = options.wheel_cache or cache_home() / "wheels"
+    cache = options.wheel_cache or cache_dir() / "wheels"
     pure_sources = wheels.fetch_pure_wheels(cache, options.offline)
     names = set(pure_sources) | set(wheels.COMPILED)
     pure = [wheels.pure_wheel(src, folder, names) for src in pure_sources.values()]
@@ -443,8 +440,8 @@ def main(args: argparse.Namespace) -> int:
     """Run the build for the arguments of `napkin-gpt build` (see app/cli.py)."""
     try:
         if args.download_only:
-            found = wheels.fetch_pure_wheels(cache_home() / "wheels")
-            print(f"{len(found)} wheels in {cache_home() / 'wheels'}")
+            found = wheels.fetch_pure_wheels(cache_dir() / "wheels")
+            print(f"{len(found)} wheels in {cache_dir() / 'wheels'}")
             return 0
         options = BuildOptions(
             out=Path(args.out), self_host=Path(args.self_host) if args.self_host else None,
