@@ -33,15 +33,14 @@ class CorpusMissing(FileNotFoundError):
     """The corpus file is not there yet; the message says how to get it."""
 
 
-def cache_dir() -> Path:
-    """Where set-up keeps what it downloads: $XDG_CACHE_HOME/napkin-gpt (~/.cache/...)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "napkin-gpt"
-
-
 def default_corpus_path() -> Path:
-    """$NAPKIN_GPT_CORPUS if set, else ~/.cache/napkin-gpt/shakespeare.txt."""
+    """$NAPKIN_GPT_CORPUS if set, else $XDG_CACHE_HOME/napkin-gpt/shakespeare.txt
+    (~/.cache/napkin-gpt/...), where `napkin-gpt fetch-corpus` writes it."""
     env = os.environ.get("NAPKIN_GPT_CORPUS")
-    return Path(env) if env else cache_dir() / CORPUS_FILE
+    if env:
+        return Path(env)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "napkin-gpt" / CORPUS_FILE
 
 
 def sha256_hex(data: bytes) -> str:

@@ -24,6 +24,8 @@ FORMAT = "napkin-gpt-weights"
 FORMAT_VERSION = 1
 NPZ_NAME = "model.npz"
 CONFIG_NAME = "config.json"
+BPE_NAME = "bpe.json"  # optional: byte-pair merges learned on the same text (tokens view)
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights_tiny"  # in a checkout
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 

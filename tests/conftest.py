@@ -35,9 +35,9 @@ def session(corpus_text):
     """A lab session on the shipped weights with the first 40,000 characters of the corpus
     (enough for training and a held-out tenth, small enough to build fast)."""
     pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
-    from app.serve import build_session
+    from app.session.loader import load_session
 
-    return build_session(WEIGHTS_TINY, corpus=corpus_text[:40_000])
+    return load_session(WEIGHTS_TINY, corpus=corpus_text[:40_000])
 
 
 @pytest.fixture(scope="session")

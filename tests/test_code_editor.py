@@ -13,7 +13,8 @@ import pytest
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
 
-from app.code_runner import (
+from app.lab.page import Lab
+from app.session.code_runner import (
     CodeError,
     CodePolicy,
     is_loopback,
@@ -22,7 +23,6 @@ from app.code_runner import (
     shipped_sources,
     trial_run,
 )
-from app.lab import Lab
 
 RELU = '''
 def gelu(x):

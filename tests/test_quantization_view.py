@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
 
-from app.quantization import EVAL_WINDOWS, TENSOR_CHOICES, QuantizationLab
-from app.serve import build_session
+from app.session.loader import load_session
+from app.session.quantization import EVAL_WINDOWS, TENSOR_CHOICES, QuantizationLab
 from app.views.quantization import QuantizationView
 from engine.model import GPT
 from engine.quant import QuantTensor, ggml_layout, quantize
@@ -33,7 +33,7 @@ def view(session):
 @pytest.fixture(scope="module")
 def held_out(corpus_text):
     """A lab on the whole corpus, so its losses use the shipped model's real held-out tenth."""
-    return QuantizationLab(session=build_session(WEIGHTS_TINY, corpus=corpus_text), active=True)
+    return QuantizationLab(session=load_session(WEIGHTS_TINY, corpus=corpus_text), active=True)
 
 
 @pytest.fixture

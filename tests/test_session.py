@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
 
-from app.lab import VIEWS, Lab
-from app.serve import build_session
+from app.lab.page import VIEWS, Lab
+from app.session.loader import load_session
 from engine.model import GPT
 from tests.conftest import WEIGHTS_TINY
 
@@ -141,8 +141,8 @@ def test_training_a_new_model_on_pasted_text_and_resetting(session):
 
 
 def test_two_sessions_are_independent(corpus_text):
-    a = build_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
-    b = build_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
+    a = load_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
+    b = load_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
     a.prompt = "KING:\n"
     a.train_once()
     assert b.prompt != a.prompt and b.history == []

@@ -10,8 +10,8 @@ import pytest
 from panel.io.location import Location
 from panel.util import edit_readonly
 
-from app import share
-from app.share import SANDBOX, TITLES, ShareBar, embed_snippet, embed_url, page_link
+from app.lab import share
+from app.lab.share import SANDBOX, ShareBar, embed_snippet, embed_url, page_link
 
 
 def test_the_link_is_the_page_with_the_state_as_its_hash():
@@ -37,13 +37,11 @@ def test_the_snippet_is_one_sandboxed_lazy_iframe():
                         r'style="[^"]+"></iframe>', snippet)
     assert 'src="https://ex.org/embed.html#view=attention&amp;layer=1"' in snippet
     assert f'sandbox="{SANDBOX}"' in snippet and "allow-top-navigation" not in snippet
-    assert 'title="Napkin GPT: attention"' in snippet
+    assert 'title="Napkin GPT: Attention"' in snippet
 
 
-def test_every_view_has_a_title_and_unknown_views_use_their_key():
-    from app.lab import VIEWS
-
-    assert set(VIEWS) <= set(TITLES)
+def test_every_view_has_its_title_and_unknown_views_use_their_key():
+    assert 'title="Napkin GPT: Residual tracks"' in embed_snippet("embed.html", "residual")
     assert 'title="Napkin GPT: mystery"' in embed_snippet("embed.html", "mystery")
 
 
@@ -59,9 +57,9 @@ def test_the_share_bar_follows_the_state_before_the_address_is_known():
     bar = ShareBar(state="view=next&seed=3", view="next")
     assert bar.link.value == "#view=next&seed=3"
     assert 'src="embed.html#view=next&amp;seed=3"' in bar.snippet.value
-    assert "Napkin GPT: next token" in bar.snippet.value
+    assert "Napkin GPT: Next token" in bar.snippet.value
     bar.param.update(state="view=tokens", view="tokens")
-    assert bar.link.value == "#view=tokens" and "Napkin GPT: tokens" in bar.snippet.value
+    assert bar.link.value == "#view=tokens" and "Napkin GPT: Tokens" in bar.snippet.value
 
 
 @pytest.mark.parametrize(("platform", "embed"), [("emscripten", "embed.html"),
@@ -75,3 +73,24 @@ def test_the_share_bar_uses_the_page_address(monkeypatch, platform, embed):
     bar = ShareBar(state="view=code", view="code")
     assert bar.link.value == "https://ex.org/lab/index.html#view=code"
     assert f'src="https://ex.org/lab/{embed}#view=code"' in bar.snippet.value
+
+
+def test_hide_explain_leaves_out_every_explanation(session):
+    """Every pane with an explanation (the views', the header's and the footer's) gets the
+    class whose rule in style.css hides `.explain`; other panes keep theirs."""
+    from app.lab.page import Lab
+    from app.views import VIEWS
+
+    def marked(lab):
+        panes = lab.__panel__().select(pn.pane.HTML)
+        return [("no-explain" in p.css_classes, "class=\"explain\"" in str(p.object)
+                 or "class='explain'" in str(p.object)) for p in panes]
+
+    lab = Lab(session=session, state="hide=explain")
+    for key in VIEWS:
+        lab.view = key
+        found = marked(lab)
+        assert any(explains for _, explains in found), key
+        assert all(hidden for hidden, explains in found if explains), key
+    plain = Lab(session=session, state="")
+    assert not any(hidden for hidden, _ in marked(plain))

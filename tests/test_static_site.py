@@ -37,7 +37,7 @@ from typing import ClassVar, NamedTuple
 
 import pytest
 
-from app.build import PYODIDE_CDN, PYODIDE_VERSION, RUNTIME_FILES
+from app.site.build import PYODIDE_CDN, PYODIDE_VERSION, RUNTIME_FILES
 from tests.conftest import ROOT, screenshot
 
 RUNAWAY_SECONDS = 3  # the guard's limit in the test build (the default is 10)
@@ -180,7 +180,7 @@ def test_bokeh_and_panel_wheels_are_slimmed_but_keep_what_python_reads(site):
 
 
 def test_every_view_has_a_small_snapshot_shown_for_its_link(site):
-    from app.lab import VIEWS
+    from app.lab.page import VIEWS
 
     html = (site / "index.html").read_text()
     shown = re.findall(r'<section class="napkin view-snapshot" data-view="([^"]+)">', html)
@@ -195,11 +195,11 @@ def test_every_view_has_a_small_snapshot_shown_for_its_link(site):
 
 
 def test_snapshot_text_is_escaped():
-    from app.serve import build_session
-    from app.snapshot import snapshots
+    from app.session.loader import load_session
+    from app.site.snapshot import snapshots
 
     text = '<img src=x onerror="alert(1)"> ' * 10
-    html = "".join(snapshots(build_session(corpus=text), {"examples": "<b>Examples</b>",
+    html = "".join(snapshots(load_session(corpus=text), {"examples": "<b>Examples</b>",
                                                           "next": "Next"}).values())
     assert "<img" not in html and "<b>" not in html
     assert "&lt;b&gt;" in html and "&lt;img src=x" in html
@@ -555,7 +555,7 @@ class StandIn:
         return out
 
     async def boot(self, config):
-        from app.worker_bridge import WorkerBridge
+        from app.site.worker_bridge import WorkerBridge
 
         paths = {}
         for url, path in config["files"].items():
@@ -700,7 +700,7 @@ def test_the_lab_draws_from_the_shipped_wheels_and_syncs_both_ways(visit, server
     v.page.locator("#app").get_by_text("tokens, vocabulary of 77").first.wait_for(timeout=15_000)
     assert standin.python("result = bridge.lab.view") == "tokens"
     # every view draws in the page without errors, from local files only
-    for key in standin.python("from app.lab import VIEWS; result = list(VIEWS)"):
+    for key in standin.python("from app.lab.page import VIEWS; result = list(VIEWS)"):
         standin.python(f"bridge.lab.view = {key!r}; result = None")
     v.page.wait_for_timeout(1000)
     assert v.errors == [] and v.page.evaluate("window.__csp") == []

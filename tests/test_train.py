@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from app.cli.train import main
 from engine import GPT, GPTConfig
 from engine.char_tokenizer import CharTokenizer
 from engine.data import BatchSampler, evaluation_starts, split_tokens, window
-from engine.train import TrainConfig, Trainer, TrainingDiverged, evaluate, main
+from engine.train import TrainConfig, Trainer, TrainingDiverged, evaluate
 from engine.weights import load_weights
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"

@@ -4,23 +4,43 @@ from __future__ import annotations
 
 import pytest
 
-from app.urlstate import (
-    HIDEABLE,
-    MAX_HASH,
-    MAX_PROMPT,
-    VIEWS,
-    LabState,
-    Limits,
-    parse_hash,
-    to_hash,
-)
+pytest.importorskip("panel", reason="the lab needs Panel (pip install -e '.[app]')")
 
-LIMITS = Limits(n_layer=3, n_head=4, vocab_size=77)
+from app.lab.urlstate import HIDEABLE, MAX_HASH, MAX_PROMPT, VIEWS, LabState, parse_hash, to_hash
+from app.session.loader import load_session
+from app.session.session import LabSession
+from tests.conftest import WEIGHTS_TINY
 
 
-def test_an_empty_hash_is_the_default_lab():
+@pytest.fixture(scope="module")
+def limits():
+    """A session on the shipped model (3 blocks of 4 heads, 77 tokens): its parameters'
+    bounds are the link's."""
+    return load_session(WEIGHTS_TINY, corpus="")
+
+
+def test_defaults_come_from_the_session_and_the_views():
+    from app.views import DEFAULT_VIEW
+
+    state = LabState()
+    assert state.view == DEFAULT_VIEW
+    for key in ("prompt", "layer", "head", "temperature", "top_k", "top_p", "seed"):
+        assert getattr(state, key) == LabSession.param[key].default
+
+
+def test_bounds_follow_the_model_in_use(limits, corpus_text):
+    from engine import GPT, CharTokenizer, GPTConfig
+
+    s = load_session(WEIGHTS_TINY, corpus="")
+    tok = CharTokenizer.from_text(corpus_text[:5000])
+    s._install(GPT(GPTConfig(tok.vocab_size, 64, 2, 2, 32)), tok, "")
+    assert parse_hash("layer=1&head=1", s) == (LabState(layer=1, head=1), [])
+    assert "is outside 0..1" in parse_hash("layer=2", s)[1][0]
+
+
+def test_an_empty_hash_is_the_default_lab(limits):
     for text in ("", "#", None):
-        assert parse_hash(text, LIMITS) == (LabState(), [])
+        assert parse_hash(text, limits) == (LabState(), [])
     assert to_hash(LabState()) == ""
 
 
@@ -31,17 +51,17 @@ def test_an_empty_hash_is_the_default_lab():
     LabState(view="code", hide=("nav", "footer")),
     LabState(prompt='<script>alert("x")</script>'),
 ])
-def test_every_state_survives_the_round_trip(state):
+def test_every_state_survives_the_round_trip(state, limits):
     text = to_hash(state)
     assert "#" not in text and " " not in text and "\n" not in text
-    assert parse_hash(text, LIMITS) == (state, [])
-    assert parse_hash("#" + text, LIMITS) == (state, [])
+    assert parse_hash(text, limits) == (state, [])
+    assert parse_hash("#" + text, limits) == (state, [])
 
 
-def test_the_hash_names_only_what_differs_from_the_defaults():
+def test_the_hash_names_only_what_differs_from_the_defaults(limits):
     assert to_hash(LabState(view="tokens", seed=3)) == "view=tokens&seed=3"
     assert to_hash(LabState(hide=("prompt", "nav"))) == "hide=prompt%2Cnav"
-    assert parse_hash("hide=prompt,nav", LIMITS)[0].hide == ("prompt", "nav")
+    assert parse_hash("hide=prompt,nav", limits)[0].hide == ("prompt", "nav")
 
 
 @pytest.mark.parametrize(("text", "key", "says"), [
@@ -60,38 +80,38 @@ def test_the_hash_names_only_what_differs_from_the_defaults():
     ("hide=everything", "hide", "it can hide " + ", ".join(HIDEABLE)),
     (f"prompt={'a' * (MAX_PROMPT + 1)}", "prompt", f"is longer than {MAX_PROMPT}"),
 ])
-def test_a_bad_value_takes_its_default_and_says_why(text, key, says):
+def test_a_bad_value_takes_its_default_and_says_why(text, key, says, limits):
     other, value = ("seed", 7) if key == "view" else ("view", "next")
-    state, notices = parse_hash(f"{text}&{other}={value}", LIMITS)
+    state, notices = parse_hash(f"{text}&{other}={value}", limits)
     assert getattr(state, key) == getattr(LabState(), key)
     assert getattr(state, other) == value  # the rest of the link still counts
     assert len(notices) == 1
     assert notices[0].startswith(f"The link's {key}=") and says in notices[0]
 
 
-def test_notices_quote_at_most_forty_characters_of_a_bad_value():
-    _, notices = parse_hash("view=" + "x" * 500, LIMITS)
+def test_notices_quote_at_most_forty_characters_of_a_bad_value(limits):
+    _, notices = parse_hash("view=" + "x" * 500, limits)
     assert "x" * 40 in notices[0] and "x" * 41 not in notices[0]
 
 
-def test_unknown_settings_are_named_and_ignored():
-    state, notices = parse_hash("view=next&colour=red&__proto__=1", LIMITS)
+def test_unknown_settings_are_named_and_ignored(limits):
+    state, notices = parse_hash("view=next&colour=red&__proto__=1", limits)
     assert state == LabState(view="next")
     assert notices == ["The link has an unknown setting 'colour'; it was ignored.",
                        "The link has an unknown setting '__proto__'; it was ignored."]
 
 
-def test_an_overlong_hash_is_read_only_up_to_its_limit():
-    state, notices = parse_hash("view=next&prompt=" + "a" * (2 * MAX_HASH), LIMITS)
-    assert state.view == "next" and state.prompt is None
+def test_an_overlong_hash_is_read_only_up_to_its_limit(limits):
+    state, notices = parse_hash("view=next&prompt=" + "a" * (2 * MAX_HASH), limits)
+    assert state.view == "next" and state.prompt == LabState().prompt
     assert notices[0] == (f"The link's state is {len('view=next&prompt=') + 2 * MAX_HASH:,} "
                           f"characters long; only the first {MAX_HASH:,} were read.")
 
 
-def test_hidden_parts_are_kept_once_in_order():
-    assert parse_hash("hide=nav,,prompt,nav", LIMITS)[0].hide == ("nav", "prompt")
+def test_hidden_parts_are_kept_once_in_order(limits):
+    assert parse_hash("hide=nav,,prompt,nav", limits)[0].hide == ("nav", "prompt")
 
 
-def test_percent_encoded_text_is_decoded_once_and_kept_as_data():
-    state, notices = parse_hash("prompt=%253Cb%253E%20%26amp%3B", LIMITS)
+def test_percent_encoded_text_is_decoded_once_and_kept_as_data(limits):
+    state, notices = parse_hash("prompt=%253Cb%253E%20%26amp%3B", limits)
     assert state.prompt == "%3Cb%3E &amp;" and notices == []

@@ -11,10 +11,10 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from app.session import LabSession
-from app.views.heatmap import Heatmap
-from app.views.layout import figure_grid, wrap_row
-from app.views.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.heatmap import Heatmap
+from app.views.parts.layout import figure_grid, wrap_row
+from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.view import View
 
 EXPLAIN = (
     "Each token asks a question (its query q) and every earlier token offers an answer key k. "
@@ -26,8 +26,7 @@ EXPLAIN = (
 ROW_HEIGHT = 15
 
 
-class AttentionView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class AttentionView(View):
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -9,11 +9,17 @@ import zipfile
 import panel as pn
 import param
 
-from app.code_runner import CodeError, load_engine, shipped_engine, shipped_sources, trial_run
-from app.session import LabSession
-from app.storage import BrowserStorage
-from app.views.layout import wrap_row
-from app.views.markup import esc, explain, html_pane, notes, set_html
+from app.session.code_runner import (
+    CodeError,
+    load_engine,
+    shipped_engine,
+    shipped_sources,
+    trial_run,
+)
+from app.views.parts.layout import wrap_row
+from app.views.parts.markup import esc, explain, html_pane, notes, set_html
+from app.views.parts.storage import BrowserStorage
+from app.views.parts.view import View
 
 EXPLAIN = (
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
@@ -25,8 +31,7 @@ STORAGE_KEY = "napkin-gpt:edits:v1"
 FIRST_FILE = "layers.py"
 
 
-class CodeView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class CodeView(View):
     file = param.Selector(default=FIRST_FILE, objects=[FIRST_FILE])
     edits = param.Dict(default={}, doc="file name -> edited source (only changed files)")
 
@@ -87,8 +92,8 @@ class CodeView(pn.viewable.Viewer):
                 raise ValueError("not a dict")
         except ValueError:
             self.store.value = ""
-            self.session.message = ("The code edits saved in this browser were damaged and "
-                                    "have been cleared; the shipped code is shown.")
+            self.session.tell("The code edits saved in this browser were damaged and have "
+                              "been cleared; the shipped code is shown.", "error")
             return
         self.edits = {name: text for name, text in saved.items()
                       if name in self.shipped and isinstance(text, str)
@@ -103,7 +108,7 @@ class CodeView(pn.viewable.Viewer):
         set_html(self._error, "")
         if self.session.engine.edited and not self.edits:
             self.session.use_engine(shipped_engine())
-            self.session.message = "Back to the shipped engine."
+            self.session.tell("Back to the shipped engine.")
         self._show_status()
 
     # ---- running ----------------------------------------------------------------------------
@@ -127,8 +132,8 @@ class CodeView(pn.viewable.Viewer):
             self._show_status()
             return
         set_html(self._error, "")
-        s.message = (f"The lab now runs your edited {', '.join(engine.edited)}."
-                     if engine.edited else "The lab runs the shipped engine.")
+        s.tell(f"The lab now runs your edited {', '.join(engine.edited)}."
+               if engine.edited else "The lab runs the shipped engine.")
         self._show_status()
 
     def _download(self) -> io.BytesIO:

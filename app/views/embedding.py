@@ -9,10 +9,10 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from app.session import LabSession
-from app.views.heatmap import Heatmap
-from app.views.layout import figure_grid
-from app.views.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.heatmap import Heatmap
+from app.views.parts.layout import figure_grid
+from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.view import View
 
 EXPLAIN = (
     "The token embedding wte has one row per token in the vocabulary and the position "
@@ -33,8 +33,7 @@ def principal_plane(matrix: np.ndarray, previous: np.ndarray | None) -> np.ndarr
     return axes
 
 
-class EmbeddingView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class EmbeddingView(View):
 
     def __init__(self, **params):
         super().__init__(**params)

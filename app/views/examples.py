@@ -6,8 +6,8 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from app.session import LabSession
-from app.views.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.view import View
 
 EXPLAIN = (
     "Training needs no labels: the text is its own answer key. A window of block_size "
@@ -18,8 +18,7 @@ EXPLAIN = (
 MARGIN = 24  # characters of text shown either side of the window
 
 
-class ExamplesView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class ExamplesView(View):
     source = param.Selector(default="slide", objects=["slide", "batch"])
     row = param.Integer(default=0, bounds=(0, None))
 

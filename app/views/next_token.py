@@ -8,9 +8,9 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
-from app.session import LabSession
-from app.views.layout import wrap_row
-from app.views.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.layout import wrap_row
+from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.view import View
 
 TOP = 15  # bars shown
 EXPLAIN = (
@@ -21,8 +21,7 @@ EXPLAIN = (
     "appends it; every view follows.")
 
 
-class NextTokenView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class NextTokenView(View):
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -17,10 +17,10 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from app.quantization import EMBEDDINGS, QuantizationLab
-from app.session import LabSession
-from app.views.layout import figure_grid, wrap_row
-from app.views.markup import esc, explain, html_pane, set_html, visible
+from app.session.quantization import EMBEDDINGS, QuantizationLab
+from app.views.parts.layout import figure_grid, wrap_row
+from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.view import View
 from engine.quant import QuantReport, TensorQuant
 
 TOP = 10  # tokens compared
@@ -49,8 +49,7 @@ def fmt_name(fmt: str) -> str:
     return fmt.upper() if fmt != "f32" else "float32"
 
 
-class QuantizationView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class QuantizationView(View):
     lab = param.ClassSelector(class_=QuantizationLab,
                               doc="The quantized model's state; made for the session if not "
                                   "given.")
@@ -136,6 +135,10 @@ class QuantizationView(pn.viewable.Viewer):
         self._show_report()
         self._show_losses()
         self._show_probs()
+
+    @param.depends("active", watch=True)
+    def _follow_page(self) -> None:
+        self.lab.active = self.active  # the quantized model is only kept up while shown
 
     def _swap(self, event) -> None:
         # the table is only put on the page when asked for: a DataTable rendered while

@@ -9,10 +9,10 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
-from app.session import LabSession
-from app.views.heatmap import Heatmap
-from app.views.layout import figure_grid
-from app.views.markup import explain, token_colour, visible
+from app.views.parts.heatmap import Heatmap
+from app.views.parts.layout import figure_grid
+from app.views.parts.markup import explain, token_colour, visible
+from app.views.parts.view import View
 
 EXPLAIN = (
     "Every token has its own track through the model: a vector of n_embd numbers, the "
@@ -25,8 +25,7 @@ def stage_names(n_layer: int) -> list[str]:
     return ["embedding"] + [f"{i}.{part}" for i in range(n_layer) for part in ("attn", "mlp")]
 
 
-class ResidualView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class ResidualView(View):
 
     def __init__(self, **params):
         super().__init__(**params)

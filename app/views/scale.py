@@ -7,8 +7,8 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool
 from bokeh.plotting import figure
 
-from app.session import LabSession
-from app.views.markup import explain, html_pane, set_html
+from app.views.parts.markup import explain, html_pane, set_html
+from app.views.parts.view import View
 from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
 
 EXPLAIN = (
@@ -25,8 +25,7 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
-class ScaleView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class ScaleView(View):
 
     def __init__(self, **params):
         super().__init__(**params)

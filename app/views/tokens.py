@@ -5,8 +5,8 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from app.session import LabSession
-from app.views.markup import chips, esc, explain, html_pane, notes, set_html, visible
+from app.views.parts.markup import chips, esc, explain, html_pane, notes, set_html, visible
+from app.views.parts.view import View
 
 EXPLAIN = (
     "A GPT never sees letters, only integers. The tokenizer cuts the prompt into tokens and "
@@ -15,8 +15,7 @@ EXPLAIN = (
     "by step.")
 
 
-class TokensView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class TokensView(View):
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -9,10 +9,11 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Span
 from bokeh.plotting import figure
 
-from app.session import TRAIN_PHASES, LabSession
-from app.views.heatmap import Heatmap
-from app.views.layout import figure_grid, wrap_row
-from app.views.markup import esc, explain, html_pane, set_html
+from app.session.session import TRAIN_PHASES
+from app.views.parts.heatmap import Heatmap
+from app.views.parts.layout import figure_grid, wrap_row
+from app.views.parts.markup import esc, explain, html_pane, set_html
+from app.views.parts.view import View
 
 EXPLAIN = (
     "Each training step takes a batch of windows from the text, runs the model forward, "
@@ -32,8 +33,7 @@ PHASE_TEXT = {
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
-class TrainingView(pn.viewable.Viewer):
-    session = param.ClassSelector(class_=LabSession)
+class TrainingView(View):
     tensor = param.Selector(default="h.0.attn.c_attn.w", objects=["h.0.attn.c_attn.w"])
 
     def __init__(self, **params):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import param
 
-from app.clock import Clock
-from app.code_runner import CodePolicy, Engine, describe_failure, shipped_engine
+from app.session.clock import Clock
+from app.session.code_runner import CodePolicy, Engine, describe_failure, shipped_engine
 from engine.bpe_tokenizer import BPETokenizer
 from engine.model import GPT, GPTConfig
 from engine.train import ComputedStep, StepReport, Trainer
@@ -67,7 +67,9 @@ class LabSession(param.Parameterized):
     # ---- derived by the session (views read these) ----------------------------------------
     ids = param.List(default=[], precedence=-1, doc="The token ids the model sees.")
     prompt_notes = param.List(default=[], precedence=-1, doc="What happened to the prompt.")
-    message = param.String(default="", precedence=-1, doc="The latest error or status.")
+    message = param.String(default="", precedence=-1, doc="The latest status or error.")
+    message_kind = param.Selector(default="info", objects=["info", "error"], precedence=-1,
+                                  doc="Whether `message` reports a failure.")
     trace = param.Parameter(precedence=-1, doc="The forward pass over `ids`.")
     baseline_probs = param.Parameter(precedence=-1,
                                      doc="(V,) next-token probabilities with every head on.")
@@ -129,19 +131,19 @@ class LabSession(param.Parameterized):
         self.clock.playing = False
         self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
         self._install(model, shipped.tokenizer, self._shipped_corpus)
-        self.message = "Back to the shipped weights."
+        self.tell("Back to the shipped weights.")
         self.weights_version += 1
 
     def train_on_text(self, text: str) -> None:
         """A fresh character-level model, the shape of the shipped one, to train on `text`."""
         T = self.config.block_size
         if len(text) < 2 * T + 2:
-            self.message = (f"That text has {len(text)} characters; training needs at least "
-                            f"{2 * T + 2}. Paste more.")
+            self.tell(f"That text has {len(text)} characters; training needs at least "
+                            f"{2 * T + 2}. Paste more.", "error")
             return
         if len(text) > MAX_TEXT_CHARS:
-            self.message = (f"That text has {len(text):,} characters; the lab trains on at "
-                            f"most {MAX_TEXT_CHARS:,}. Paste less.")
+            self.tell(f"That text has {len(text):,} characters; the lab trains on at "
+                            f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
             return
         tokenizer = self.engine.char_tokenizer.CharTokenizer.from_text(text)
         c, m = self.config, self.engine.model
@@ -150,8 +152,8 @@ class LabSession(param.Parameterized):
         self.clock.playing = False
         self.corpus_name = "your text"
         self._install(model, tokenizer, text)
-        self.message = (f"A new model with random weights will learn your {len(text):,} "
-                        f"characters ({tokenizer.vocab_size} distinct). Press Play to train.")
+        self.tell(f"A new model with random weights will learn your {len(text):,} characters "
+                  f"({tokenizer.vocab_size} distinct). Press Play to train.")
         self.weights_version += 1
 
     # ---- prompt -> ids -> trace -> probabilities ---------------------------------------------
@@ -261,15 +263,15 @@ class LabSession(param.Parameterized):
     def compute_step(self) -> ComputedStep | None:
         """Forward and backward over the next batch (the weights do not change yet)."""
         if not self.can_train:
-            self.message = ("There is no training text: paste your own below, or run "
-                            "`napkin-gpt fetch-corpus` and restart the lab.")
+            self.tell("There is no training text: paste your own below, or run "
+                      "`napkin-gpt fetch-corpus` and restart the lab.", "error")
             self.clock.playing = False
             return None
         try:
             computed = self._ensure_trainer().compute()
         except self.engine.train.TrainingDiverged as e:
             self.clock.playing = False
-            self.message = str(e)
+            self.tell(str(e), "error")
             self.weights_version += 1
             self._run_model()
             return None
@@ -290,7 +292,7 @@ class LabSession(param.Parameterized):
             self.val_history.append((report.step + 1, loss))
         with param.parameterized.batch_call_watchers(self):
             self.train_step = report
-            self.message = ""
+            self.tell("")
             self.history_version += 1
             self.weights_version += 1
             self._run_model()
@@ -369,6 +371,10 @@ class LabSession(param.Parameterized):
             if clock.stage == "update":
                 self.apply_step()
 
+    def tell(self, text: str, kind: str = "info") -> None:
+        """Show the reader `text` (an empty one clears it); kind "error" for failures."""
+        self.param.update(message=text, message_kind=kind)
+
     # ---- helpers the views share ---------------------------------------------------------------
 
     def pieces(self, ids) -> list[str]:
@@ -381,3 +387,4 @@ class LabSession(param.Parameterized):
     def loss_baseline(self) -> float:
         """ln V: the loss of guessing uniformly, where training starts."""
         return math.log(self.config.vocab_size)
+

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import param
 
-from app.session import LabSession
+from app.session.session import LabSession
 from engine.data import evaluation_starts
 from engine.layers import softmax
 from engine.model import GPT

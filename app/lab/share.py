@@ -20,12 +20,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import panel as pn
 import param
 
+from app.views import VIEWS
+
 SANDBOX = "allow-scripts allow-same-origin allow-downloads"
 ASPECT = "4/3"
-TITLES = {"tokens": "tokens", "examples": "training examples", "embedding": "embeddings",
-          "attention": "attention", "residual": "the residual stream", "next": "next token",
-          "training": "training", "scale": "scale", "quantization": "quantization",
-          "code": "the code"}
 
 
 def page_link(page_url: str, state: str) -> str:
@@ -43,7 +41,7 @@ def embed_url(page_url: str, state: str, static: bool) -> str:
 
 def embed_snippet(url: str, view: str) -> str:
     """One line of HTML that shows the view at `url` in a blog post."""
-    title = f"Napkin GPT: {TITLES.get(view, view)}"
+    title = f"Napkin GPT: {VIEWS[view][0] if view in VIEWS else view}"
     return (f'<iframe src="{html.escape(url, quote=True)}" title="{html.escape(title)}" '
             f'loading="lazy" sandbox="{SANDBOX}" '
             f'style="width:100%;aspect-ratio:{ASPECT};border:0"></iframe>')

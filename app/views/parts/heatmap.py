@@ -22,7 +22,7 @@ from bokeh.models import (
 from bokeh.palettes import Blues256, RdBu11
 from bokeh.plotting import figure
 
-from app.views.markup import visible
+from app.views.parts.markup import visible
 
 DIVERGING = tuple(reversed(RdBu11))  # blue negative, white zero, red positive
 SEQUENTIAL = tuple(reversed(Blues256))  # white for 0, dark blue for the largest

@@ -7,59 +7,43 @@ hash follows every change. In embed mode the page shows one view, compactly.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
+from pathlib import Path
 
 import panel as pn
 import param
 
-from app.keyboard import Keyboard
-from app.session import LabSession
-from app.share import ShareBar
-from app.urlstate import LabState, Limits, parse_hash, to_hash
-from app.views.attention import AttentionView
-from app.views.code import CodeView
-from app.views.embedding import EmbeddingView
-from app.views.examples import ExamplesView
-from app.views.layout import wrap_row
-from app.views.markup import esc, html_pane, notes, set_html
-from app.views.next_token import NextTokenView
-from app.views.quantization import QuantizationView
-from app.views.residual import ResidualView
-from app.views.scale import ScaleView
-from app.views.tokens import TokensView
-from app.views.training import TrainingView
+from app.lab.keyboard import Keyboard
+from app.lab.share import ShareBar
+from app.lab.urlstate import SESSION_STATE, LabState, parse_hash, to_hash
+from app.session.code_runner import CodePolicy
+from app.session.loader import load_session
+from app.session.session import LabSession
+from app.views import VIEWS
+from app.views.parts.layout import wrap_row
+from app.views.parts.markup import esc, html_pane, notes, set_html
+from app.views.parts.view import View
+from engine.weights import SHIPPED_WEIGHTS
 
 log = logging.getLogger(__name__)
 
-VIEWS = {  # key -> (title, view class, what the clock animates there)
-    "tokens": ("Tokens", TokensView, "generate"),
-    "examples": ("Training examples", ExamplesView, "examples"),
-    "embedding": ("Embedding", EmbeddingView, "generate"),
-    "attention": ("Attention", AttentionView, "generate"),
-    "residual": ("Residual tracks", ResidualView, "generate"),
-    "next": ("Next token", NextTokenView, "generate"),
-    "training": ("Training", TrainingView, "train"),
-    "scale": ("Scale", ScaleView, "generate"),
-    "quantization": ("Quantization", QuantizationView, "generate"),
-    "code": ("Code", CodeView, "generate"),
-}
 TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
            "and press Play (or the space bar; the arrow keys step).")
-SESSION_STATE = ("prompt", "layer", "head", "temperature", "top_k", "top_p", "seed")
 
 
 class Lab(pn.viewable.Viewer):
     """The whole page for one session; `view` is the view shown."""
 
     session = param.ClassSelector(class_=LabSession)
-    view = param.Selector(default="attention", objects=list(VIEWS))
+    view = param.Selector(default=LabState().view, objects=list(VIEWS))
     hidden = param.List(default=[], doc="Parts of the page a link asked to hide.")
     embed = param.Boolean(default=False, doc="One view, compact, for a blog post.")
     link_notes = param.List(default=[], doc="What was wrong with the link's state.")
 
     def __init__(self, state: str = "", **params):
         super().__init__(**params)
-        self._views: dict[str, pn.viewable.Viewer] = {}
+        self._views: dict[str, View] = {}
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
         self._shown = pn.Column(sizing_mode="stretch_width")
         self._nav = {key: pn.widgets.Button(label=title, color="light", margin=(2, 3))
@@ -122,28 +106,20 @@ class Lab(pn.viewable.Viewer):
         hidden = set(self.hidden)
         if self.embed:
             hidden |= {"header", "nav", "footer", "share", "title"}
-        return [part for name, part in sections.items() if name not in hidden]
+        return [self._explained(part) for name, part in sections.items() if name not in hidden]
 
     # ---- state <-> URL hash ----------------------------------------------------------------
 
-    def _limits(self) -> Limits:
-        c = self.session.config
-        return Limits(c.n_layer, c.n_head, c.vocab_size)
-
     def _apply_state(self, text: str) -> None:
-        state, self.link_notes = parse_hash(text, self._limits())
-        values = {k: getattr(state, k) for k in SESSION_STATE}
-        if values["prompt"] is None:
-            del values["prompt"]
-        self.session.param.update(**values)
+        state, self.link_notes = parse_hash(text, self.session)
+        self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
         self.param.update(view=state.view if state.view in VIEWS else self.view,
                           hidden=list(state.hide))
 
     def state(self) -> LabState:
         s = self.session
-        return LabState(view=self.view, prompt=s.prompt, layer=s.layer, head=s.head,
-                        temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                        seed=s.seed, hide=tuple(self.hidden))
+        return LabState(view=self.view, hide=tuple(self.hidden),
+                        **{k: getattr(s, k) for k in SESSION_STATE})
 
     @param.depends("view", *(f"session.{k}" for k in SESSION_STATE), watch=True)
     def _write_state(self) -> None:
@@ -178,8 +154,8 @@ class Lab(pn.viewable.Viewer):
         """A failed callback: the reader gets one plain sentence, the log the traceback."""
         log.error("callback failed:\n%s", "".join(traceback.format_exception(exception)))
         self.session.clock.playing = False
-        self.session.message = (f"Something went wrong ({type(exception).__name__}: "
-                                f"{exception}). The lab is still usable.")
+        self.session.tell(f"Something went wrong ({type(exception).__name__}: {exception}). "
+                          "The lab is still usable.", "error")
 
     # ---- drawing ----------------------------------------------------------------------------
 
@@ -188,20 +164,34 @@ class Lab(pn.viewable.Viewer):
         title, cls, mode = VIEWS[self.view]
         with pn.io.hold():  # the whole switch reaches the browser as one message
             if self.view not in self._views:
-                self._views[self.view] = cls(session=self.session)
+                self._views[self.view] = self._build(cls)
             for key, button in self._nav.items():
                 button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
             self.share.view = self.view
             self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
+            for key, view in self._views.items():
+                view.active = key == self.view
             self._shown.objects = [self._views[self.view]]
-            if "quantization" in self._views:  # it computes only while shown
-                self._views["quantization"].lab.active = self.view == "quantization"
+
+    def _build(self, cls) -> View:
+        """A view, the first time it is shown."""
+        view = cls(session=self.session)
+        self._explained(view)
+        return view
+
+    def _explained(self, part):
+        """`part`, whose explanations (`.explain` in its HTML) a link with hide=explain
+        leaves out: style.css hides them in panes of the class "no-explain"."""
+        if "explain" in self.hidden:
+            for pane in pn.panel(part).select(pn.pane.HTML):
+                pane.css_classes = [*pane.css_classes, "no-explain"]
+        return part
 
     @param.depends("session.prompt_notes", "session.message", "link_notes", watch=True)
     def _show_notes(self) -> None:
         s = self.session
-        kind = "error" if "wrong" in s.message or "diverged" in s.message else ""
+        kind = "error" if s.message_kind == "error" else ""
         set_html(self._notes, notes(self.link_notes) + notes(s.prompt_notes)
                  + notes([s.message], kind))
 
@@ -216,3 +206,24 @@ class Lab(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._layout
+
+
+def create_lab(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None, state: str = "",
+               embed: bool = False, notice: str = "", code_policy: CodePolicy | None = None
+               ) -> Lab:
+    """The lab page for one browser session.
+
+    state: a URL hash to restore (default: the page's own, under `panel serve`);
+    embed: show one view compactly; notice: a message to show at once (for example why
+    the page had to restart); code_policy: whether the code editor may run code here
+    (default: yes, each run first tried in a child process with a time limit, except in
+    the browser, where the page itself stops code that never ends).
+    """
+    if not state and pn.state.location is not None:
+        state = pn.state.location.hash
+    session = load_session(weights, corpus)
+    session.tell(notice)
+    if code_policy is None:
+        code_policy = CodePolicy() if sys.platform == "emscripten" else CodePolicy(True, 10.0)
+    session.code_policy = code_policy
+    return Lab(session=session, state=state, embed=embed)

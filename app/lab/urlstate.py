@@ -13,39 +13,41 @@ import math
 from dataclasses import dataclass, fields, replace
 from urllib.parse import parse_qsl, quote
 
-VIEWS = ("tokens", "examples", "embedding", "attention", "residual", "next", "training",
-         "scale", "quantization", "code")
+import param
+
+from app.session.session import LabSession
+from app.views import DEFAULT_VIEW, VIEWS
+
+# What a link carries of the session: each a parameter of LabSession, whose default and
+# bounds (set per model: a model with 6 blocks allows layer=5) are the link's.
+SESSION_STATE = ("prompt", "layer", "head", "temperature", "top_k", "top_p", "seed")
 HIDEABLE = ("header", "prompt", "nav", "transport", "explain", "footer")
 MAX_PROMPT = 2000
 MAX_HASH = 8000  # characters of hash read at most
+
+
+def _default(name: str):
+    return LabSession.param[name].default
 
 
 @dataclass(frozen=True)
 class LabState:
     """What a share link carries. The defaults are what a fresh lab shows."""
 
-    view: str = "attention"
-    prompt: str | None = None  # None: the lab's own default prompt
-    layer: int = 0
-    head: int = 0
-    temperature: float = 0.8
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
+    view: str = DEFAULT_VIEW
+    prompt: str = _default("prompt")
+    layer: int = _default("layer")
+    head: int = _default("head")
+    temperature: float = _default("temperature")
+    top_k: int = _default("top_k")
+    top_p: float = _default("top_p")
+    seed: int = _default("seed")
     hide: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The ranges a state must fit, from the model in use."""
-
-    n_layer: int
-    n_head: int
-    vocab_size: int
-
-
-def parse_hash(text: str, limits: Limits) -> tuple[LabState, list[str]]:
-    """The state in a URL hash ("#a=1&b=2" or "a=1&b=2"), and notices about bad values."""
+def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
+    """The state in a URL hash ("#a=1&b=2" or "a=1&b=2"), and notices about bad values;
+    numbers must lie within the bounds `session` gives its parameters."""
     notices: list[str] = []
     text = (text or "").lstrip("#")
     if len(text) > MAX_HASH:
@@ -59,24 +61,17 @@ def parse_hash(text: str, limits: Limits) -> tuple[LabState, list[str]]:
         else:
             values[key] = value
     state = LabState()
-    checks = {
-        "view": lambda v: _choice(v, VIEWS),
-        "prompt": _prompt,
-        "layer": lambda v: _ranged(v, int, 0, limits.n_layer - 1),
-        "head": lambda v: _ranged(v, int, 0, limits.n_head - 1),
-        "temperature": lambda v: _ranged(v, float, 0.0, 2.0),
-        "top_k": lambda v: _ranged(v, int, 0, limits.vocab_size),
-        "top_p": lambda v: _ranged(v, float, 0.01, 1.0),
-        "seed": lambda v: _ranged(v, int, 0, 2**31 - 1),
-        "hide": _hide,
-    }
+    checks = {"view": lambda v: _choice(v, VIEWS), "prompt": _prompt, "hide": _hide}
+    for name in SESSION_STATE[1:]:
+        checks[name] = lambda v, p=session.param[name]: _ranged(
+            v, int if isinstance(p, param.Integer) else float, *p.bounds)
     for key, raw in values.items():
         try:
             state = replace(state, **{key: checks[key](raw)})
         except ValueError as e:
             default = getattr(LabState(), key)
             notices.append(f"The link's {key}={raw[:40]!r} {e}; using "
-                           f"{'the default' if default is None else repr(default)}.")
+                           f"{'the default' if key == 'prompt' else repr(default)}.")
     return state, notices
 
 

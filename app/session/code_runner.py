@@ -188,7 +188,7 @@ def describe_failure(e: BaseException) -> CodeError:
 TRIAL = """
 import json, sys
 import numpy as np
-from app.code_runner import CodeError, describe_failure, load_engine
+from app.session.code_runner import CodeError, describe_failure, load_engine
 job = json.load(sys.stdin)
 try:
     engine = load_engine(job["edits"], tag="edited")
@@ -218,7 +218,7 @@ def trial_run(edits: dict[str, str], config: dict, params: dict, ids: list[int],
         try:
             done = subprocess.run([sys.executable, "-c", TRIAL], input=job, text=True,
                                   capture_output=True, timeout=timeout,
-                                  cwd=Path(__file__).resolve().parent.parent)
+                                  cwd=Path(__file__).resolve().parents[2])
         except subprocess.TimeoutExpired:
             raise CodeError(f"your code ran for more than {timeout:g} s in a trial run and was "
                             "stopped; the lab keeps the engine it had") from None

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from app.site.panel_private import apply_page_patch, link_to_page, set_dist_url
+
 DIST_URL = "static/extensions/panel/"  # where the site keeps Panel's CSS, as `panel serve`
 
 
@@ -40,12 +42,12 @@ class WorkerBridge:
         from panel.io.pyodide import init_doc, write_doc
         from panel.io.state import state as pn_state
 
-        from app.serve import create_lab
+        from app.lab.page import create_lab
 
         init_doc()  # a Document with a mock session, held until the page has drawn it
         self._doc = pn_state.curdoc
         # Panel's stylesheets then point at the site's own copies, not at a CDN.
-        self._doc._template_variables["dist_url"] = dist_url
+        set_dist_url(self._doc, dist_url)
         pn.extension(*extensions, notifications=False)
         text = Path(corpus).read_text(encoding="utf-8") if corpus else ""
         self.lab = create_lab(Path(weights), corpus=text, state=state, embed=embed,
@@ -57,16 +59,14 @@ class WorkerBridge:
     def handle(self, kind: str, payload: Any = None) -> None:
         """A message from the page: "rendered" (start syncing), "patch" (a change the reader
         made) or "location" (the page's address, as JSON)."""
-        from panel.io.pyodide import _convert_json_patch, _link_docs_worker
-
         if self._doc is None:
             raise RuntimeError(f"{kind!r} arrived before the lab was rendered")
         if kind == "rendered":
             # Changes made in Python now reach the page; those the page made ("js") are
             # not echoed back. Flushes what was held and fires the lab's onload callbacks.
-            _link_docs_worker(self._doc, self._send_patch, setter="js")
+            link_to_page(self._doc, self._send_patch)
         elif kind == "patch":
-            self._doc.apply_json_patch(_convert_json_patch(payload), setter="js")
+            apply_page_patch(self._doc, payload)
         elif kind == "location":
             self._set_location(json.loads(payload))
         else:

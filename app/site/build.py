@@ -35,10 +35,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app import wheels
-from app.serve import BPE_FILE, SHIPPED_WEIGHTS
-from app.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
-from engine.corpus import cache_dir
+from app.site import wheels
+from app.site.panel_private import extension_names, set_dist_url
+from app.site.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
+from engine.weights import BPE_NAME, SHIPPED_WEIGHTS
 
 # The release `panel convert` of Panel 1.9.4 pins; the runtime and the npm package must match.
 PYODIDE_VERSION = "0.29.3"
@@ -49,12 +49,12 @@ PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 # the CDN's files and the page says so; check with `curl <CDN>/<file> | sha384sum`.
 RUNTIME_FILES = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
 LOCK_FILE = "pyodide-lock.json"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
 SHELL = ("boot.js", "worker.js", "style.css")
 PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
-WEIGHT_FILES = ("model.npz", "config.json", BPE_FILE)
+WEIGHT_FILES = ("model.npz", "config.json", BPE_NAME)
 MARKER = ".napkin-gpt-site"
 BUDGET = 1_500_000  # bytes of our own: wheel, weights, pages, scripts, snapshot
 RUNAWAY_SECONDS = 10.0
@@ -111,6 +111,12 @@ class Site:
 
 
 # ---- the steps --------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """What set-up downloads once for the build (pure-Python wheels, the npm package
+    `pyodide`): $XDG_CACHE_HOME/napkin-gpt (~/.cache/napkin-gpt)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "napkin-gpt"
 
 
 def default_npm() -> Path:
@@ -206,15 +212,14 @@ def page_needs(weights: Path, corpus_text: str) -> PageNeeds:
     import param
     from bokeh.document import Document
     from bokeh.embed.util import standalone_docs_json_and_render_items
-    from panel.config import panel_extension
     from panel.io.resources import Resources, bundle_resources
     from panel.io.state import state
 
-    from app.lab import VIEWS
-    from app.serve import create_lab
+    from app.lab.page import create_lab
+    from app.views import VIEWS
 
     doc = Document()
-    doc._template_variables["dist_url"] = DIST_URL
+    set_dist_url(doc, DIST_URL)
     state.curdoc = doc
     modules, stylesheets, ace = set(), set(), set()
     with param.logging_level("ERROR"):  # Panel warns of extensions not loaded yet: see below
@@ -228,9 +233,7 @@ def page_needs(weights: Path, corpus_text: str) -> PageNeeds:
                 doc.roots, suppress_callback_warning=True)
             stylesheets |= set(re.findall(re.escape(DIST_URL) + r'[^"?\\]+',
                                           json.dumps(docs_json)))
-    # Panel names each extension module by the last of its names (ace -> "codeeditor")
-    extensions = list({module: name for name, module in panel_extension._imports.items()
-                       if module in modules}.values())
+    extensions = extension_names(modules)
     pn.extension(*extensions)
     js, _ = bundle_resources(doc.roots, Resources(mode="server"))
     scripts = [src.split("?")[0] for src in re.findall(r'src="([^"]+)"', js)]
@@ -310,10 +313,9 @@ def add_pages(site: Site, config: dict, snapshots: dict[str, str], default_view:
 
 def build_site(options: BuildOptions) -> dict:
     """Write the site into options.out; returns the manifest (also written as build.json)."""
-    from app.lab import VIEWS
-    from app.serve import build_session
-    from app.snapshot import snapshots
-    from app.urlstate import LabState
+    from app.session.loader import load_session
+    from app.site.snapshot import snapshots
+    from app.views import DEFAULT_VIEW, VIEWS
     from engine.corpus import default_corpus_path
 
     corpus = options.corpus or default_corpus_path()
@@ -332,11 +334,11 @@ def build_site(options: BuildOptions) -> dict:
     for name in SHELL:
         site.add(name, "our files", copy_of=STATIC / name)
     site.add("lab.css", "our files", copy_of=ROOT / "app" / "style.css")
-    pictures = snapshots(build_session(options.weights, corpus_text),
+    pictures = snapshots(load_session(options.weights, corpus_text),
                          {key: title for key, (title, *_) in VIEWS.items()})
     config = page_config(site, options, base, installed, files, needs)
     csp = content_security_policy(None if options.self_host else PYODIDE_CDN)
-    add_pages(site, config, pictures, LabState().view, csp)
+    add_pages(site, config, pictures, DEFAULT_VIEW, csp)
     manifest = {
         "pyodide_version": PYODIDE_VERSION, "pyodide": base,
         "self_hosted": options.self_host is not None,
@@ -367,7 +369,7 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
     }
     return {
         "pyodide": base, "lock": f"packages/{LOCK_FILE}", "packageBase": "packages/",
-        "packages": [w.name for w in installed], "files": files, "entry": "app.worker_bridge",
+        "packages": [w.name for w in installed], "files": files, "entry": "app.site.worker_bridge",
         "session": {"weights": f"{WORKER_HOME}/weights", "corpus": files["data/corpus.txt"],
                     "dist_url": DIST_URL, "extensions": needs.extensions},
         "scripts": needs.scripts, "integrity": integrity, "sizes": sizes,

@@ -14,7 +14,7 @@ from importlib import resources
 
 import numpy as np
 
-from app.views.markup import chips, esc, visible
+from app.views.parts.markup import chips, esc, visible
 from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
 
 SHADES = 8

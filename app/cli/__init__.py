@@ -1,0 +1,1 @@
+"""The `napkin-gpt` command (main.py) and its longer subcommands, one file each."""

@@ -1,0 +1,1 @@
+"""What the views share: the View base, HTML helpers, layouts, the heat map, storage."""
