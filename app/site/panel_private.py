@@ -1,0 +1,70 @@
+"""Every private Panel and Bokeh API the site relies on, in one place.
+
+Panel's own `panel convert --to pyodide-worker` keeps a page and a worker in step with
+functions it does not export; the site does the same, with the same functions. They may
+change in any Panel release, so the versions they were written against are pinned here
+(and in pyproject.toml), and tests/test_panel_private.py fails, naming what moved, when
+the installed Panel or Bokeh is another one. Update both together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+PANEL_VERSION = "1.9.4"
+BOKEH_VERSION = "3.9.2"
+
+
+def set_dist_url(doc, url: str) -> None:
+    """Make the documents' stylesheet links point at `url` (the site's own copy of Panel's
+    dist/ folder) instead of Panel's CDN: a template variable Panel reads when it renders."""
+    doc._template_variables["dist_url"] = url
+
+
+def extension_names(modules: Iterable[str]) -> list[str]:
+    """The `pn.extension(...)` names whose Python modules are among `modules`; Panel keeps
+    the mapping in a private dict (ace's module is loaded by the name "codeeditor")."""
+    from panel.config import panel_extension
+
+    wanted = set(modules)
+    by_module = {module: name for name, module in panel_extension._imports.items()
+                 if module in wanted}  # the last name of a module wins, as in Panel
+    return list(by_module.values())
+
+
+def apply_page_patch(doc, patch: Any) -> None:
+    """Apply a JSON patch the page sent (a JS proxy in Pyodide) to the worker's document."""
+    from panel.io.pyodide import _convert_json_patch
+
+    doc.apply_json_patch(_convert_json_patch(patch), setter="js")
+
+
+def link_to_page(doc, send_patch: Callable[..., Any]) -> None:
+    """From now on, send every change made in Python to the page as a JSON patch; changes
+    the page made (setter "js") are not echoed back. Flushes what was held meanwhile."""
+    from panel.io.pyodide import _link_docs_worker
+
+    _link_docs_worker(doc, send_patch, setter="js")
+
+
+def private_names() -> dict[str, bool]:
+    """Whether each private name above exists in the installed Panel and Bokeh (the test
+    checks them all). panel.io.pyodide imports only inside Pyodide, so its functions are
+    looked for in its source."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    from bokeh.document import Document
+    from panel.config import panel_extension
+
+    source = Path(importlib.util.find_spec("panel.io.pyodide").origin).read_text("utf-8")
+    functions = {node.name for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    return {"Document._template_variables": hasattr(Document(), "_template_variables"),
+            "panel_extension._imports": isinstance(getattr(panel_extension, "_imports", None),
+                                                   dict),
+            **{f"panel.io.pyodide.{name}": name in functions
+               for name in ("_convert_json_patch", "_link_docs_worker", "init_doc",
+                            "write_doc")}}
