@@ -18,6 +18,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from app.session.quantization import EMBEDDINGS, QuantizationLab
+from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html, visible
 from app.views.parts.view import View
@@ -120,8 +121,10 @@ class QuantizationView(View):
                                        color="light")
         show_table.param.watch(self._swap, "value")
 
+        self.download = GGUFDownload(session=self.session, fmt=lab.param.fmt,
+                                     active=self.param.active)  # the file llama.cpp runs
         self._layout = pn.Column(
-            explain(EXPLAIN), controls, self._choice,
+            explain(EXPLAIN), controls, self._choice, self.download,
             figure_grid(self._size, self._loss, min_width=GRID),
             self._probs_text,
             figure_grid(

@@ -10,6 +10,7 @@ from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Span
 from bokeh.plotting import figure
 
 from app.session.session import TRAIN_PHASES
+from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html
@@ -91,12 +92,14 @@ class TrainingView(View):
             placeholder="Paste a few thousand characters (a poem, code, a book chapter)…")
         use_text = pn.widgets.Button(label="Train a new model on this text", width=260)
         use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
+        self.download = GGUFDownload(session=s, fmt="f32", choose=True,
+                                     active=self.param.active)  # the model as trained
         self._layout = pn.Column(
             explain(EXPLAIN), controls, self._phases, self._status,
             pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"),
             figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
                         pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
-            self.text, use_text, sizing_mode="stretch_width")
+            self.text, use_text, self.download, sizing_mode="stretch_width")
         self._update_loss()
         self._update_step()
 

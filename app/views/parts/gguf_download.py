@@ -1,0 +1,101 @@
+"""'Download GGUF': the model the reader is looking at, as a file llama.cpp runs.
+
+A part of a view (Quantization, Training), not a view of its own. The file is written from
+the session's model at the moment of the click (after training, after a code edit), by the
+exporter of the engine in use. The size shown beforehand depends only on the shapes, the
+types and the vocabulary, so it is worked out once per model and type, not per training step.
+"""
+
+from __future__ import annotations
+
+import io
+
+import panel as pn
+import param
+
+from app.session.session import LabSession
+from app.views.parts.layout import wrap_row
+from app.views.parts.markup import esc, html_pane, set_html
+from engine import gguf_file
+from engine.gguf_file import GGUF_TYPES, GGUFError
+
+TYPE_LABELS = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
+
+
+def exporter(session: LabSession):
+    """The GGUF module of the engine in use (an edited one once the code editor offers it)."""
+    return getattr(session.engine, "gguf_file", None) or gguf_file
+
+
+class GGUFDownload(pn.viewable.Viewer):
+    """A 'Download GGUF' button for `fmt`, with the file's size and how to run it."""
+
+    session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
+    fmt = param.Selector(default="q8_0", objects=list(GGUF_TYPES), allow_refs=True,
+                         doc="The GGUF type: how the matrices and token embedding are stored.")
+    active = param.Boolean(default=False, allow_refs=True,
+                           doc="Work out the size only while the owning view is shown.")
+    choose = param.Boolean(default=False, constant=True,
+                           doc="Show a type selector (else `fmt` follows its owner).")
+    size = param.Integer(default=None, allow_None=True, precedence=-1,
+                         doc="Bytes of the file for the current model and type.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._button = pn.widgets.FileDownload(
+            callback=self._file, filename=self._filename(), label="Download GGUF",
+            color="primary", width=170, margin=(5, 10), disabled=True)
+        self._note = html_pane()
+        row = [self._button, self._note]
+        if self.choose:
+            row.insert(0, pn.widgets.RadioButtonGroup.from_param(
+                self.param.fmt, options=TYPE_LABELS, width=220, margin=(5, 10)))
+        self._layout = wrap_row(*row, align_items="center")
+        self._key = None
+        self._refresh()
+
+    def _filename(self) -> str:
+        return f"napkin-gpt-{self.fmt}.gguf"
+
+    @param.depends("active", "fmt", "session.trace", watch=True)
+    def _refresh(self) -> None:
+        """New type or new model (reset, new text, edited engine): size the file again."""
+        s = self.session
+        key = (s.model, s.tokenizer, self.fmt)
+        if not self.active or key == self._key:
+            return
+        self._key = key
+        self._button.filename = self._filename()
+        try:
+            self.size = len(self._bytes())
+        except GGUFError as e:
+            self.size = None
+            self._button.disabled = True
+            set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
+            return
+        self._button.disabled = False
+        self._show_size()
+
+    def _show_size(self) -> None:
+        T = self.session.config.block_size
+        set_html(self._note,
+                 f"<p class='explain'><b>{esc(self._filename())}</b>: {self.size:,} bytes. "
+                 f"Run it with llama.cpp, within its {T}-token context: "
+                 f"<code>llama-completion -m {esc(self._filename())} -p 'ROMEO:' -n 40 "
+                 f"-c {T} --temp 0</code></p>")
+
+    def _bytes(self) -> bytes:
+        s = self.session
+        return exporter(s).gguf_bytes(s.model, s.tokenizer, self.fmt,
+                                      f"napkin-gpt trained on {s.corpus_name or 'text'}")
+
+    def _file(self) -> io.BytesIO:
+        """The click: the file from the weights as they are now."""
+        try:
+            return io.BytesIO(self._bytes())
+        except GGUFError as e:
+            set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
+            raise
+
+    def __panel__(self):
+        return self._layout
