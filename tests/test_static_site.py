@@ -117,7 +117,7 @@ def test_the_worker_gets_exactly_the_package_set_with_pinned_hashes(site):
     assert set(packages) == {
         "napkin-gpt", "bokeh", "panel", "param", "pyviz-comms", "jinja2", "packaging",
         "markdown-it-py", "mdit-py-plugins", "mdurl", "linkify-it-py", "pyodide-http",
-        "numpy", "pyyaml", "markupsafe", "nh3"}
+        "gguf", "numpy", "pyyaml", "markupsafe", "nh3"}
     assert packages["bokeh"]["version"] == importlib.metadata.version("bokeh")  # = BokehJS
     assert packages["panel"]["version"] == importlib.metadata.version("panel")
     for name in ("numpy", "pyyaml", "markupsafe", "nh3"):  # from the CDN, Pyodide's hashes

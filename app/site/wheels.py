@@ -10,7 +10,8 @@ in tests/test_static_site.py repeat that with the wheels of every build they mak
 * pure Python, from PyPI at the versions installed here (so Bokeh's Python and the
   BokehJS the page loads are the same release): bokeh and panel (slimmed, see `SLIM`),
   param, pyviz_comms, jinja2, packaging, markdown-it-py, mdit-py-plugins, mdurl,
-  linkify-it-py, and pyodide-http (without it `panel.io.pyodide` imports pandas).
+  linkify-it-py, and pyodide-http (without it `panel.io.pyodide` imports pandas); gguf,
+  llama.cpp's file writer, for Download GGUF (its requests and tqdm load lazily).
 * declared by bokeh or panel but never imported by the lab, so not shipped: pandas,
   pillow, contourpy, narwhals, xyzservices, requests, tqdm, typing-extensions, markdown,
   panel-material-ui (Bokeh only asks `find_spec("pandas")`; the rest load lazily).
@@ -43,6 +44,7 @@ PURE: dict[str, str | None] = {
     "bokeh": None, "panel": None, "param": None, "pyviz-comms": None, "jinja2": None,
     "packaging": None, "markdown-it-py": None, "mdit-py-plugins": None, "mdurl": None,
     "linkify-it-py": None, "pyodide-http": "0.2.2",
+    "gguf": "0.19.0",  # Download GGUF (imported once a view offers it; needs numpy, pyyaml)
 }
 # What the page loads itself (BokehJS, Panel's JS and CSS) or nothing reads at run time.
 # Python reads none of it: an audit hook on `open` saw no file below these paths while
