@@ -1,9 +1,9 @@
-"""Our GPT as a GGUF file, the format llama.cpp runs, and back again.
+"""What goes into a GGUF file of our GPT, the format llama.cpp runs, and how it comes back.
 
 A GGUF file is a header of key-value metadata, a table of tensors (name, shape, type,
-offset) and the tensors' bytes. We write what llama.cpp's own GPT-2 converter writes, with
-the `gguf` package (maintained with llama.cpp; imported only when a file is written or read,
-so the engine itself stays NumPy-only):
+offset) and the tensors' bytes. We hold what llama.cpp's own GPT-2 converter writes; this
+module says what that is, in NumPy alone, and app/session/gguf_io.py writes and reads the
+file itself with the `gguf` package (maintained with llama.cpp):
 
     metadata   general.architecture = "gpt2", gpt2.context_length = block_size,
                gpt2.embedding_length, gpt2.feed_forward_length (4·n_embd), gpt2.block_count,
@@ -35,22 +35,17 @@ evaluating past `block_size` tokens aborts the process, so keep prompt + output 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
 from engine.char_tokenizer import UNKNOWN, CharTokenizer
 from engine.model import GPT, GPTConfig
 from engine.quant import BLOCK, ggml_layout, quantize
-from engine.weights import Checkpoint
 
 GGUF_TYPES = ("f32", "f16", "q8_0", "q4_0")
 ARCH = "gpt2"
-GGUF_PACKAGE = "gguf==0.19.0"  # the version this module was written and tested against
 NAME = "napkin-gpt"
 LAYER_NORM_EPS = 1e-5
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7}  # llama.cpp's llama_ftype
@@ -193,164 +188,50 @@ def check_type(fmt: str) -> None:
         raise GGUFError(f"unknown GGUF type {fmt!r}; choose one of {', '.join(GGUF_TYPES)}")
 
 
-def write_gguf(path: str | Path, model: GPT, tokenizer: CharTokenizer, fmt: str,
-               description: str = "") -> Path:
-    """Write `model` to `path` as a GGUF of type `fmt`. Everything is checked before the
-    file is touched, the file is written beside it under a temporary name and renamed at the
-    end: on any error no file, whole or half, is left at `path`."""
-    path = Path(path)
-    tensors, vocab = gguf_tensors(model, fmt), gguf_vocab(tokenizer)
-    gguf = import_gguf()
-    if path.is_dir():
-        raise GGUFError(f"cannot write {path}: it is a folder; give a file name")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
-                                   dir=path.parent if str(path.parent) else ".")
-        os.close(fd)
-    except OSError as e:
-        raise GGUFError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        _write(gguf, tmp, model.config, tensors, vocab, fmt, description)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise GGUFError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+# ---- reading back: from what a GGUF reader found to our model ------------------------------------
 
-
-def gguf_bytes(model: GPT, tokenizer: CharTokenizer, fmt: str, description: str = "") -> bytes:
-    """The GGUF file `write_gguf` would write, as bytes (written in a temporary folder)."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = write_gguf(Path(folder) / "model.gguf", model, tokenizer, fmt, description)
-        return path.read_bytes()
-
-
-def import_gguf():
-    """The `gguf` package, or a GGUFError saying how to install it."""
-    try:
-        import gguf
-    except ImportError:
-        raise GGUFError(f"writing or reading GGUF needs the gguf package: pip install "
-                        f"'{GGUF_PACKAGE}'") from None
-    return gguf
-
-
-def _write(gguf, path: str, config: GPTConfig, tensors: list[GGUFTensor],
-           vocab: tuple[list[str], list[str], int], fmt: str, description: str) -> None:
-    tokens, merges, special = vocab
-    w = gguf.GGUFWriter(path, ARCH)
-    try:
-        w.add_name(NAME)
-        if description:
-            w.add_description(description)
-        w.add_file_type(FILE_TYPES[fmt])
-        if fmt.startswith("q"):
-            w.add_quantization_version(QUANT_VERSION)
-        w.add_context_length(config.block_size)
-        w.add_embedding_length(config.n_embd)
-        w.add_feed_forward_length(4 * config.n_embd)
-        w.add_block_count(config.n_layer)
-        w.add_head_count(config.n_head)
-        w.add_layer_norm_eps(LAYER_NORM_EPS)
-        w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("gpt-2")
-        w.add_token_list(tokens)
-        w.add_token_types([TOKEN_CONTROL if i == special else TOKEN_NORMAL
-                           for i in range(len(tokens))])
-        w.add_token_merges(merges)
-        w.add_bos_token_id(special)
-        w.add_eos_token_id(special)
-        w.add_unk_token_id(special)
-        w.add_add_bos_token(False)
-        w.add_add_eos_token(False)
-        for t in tensors:
-            raw = getattr(gguf.GGMLQuantizationType, t.ggml_type.upper())
-            w.add_tensor(t.name, t.data, raw_dtype=raw if t.data.dtype == np.uint8 else None)
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-    finally:
-        w.close()
-
-
-# ---- reading back -----------------------------------------------------------------------------
-
-def load_gguf(path: str | Path) -> Checkpoint:
-    """Our model and tokenizer from a GGUF that `write_gguf` wrote. Q8_0/Q4_0 and F16 tensors
-    come back dequantized to float32, so the model computes what llama.cpp's weights hold."""
-    path = Path(path)
-    gguf = import_gguf()
-    try:
-        reader = gguf.GGUFReader(path)
-        fields = {name: f.contents() for name, f in reader.fields.items()}
-        stored = {t.name: t for t in reader.tensors}
-    except OSError as e:
-        raise GGUFError(f"cannot read {path}: {e.strerror or e}") from None
-    except Exception as e:  # the reader raises ValueError, IndexError, ... on damaged files
-        raise GGUFError(f"{path} is not a readable GGUF file (damaged, truncated or another "
-                        f"format): {e}") from None
+def gguf_config(fields: dict, vocab_size: int) -> GPTConfig:
+    """Our GPTConfig from a file's metadata (`fields`: key -> value)."""
     arch = fields.get("general.architecture")
     if arch != ARCH:
-        raise GGUFError(f"{path} holds a model of architecture {arch!r}; napkin-gpt reads "
-                        f"the {ARCH!r} files it writes")
-    if fields.get("tokenizer.ggml.model") != "gpt2" or "tokenizer.ggml.tokens" not in fields:
-        raise GGUFError(f"{path} has no gpt2 tokenizer vocabulary")
-    tokenizer = char_tokenizer_from_gguf(fields["tokenizer.ggml.tokens"])
-    config = _config(fields, tokenizer.vocab_size, path)
-    params = {}
-    for name, shape in config.param_shapes().items():
-        t = stored.get(gguf_name(name))
-        if t is None:
-            raise GGUFError(f"{path} lacks the tensor {gguf_name(name)}")
-        params[name] = _values(gguf, t, name, shape, path)
-    extra = sorted(set(stored) - {gguf_name(n) for n in params})
-    if extra:
-        raise GGUFError(f"{path} holds tensors napkin-gpt does not know: {', '.join(extra)}")
-    training = {"gguf": str(path), "description": fields.get("general.description", "")}
-    return Checkpoint(GPT(config, params=params), tokenizer, training)
-
-
-def _config(fields: dict, vocab_size: int, path: Path) -> GPTConfig:
+        raise GGUFError(f"it holds a model of architecture {arch!r}; napkin-gpt reads the "
+                        f"{ARCH!r} files it writes")
+    if fields.get("tokenizer.ggml.model") != "gpt2" or not vocab_size:
+        raise GGUFError("it has no gpt2 tokenizer vocabulary")
     keys = {"block_size": "context_length", "n_layer": "block_count",
             "n_head": "attention.head_count", "n_embd": "embedding_length"}
     values = {}
     for ours, key in keys.items():
         value = fields.get(f"{ARCH}.{key}")
         if not isinstance(value, int):
-            raise GGUFError(f"{path} lacks the integer {ARCH}.{key}")
+            raise GGUFError(f"it lacks the integer {ARCH}.{key}")
         values[ours] = value
     ff = fields.get(f"{ARCH}.feed_forward_length")
     if ff != 4 * values["n_embd"]:
-        raise GGUFError(f"{path} has feed_forward_length {ff}; napkin-gpt's MLP is 4 x "
+        raise GGUFError(f"its feed_forward_length is {ff}; napkin-gpt's MLP is 4 x "
                         f"{values['n_embd']}")
     try:
         return GPTConfig(vocab_size=vocab_size, **values)
     except (TypeError, ValueError) as e:
-        raise GGUFError(f"{path} describes a model napkin-gpt cannot build: {e}") from None
+        raise GGUFError(f"it describes a model napkin-gpt cannot build: {e}") from None
 
 
-def _values(gguf, t, name: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
-    """A stored tensor as float32 in our layout (`.w` back to (in, out))."""
-    kind = t.tensor_type.name.lower()
-    if kind not in GGUF_TYPES:
-        raise GGUFError(f"{path}: tensor {t.name} is {t.tensor_type.name}; napkin-gpt reads "
-                        f"{', '.join(x.upper() for x in GGUF_TYPES)}")
-    expected = ggml_layout(name, np.empty(shape)).shape  # (out, in) for matrices
-    logical = tuple(int(n) for n in reversed(t.shape))  # GGUF lists the fastest axis first
-    if logical != expected:
-        raise GGUFError(f"{path}: tensor {t.name} has shape {logical}, expected {expected}")
-    need = gguf.quants.quant_shape_to_byte_shape(expected, t.tensor_type)
-    if kind in ("q8_0", "q4_0"):
-        if t.data.shape != need:
-            raise GGUFError(f"{path}: tensor {t.name} is cut short (the file is truncated)")
-        values = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
-    else:
-        if t.data.size != np.prod(expected):
-            raise GGUFError(f"{path}: tensor {t.name} is cut short (the file is truncated)")
-        values = np.asarray(t.data).reshape(expected)
-    values = ggml_layout(name, values.astype(np.float32))
-    if not np.isfinite(values).all():
-        raise GGUFError(f"{path}: tensor {t.name} holds NaN or infinite values")
-    return np.ascontiguousarray(values)
+def params_from_gguf(config: GPTConfig, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Our parameters from the file's tensors, given as float32 values in the file's layout
+    (matrices (out, in)) under llama.cpp's names: checked, and `.w` transposed back."""
+    params = {}
+    for name, shape in config.param_shapes().items():
+        stored = arrays.get(gguf_name(name))
+        if stored is None:
+            raise GGUFError(f"it lacks the tensor {gguf_name(name)}")
+        expected = ggml_layout(name, np.empty(shape)).shape
+        if stored.shape != expected:
+            raise GGUFError(f"its tensor {gguf_name(name)} has shape {stored.shape}, "
+                            f"expected {expected}")
+        if not np.isfinite(stored).all():
+            raise GGUFError(f"its tensor {gguf_name(name)} holds NaN or infinite values")
+        params[name] = np.ascontiguousarray(ggml_layout(name, stored), dtype=np.float32)
+    extra = sorted(set(arrays) - {gguf_name(n) for n in params})
+    if extra:
+        raise GGUFError(f"it holds tensors napkin-gpt does not know: {', '.join(extra)}")
+    return params

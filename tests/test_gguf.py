@@ -6,18 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.session.gguf_io import gguf_bytes, load_gguf, write_gguf
 from engine.bpe_tokenizer import BPETokenizer
 from engine.char_tokenizer import CharTokenizer
 from engine.gguf_file import (
     GGUF_TYPES,
     GGUFError,
     byte_to_unicode,
-    gguf_bytes,
     gguf_name,
     gguf_vocab,
-    load_gguf,
     stored_type,
-    write_gguf,
 )
 from engine.model import GPT, GPTConfig
 from engine.quant import quantize, quantize_model

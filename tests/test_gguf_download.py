@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.gguf_file import gguf_bytes, load_gguf
+from app.session.gguf_io import gguf_bytes, load_gguf
 from tests.test_browser_lab import lab_url  # noqa: F401 (the server fixture)
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")

@@ -115,7 +115,8 @@ def held_out(corpus_text, shipped) -> str:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, shipped, held_out) -> dict:
     """For each type: our checkpoint read back from the file, and llama.cpp's answers."""
-    from engine.gguf_file import GGUF_TYPES, load_gguf, write_gguf
+    from app.session.gguf_io import load_gguf, write_gguf
+    from engine.gguf_file import GGUF_TYPES
 
     tok = shipped.tokenizer
     ascii_text = "".join(c for c in tok.chars if ord(c) < 128)

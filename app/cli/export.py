@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.gguf_file import GGUF_TYPES, GGUFError, write_gguf
+from app.session.gguf_io import write_gguf
+from engine.gguf_file import GGUF_TYPES, GGUFError
 from engine.weights import SHIPPED_WEIGHTS, WeightsError, load_weights
 
 FORMATS = ("gguf",)

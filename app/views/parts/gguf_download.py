@@ -1,8 +1,8 @@
 """'Download GGUF': the model the reader is looking at, as a file llama.cpp runs.
 
 A part of a view (Quantization, Training), not a view of its own. The file is written from
-the session's model at the moment of the click (after training, after a code edit), by the
-exporter of the engine in use. The size shown beforehand depends only on the shapes, the
+the session's model at the moment of the click: the weights as trained so far, from the
+engine in use (shipped or edited). The size shown beforehand depends only on the shapes, the
 types and the vocabulary, so it is worked out once per model and type, not per training step.
 """
 
@@ -13,18 +13,13 @@ import io
 import panel as pn
 import param
 
+from app.session.gguf_io import gguf_bytes
 from app.session.session import LabSession
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
-from engine import gguf_file
 from engine.gguf_file import GGUF_TYPES, GGUFError
 
 TYPE_LABELS = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
-
-
-def exporter(session: LabSession):
-    """The GGUF module of the engine in use (an edited one once the code editor offers it)."""
-    return getattr(session.engine, "gguf_file", None) or gguf_file
 
 
 class GGUFDownload(pn.viewable.Viewer):
@@ -86,8 +81,8 @@ class GGUFDownload(pn.viewable.Viewer):
 
     def _bytes(self) -> bytes:
         s = self.session
-        return exporter(s).gguf_bytes(s.model, s.tokenizer, self.fmt,
-                                      f"napkin-gpt trained on {s.corpus_name or 'text'}")
+        return gguf_bytes(s.model, s.tokenizer, self.fmt,
+                          f"napkin-gpt trained on {s.corpus_name or 'text'}")
 
     def _file(self) -> io.BytesIO:
         """The click: the file from the weights as they are now."""
