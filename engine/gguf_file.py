@@ -188,6 +188,68 @@ def check_type(fmt: str) -> None:
         raise GGUFError(f"unknown GGUF type {fmt!r}; choose one of {', '.join(GGUF_TYPES)}")
 
 
+# ---- the metadata, and the file's size --------------------------------------------------------
+
+ALIGNMENT = 32  # GGUF's default: the tensor data and each tensor in it start at a multiple
+VALUE_BYTES = {"u32": 4, "i32": 4, "f32": 4, "bool": 1}  # GGUF's fixed-size value types
+
+
+def gguf_metadata(config: GPTConfig, tokenizer: CharTokenizer, fmt: str,
+                  description: str = "") -> list[tuple[str, object, str]]:
+    """Every key the file holds, in order, as (key, value, GGUF value type): "u32", "f32",
+    "bool", "str", or an array of them such as "str[]" (the types llama.cpp reads them as)."""
+    check_type(fmt)
+    tokens, merges, special = gguf_vocab(tokenizer)
+    meta = [("general.architecture", ARCH, "str"), ("general.name", NAME, "str")]
+    if description:
+        meta.append(("general.description", description, "str"))
+    meta.append(("general.file_type", FILE_TYPES[fmt], "u32"))
+    if fmt.startswith("q"):
+        meta.append(("general.quantization_version", QUANT_VERSION, "u32"))
+    meta += [
+        (f"{ARCH}.context_length", config.block_size, "u32"),
+        (f"{ARCH}.embedding_length", config.n_embd, "u32"),
+        (f"{ARCH}.feed_forward_length", 4 * config.n_embd, "u32"),
+        (f"{ARCH}.block_count", config.n_layer, "u32"),
+        (f"{ARCH}.attention.head_count", config.n_head, "u32"),
+        (f"{ARCH}.attention.layer_norm_epsilon", LAYER_NORM_EPS, "f32"),
+        ("tokenizer.ggml.model", "gpt2", "str"),
+        ("tokenizer.ggml.pre", "gpt-2", "str"),
+        ("tokenizer.ggml.tokens", tokens, "str[]"),
+        ("tokenizer.ggml.token_type", [TOKEN_CONTROL if i == special else TOKEN_NORMAL
+                                       for i in range(len(tokens))], "i32[]"),
+        ("tokenizer.ggml.merges", merges, "str[]"),
+        ("tokenizer.ggml.bos_token_id", special, "u32"),
+        ("tokenizer.ggml.eos_token_id", special, "u32"),
+        ("tokenizer.ggml.unknown_token_id", special, "u32"),
+        ("tokenizer.ggml.add_bos_token", False, "bool"),
+        ("tokenizer.ggml.add_eos_token", False, "bool"),
+    ]
+    return meta
+
+
+def gguf_size(metadata: list[tuple[str, object, str]], tensors: list[GGUFTensor]) -> int:
+    """The file's length in bytes, from what it holds: the header (magic, version, counts),
+    each key-value pair, each tensor's entry (name, dims, type, offset), then the tensor
+    data, aligned. Lets the lab show the size without writing the file."""
+    def string(text: str) -> int:
+        return 8 + len(text.encode("utf-8"))  # u64 length, then UTF-8 bytes
+
+    def value(v, kind: str) -> int:
+        if kind.endswith("[]"):
+            item = kind[:-2]
+            return 4 + 8 + sum(value(x, item) for x in v)  # item type, count, items
+        return string(v) if kind == "str" else VALUE_BYTES[kind]
+
+    def padded(n: int) -> int:
+        return -(-n // ALIGNMENT) * ALIGNMENT
+
+    head = 4 + 4 + 8 + 8
+    head += sum(string(k) + 4 + value(v, kind) for k, v, kind in metadata)
+    head += sum(string(t.name) + 4 + 8 * t.data.ndim + 4 + 8 for t in tensors)
+    return padded(head) + sum(padded(t.data.nbytes) for t in tensors)
+
+
 # ---- reading back: from what a GGUF reader found to our model ------------------------------------
 
 def gguf_config(fields: dict, vocab_size: int) -> GPTConfig:

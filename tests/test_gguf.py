@@ -13,7 +13,10 @@ from engine.gguf_file import (
     GGUF_TYPES,
     GGUFError,
     byte_to_unicode,
+    gguf_metadata,
     gguf_name,
+    gguf_size,
+    gguf_tensors,
     gguf_vocab,
     stored_type,
 )
@@ -142,6 +145,18 @@ def test_round_trip_of_a_non_ascii_vocabulary_and_other_shapes(tmp_path):
     ids = tok.encode("café ✓")
     np.testing.assert_array_equal(back.model.forward(np.array(ids))[0],
                                   file_model(model, "q4_0").forward(np.array(ids))[0])
+
+
+def test_size_worked_out_beforehand_is_the_files(tmp_path, shipped):
+    odd = CharTokenizer.from_text("héllo wörld ✓\n")
+    cases = [(shipped.model, shipped.tokenizer, fmt, "") for fmt in GGUF_TYPES]
+    cases += [(random_model(GPTConfig(odd.vocab_size, 16, 2, 2, 48), dtype=np.float32), odd,
+               "f16", "a description with ✓")]
+    for model, tok, fmt, description in cases:
+        data = gguf_bytes(model, tok, fmt, description)
+        size = gguf_size(gguf_metadata(model.config, tok, fmt, description),
+                         gguf_tensors(model, fmt))
+        assert size == len(data), fmt
 
 
 def test_bytes_are_the_file(tmp_path, shipped):

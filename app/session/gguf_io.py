@@ -20,22 +20,16 @@ import numpy as np
 from engine.char_tokenizer import CharTokenizer
 from engine.gguf_file import (
     ARCH,
-    FILE_TYPES,
     GGUF_TYPES,
-    LAYER_NORM_EPS,
-    NAME,
-    QUANT_VERSION,
-    TOKEN_CONTROL,
-    TOKEN_NORMAL,
     GGUFError,
     GGUFTensor,
     char_tokenizer_from_gguf,
     gguf_config,
+    gguf_metadata,
     gguf_tensors,
-    gguf_vocab,
     params_from_gguf,
 )
-from engine.model import GPT, GPTConfig
+from engine.model import GPT
 from engine.weights import Checkpoint
 
 GGUF_PACKAGE = "gguf==0.19.0"  # the version this was written and tested against
@@ -59,7 +53,8 @@ def write_gguf(path: str | Path, model: GPT, tokenizer: CharTokenizer, fmt: str,
     file is touched, the file is written beside it under a temporary name and renamed at the
     end: on any error no file, whole or half, is left at `path`."""
     path = Path(path)
-    tensors, vocab = gguf_tensors(model, fmt), gguf_vocab(tokenizer)
+    tensors = gguf_tensors(model, fmt)
+    metadata = gguf_metadata(model.config, tokenizer, fmt, description)
     gguf = import_gguf()
     if path.is_dir():
         raise GGUFError(f"cannot write {path}: it is a folder; give a file name")
@@ -70,7 +65,7 @@ def write_gguf(path: str | Path, model: GPT, tokenizer: CharTokenizer, fmt: str,
     except OSError as e:
         raise GGUFError(f"cannot write {path}: {e.strerror or e}") from None
     try:
-        _write(gguf, tmp, model.config, tensors, vocab, fmt, description)
+        _write(gguf, tmp, metadata, tensors)
         os.replace(tmp, path)
     except OSError as e:
         raise GGUFError(f"cannot write {path}: {e.strerror or e}") from None
@@ -87,34 +82,20 @@ def gguf_bytes(model: GPT, tokenizer: CharTokenizer, fmt: str, description: str 
         return path.read_bytes()
 
 
-def _write(gguf, path: str, config: GPTConfig, tensors: list[GGUFTensor],
-           vocab: tuple[list[str], list[str], int], fmt: str, description: str) -> None:
-    tokens, merges, special = vocab
-    w = gguf.GGUFWriter(path, ARCH)
+def _write(gguf, path: str, metadata: list[tuple[str, object, str]],
+           tensors: list[GGUFTensor]) -> None:
+    types = gguf.GGUFValueType
+    kinds = {"u32": types.UINT32, "i32": types.INT32, "f32": types.FLOAT32,
+             "bool": types.BOOL, "str": types.STRING}
+    w = gguf.GGUFWriter(path, ARCH)  # it writes general.architecture itself
     try:
-        w.add_name(NAME)
-        if description:
-            w.add_description(description)
-        w.add_file_type(FILE_TYPES[fmt])
-        if fmt.startswith("q"):
-            w.add_quantization_version(QUANT_VERSION)
-        w.add_context_length(config.block_size)
-        w.add_embedding_length(config.n_embd)
-        w.add_feed_forward_length(4 * config.n_embd)
-        w.add_block_count(config.n_layer)
-        w.add_head_count(config.n_head)
-        w.add_layer_norm_eps(LAYER_NORM_EPS)
-        w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("gpt-2")
-        w.add_token_list(tokens)
-        w.add_token_types([TOKEN_CONTROL if i == special else TOKEN_NORMAL
-                           for i in range(len(tokens))])
-        w.add_token_merges(merges)
-        w.add_bos_token_id(special)
-        w.add_eos_token_id(special)
-        w.add_unk_token_id(special)
-        w.add_add_bos_token(False)
-        w.add_add_eos_token(False)
+        for key, value, kind in metadata:
+            if key == "general.architecture":
+                continue
+            if kind.endswith("[]"):
+                w.add_key_value(key, value, types.ARRAY, sub_type=kinds[kind[:-2]])
+            else:
+                w.add_key_value(key, value, kinds[kind])
         for t in tensors:
             raw = getattr(gguf.GGMLQuantizationType, t.ggml_type.upper())
             w.add_tensor(t.name, t.data, raw_dtype=raw if t.data.dtype == np.uint8 else None)

@@ -3,7 +3,8 @@
 A part of a view (Quantization, Training), not a view of its own. The file is written from
 the session's model at the moment of the click: the weights as trained so far, from the
 engine in use (shipped or edited). The size shown beforehand depends only on the shapes, the
-types and the vocabulary, so it is worked out once per model and type, not per training step.
+types and the vocabulary, so it is worked out once per model and type, not per training step,
+and without the `gguf` package: in the browser that is imported at the first click only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from app.session.gguf_io import gguf_bytes
 from app.session.session import LabSession
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
-from engine.gguf_file import GGUF_TYPES, GGUFError
+from engine.gguf_file import GGUF_TYPES, GGUFError, gguf_metadata, gguf_size, gguf_tensors
 
 TYPE_LABELS = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
 
@@ -62,7 +63,9 @@ class GGUFDownload(pn.viewable.Viewer):
         self._key = key
         self._button.filename = self._filename()
         try:
-            self.size = len(self._bytes())
+            self.size = gguf_size(gguf_metadata(s.model.config, s.tokenizer, self.fmt,
+                                                 self._description()),
+                                  gguf_tensors(s.model, self.fmt))
         except GGUFError as e:
             self.size = None
             self._button.disabled = True
@@ -79,10 +82,12 @@ class GGUFDownload(pn.viewable.Viewer):
                  f"<code>llama-completion -m {esc(self._filename())} -p 'ROMEO:' -n 40 "
                  f"-c {T} --temp 0</code></p>")
 
+    def _description(self) -> str:
+        return f"napkin-gpt trained on {self.session.corpus_name or 'text'}"
+
     def _bytes(self) -> bytes:
         s = self.session
-        return gguf_bytes(s.model, s.tokenizer, self.fmt,
-                          f"napkin-gpt trained on {s.corpus_name or 'text'}")
+        return gguf_bytes(s.model, s.tokenizer, self.fmt, self._description())
 
     def _file(self) -> io.BytesIO:
         """The click: the file from the weights as they are now."""
