@@ -11,20 +11,21 @@ file itself with the `gguf` package (maintained with llama.cpp):
     tokenizer  tokenizer.ggml.model = "gpt2": one token per character of our vocabulary, in
                our id order, written through GPT-2's byte-to-unicode map (" " is "Ġ", "\\n"
                is "Ċ"), plus the merges that put a multi-byte character back together
-    tensors    ours                    GGUF                        type for --type q8_0
+    tensors    ours                    GGUF                        type for --type q4_0
                wte (V, C)              token_embd.weight           Q8_0 (also the LM head)
                wpe (T, C)              position_embd.weight        F32
                h.0.ln_1.g / .b         blk.0.attn_norm.weight/bias F32
-               h.0.attn.c_attn.w (C,3C) blk.0.attn_qkv.weight (3C,C)  Q8_0, transposed
-               h.0.attn.c_proj.w       blk.0.attn_output.weight    Q8_0, transposed
+               h.0.attn.c_attn.w (C,3C) blk.0.attn_qkv.weight (3C,C)  Q4_0, transposed
+               h.0.attn.c_proj.w       blk.0.attn_output.weight    Q4_0, transposed
                h.0.ln_2.g / .b         blk.0.ffn_norm.weight/bias  F32
-               h.0.mlp.c_fc.w (C,4C)   blk.0.ffn_up.weight (4C,C)  Q8_0, transposed
-               h.0.mlp.c_proj.w        blk.0.ffn_down.weight       Q8_0, transposed
+               h.0.mlp.c_fc.w (C,4C)   blk.0.ffn_up.weight (4C,C)  Q4_0, transposed
+               h.0.mlp.c_proj.w        blk.0.ffn_down.weight       Q4_0, transposed
                ln_f.g / .b             output_norm.weight/bias     F32
 
-As in llama.cpp's converter, `--type` applies to the matrices and the token embedding;
-biases, LayerNorm and the position embedding stay F32. There is no `output.weight`: llama.cpp
-then ties the head to `token_embd`, as our model is tied. Q8_0 and Q4_0 blocks come from our
+As llama.cpp's converter and `llama-quantize` do, `--type` applies to the matrices; biases,
+LayerNorm and the position embedding stay F32, and the token embedding, which is also the
+LM head, is kept at Q8_0 in both Q types (see `stored_type`). There is no `output.weight`:
+llama.cpp then ties the head to `token_embd`, as our model is tied. Q8_0 and Q4_0 blocks come from our
 own quantizers (engine/quant.py), byte for byte those of ggml and of the `gguf` package.
 
 llama.cpp's default BOS/EOS id (11) is an ordinary character here, so BOS, EOS and UNK are
@@ -78,9 +79,13 @@ def gguf_name(name: str) -> str:
 
 
 def stored_type(name: str, fmt: str) -> str:
-    """What a parameter is stored as for `--type fmt`: the matrices and wte in `fmt`,
-    everything else (biases, LayerNorm, wpe) in f32, as llama.cpp's converter does."""
-    return fmt if name == "wte" or name.endswith(".w") else "f32"
+    """What a parameter is stored as for `--type fmt`, following llama.cpp's converter and
+    `llama-quantize`: the block matrices in `fmt`; biases, LayerNorm and wpe in f32; wte, which
+    is also the (tied) LM head, in `fmt` for f32/f16 and in q8_0 for both Q types, as
+    llama-quantize keeps a tied head (its Q6_K needs rows of 256 and falls back to Q8_0)."""
+    if name == "wte":
+        return "q8_0" if fmt in ("q8_0", "q4_0") else fmt
+    return fmt if name.endswith(".w") else "f32"
 
 
 # ---- the tokenizer ---------------------------------------------------------------------------

@@ -99,6 +99,16 @@ def test_gpt2_metadata_tensors_and_types(tmp_path, shipped):
     assert tensors["blk.0.attn_norm.bias"].tensor_type.name == "F32"
 
 
+def test_q4_0_keeps_the_tied_head_at_q8_0_as_llama_quantize_does(tmp_path, shipped):
+    reader = gguf.GGUFReader(written(tmp_path, shipped.model, shipped.tokenizer, "q4_0"))
+    types = {t.name: t.tensor_type.name for t in reader.tensors}
+    assert types["token_embd.weight"] == "Q8_0"
+    assert {types[f"blk.{i}.{m}.weight"] for i in range(3)
+            for m in ("attn_qkv", "attn_output", "ffn_up", "ffn_down")} == {"Q4_0"}
+    assert types["position_embd.weight"] == "F32"
+    assert reader.fields["general.file_type"].contents() == gguf.LlamaFileType.MOSTLY_Q4_0
+
+
 def test_vocabulary_goes_through_gpt2s_byte_map(shipped):
     b2u = byte_to_unicode()
     assert len(set(b2u.values())) == 256
@@ -115,7 +125,8 @@ def test_vocabulary_goes_through_gpt2s_byte_map(shipped):
 def file_model(model: GPT, fmt: str) -> GPT:
     """What the file should hold: matrices and wte rounded to `fmt`, the rest as it is."""
     if fmt in ("q8_0", "q4_0"):
-        quantized, _ = quantize_model(model, fmt, lambda n: stored_type(n, fmt) != "f32")
+        quantized, _ = quantize_model(model, fmt, lambda n: stored_type(n, fmt) == fmt)
+        quantized, _ = quantize_model(quantized, "q8_0", ["wte"])  # the tied head
         return quantized
     cast = np.float16 if fmt == "f16" else np.float32
     return GPT(model.config, params={
