@@ -144,11 +144,16 @@ def results(tmp_path_factory, shipped, held_out) -> dict:
     return out
 
 
-@pytest.mark.parametrize("fmt", ["f32", "f16"])
-def test_float_logits_match(results, fmt):
+def window_comparison(results: dict, fmt: str) -> dict:
+    """`compare_logits` on the held-out window: our model on the file's weights vs llama.cpp."""
     checkpoint, answer, request = results[fmt]
     ours, _ = checkpoint.model.forward(np.array(request["window"]))
-    got = compare_logits(ours.astype(np.float64), np.array(answer["logits"]))
+    return compare_logits(ours.astype(np.float64), np.array(answer["logits"]))
+
+
+@pytest.mark.parametrize("fmt", ["f32", "f16"])
+def test_float_logits_match(results, fmt):
+    got = window_comparison(results, fmt)
     assert got["max_abs"] <= MAX_ABS[fmt], got
     assert all(m <= NEAR_TIE[fmt] for m in got["margins"]), got
     if fmt == "f32":
@@ -157,9 +162,7 @@ def test_float_logits_match(results, fmt):
 
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0"])
 def test_quantized_logits_match_the_dequantized_model(results, fmt):
-    checkpoint, answer, request = results[fmt]
-    ours, _ = checkpoint.model.forward(np.array(request["window"]))
-    got = compare_logits(ours.astype(np.float64), np.array(answer["logits"]))
+    got = window_comparison(results, fmt)
     assert got["mean_kl"] <= MAX_KL[fmt], got
     assert all(m <= NEAR_TIE[fmt] for m in got["margins"]), got  # every mismatch a near-tie
 

@@ -7,7 +7,8 @@ child process: past the 64-token context it aborts) on held-out 64-token windows
 corpus and prints, against our model on the file's own weights (dequantized for F16, Q8_0,
 Q4_0) and against the float32 model: max |logit diff|, argmax agreement, mean KL, the
 margins of the argmax mismatches, and whether 40 greedy tokens after a 24-token prompt
-are identical. Needs llama_cpp (bash .ci/run builds it) and the corpus.
+are identical (and where not, how near a tie they part at). Needs llama_cpp (bash .ci/run
+builds it) and the corpus.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tests.test_llama_cpp import (  # noqa: E402
     PROMPT,
     WINDOW,
     compare_logits,
-    greedy,
+    greedy_divergence,
     llama,
 )
 
@@ -55,7 +56,7 @@ def main() -> None:
             path = write_gguf(folder / f"{fmt}.gguf", shipped.model, tok, fmt)
             own = load_gguf(path).model
             rows = {"own": [], "float32": []}
-            same = 0
+            diverged = []  # margins where llama.cpp's greedy text first differs from ours
             for i, window in enumerate(windows):
                 request = {"model": str(path), "context": WINDOW, "window": tok.encode(window),
                            "texts": [], "prompt": window[:PROMPT], "prompt_tokens": PROMPT,
@@ -67,12 +68,16 @@ def main() -> None:
                     ours, _ = model.forward(np.array(request["window"]))
                     rows[name].append(compare_logits(ours.astype(np.float64), theirs))
                 prompt = tok.encode(window[:PROMPT])
-                same += answer["completion"] == tok.decode(
-                    greedy(own, prompt, NEW_TOKENS)[len(prompt):])
+                at, margin = greedy_divergence(own, prompt, tok.encode(answer["completion"]))
+                if at >= 0:
+                    diverged.append(margin)
             for name, got in rows.items():
                 margins = ", ".join(f"{m:.3f}" for m in sorted(m for g in got
                                                                 for m in g["margins"]))
-                greedy_note = f"{same}/{len(windows)} identical" if name == "own" else ""
+                greedy_note = (f"{len(windows) - len(diverged)}/{len(windows)} identical, "
+                               f"others part at margins "
+                               f"{', '.join(f'{m:.3f}' for m in sorted(diverged)) or '-'}"
+                               if name == "own" else "")
                 print(f"{fmt:5} {name:9} {max(g['max_abs'] for g in got):8.4f} "
                       f"{sum(g['agree'] for g in got):4}/{WINDOW * len(got):<4} "
                       f"{np.mean([g['mean_kl'] for g in got]):9.2e}  "
