@@ -108,7 +108,7 @@ def test_download_in_chromium_after_choosing_a_type_and_after_training(
     page.get_by_placeholder("Paste a few thousand characters").fill(text)
     page.get_by_placeholder("Paste a few thousand characters").press("Tab")
     page.get_by_role("button", name="Train a new model on this text").click()
-    page.get_by_text("your text").first.wait_for(timeout=20_000)
+    page.get_by_text("will learn your").first.wait_for(timeout=30_000)
     back = download("napkin-gpt-f32.gguf")
     assert back.tokenizer.chars == [*sorted(set(text)), "\ufffd"]
     assert page.errors == []
