@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.session.gguf_io import write_gguf
 from engine.gguf_file import GGUF_TYPES, GGUFError
@@ -29,7 +30,7 @@ def export(args: argparse.Namespace) -> int:
     """Load the weights, write the GGUF, say how to run it."""
     try:
         checkpoint = load_weights(args.weights)
-        description = f"napkin-gpt weights from {args.weights}, exported as {args.type}"
+        description = f"napkin-gpt {args.type}, from the weights {Path(args.weights).name}"
         path = write_gguf(args.out, checkpoint.model, checkpoint.tokenizer, args.type,
                           description)
     except (WeightsError, GGUFError) as e:
