@@ -18,7 +18,14 @@ from app.session.gguf_io import gguf_bytes
 from app.session.session import LabSession
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
-from engine.gguf_file import GGUF_TYPES, GGUFError, gguf_metadata, gguf_size, gguf_tensors
+from engine.gguf_file import (
+    GGUF_TYPES,
+    GGUFError,
+    gguf_metadata,
+    gguf_size,
+    gguf_tensors,
+    stored_type,
+)
 
 TYPE_LABELS = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
 
@@ -76,8 +83,12 @@ class GGUFDownload(pn.viewable.Viewer):
 
     def _show_size(self) -> None:
         T = self.session.config.block_size
+        matrices, embedding = (stored_type(n, self.fmt).upper() for n in ("h.0.mlp.c_fc.w",
+                                                                          "wte"))
         set_html(self._note,
-                 f"<p class='explain'><b>{esc(self._filename())}</b>: {self.size:,} bytes. "
+                 f"<p class='explain'><b>{esc(self._filename())}</b>: {self.size:,} bytes "
+                 f"(block matrices {matrices}, token embedding {embedding}, the rest F32, "
+                 "as llama.cpp stores them). "
                  f"Run it with llama.cpp, within its {T}-token context: "
                  f"<code>llama-completion -m {esc(self._filename())} -p 'ROMEO:' -n 40 "
                  f"-c {T} --temp 0</code></p>")
