@@ -109,9 +109,9 @@ def gguf_vocab(tokenizer: CharTokenizer) -> tuple[list[str], list[str], int]:
     continuation byte), so one-byte characters are never merged with anything.
     """
     if getattr(tokenizer, "kind", None) != "char":
-        raise GGUFError("only character-level models can be exported to GGUF: this model "
-                        f"uses a {getattr(tokenizer, 'kind', type(tokenizer).__name__)!r} "
-                        "tokenizer, whose merges llama.cpp would apply differently")
+        raise GGUFError("only character-level models can be exported to GGUF so far: this "
+                        f"model uses a {getattr(tokenizer, 'kind', type(tokenizer).__name__)!r} "
+                        "tokenizer, and writing its merges for llama.cpp is not done yet")
     b2u = byte_to_unicode()
     tokens, merges = [], {}
     for i, ch in enumerate(tokenizer.chars):
