@@ -25,8 +25,9 @@ file itself with the `gguf` package (maintained with llama.cpp):
 As llama.cpp's converter and `llama-quantize` do, `--type` applies to the matrices; biases,
 LayerNorm and the position embedding stay F32, and the token embedding, which is also the
 LM head, is kept at Q8_0 in both Q types (see `stored_type`). There is no `output.weight`:
-llama.cpp then ties the head to `token_embd`, as our model is tied. Q8_0 and Q4_0 blocks come from our
-own quantizers (engine/quant.py), byte for byte those of ggml and of the `gguf` package.
+llama.cpp then ties the head to `token_embd`, as our model is tied. Q8_0 and Q4_0 blocks
+come from our own quantizers (engine/quant.py), byte for byte those of ggml and of the
+`gguf` package.
 
 llama.cpp's default BOS/EOS id (11) is an ordinary character here, so BOS, EOS and UNK are
 set to "�" (our token for unknown characters, in every char vocabulary) and adding BOS/EOS
