@@ -2,11 +2,16 @@
 
 The clock only keeps time. Whoever owns it (the session) gives it the stages and the
 function to call on each tick; Play starts a periodic callback for this browser session,
-Pause stops it.
+Pause stops it. `fastest` ticks again as soon as the last tick is done.
+
+Every tick ends by yielding to the event loop. In the browser Python shares its worker with
+the messages from the page: a tick that took longer than the period would otherwise start
+the next one at once, and Pause would never get through.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import panel as pn
@@ -19,6 +24,7 @@ class Clock(param.Parameterized):
     playing = param.Boolean(default=False, doc="Whether the clock ticks on its own.")
     speed = param.Number(default=2.0, bounds=(0.5, 20.0), step=0.5,
                          doc="Ticks per second while playing.")
+    fastest = param.Boolean(default=False, doc="Tick as fast as the ticks can run.")
     frame = param.Integer(default=0, bounds=(0, 0), doc="Index of the current stage.")
     stages = param.List(default=["start"], item_type=str, precedence=-1,
                         doc="The names of the timeline's stages, in order.")
@@ -58,17 +64,18 @@ class Clock(param.Parameterized):
             self._callback.stop()
             self._callback = None
 
-    @param.depends("speed", watch=True)
+    @param.depends("speed", "fastest", watch=True)
     def _change_period(self) -> None:
         if self._callback is not None:
             self._callback.period = self._period()
 
     def _period(self) -> int:
-        return max(40, round(1000 / self.speed))
+        return 1 if self.fastest else max(40, round(1000 / self.speed))
 
-    def _tick_safely(self) -> None:
+    async def _tick_safely(self) -> None:
         try:
             self.tick()
         except Exception:
             self.playing = False  # a failing tick must not fire again and again
             raise
+        await asyncio.sleep(0)  # let the page's messages in (Pause, a slider) before the next
