@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.site import wheels
+from app.site import bytecode, wheels
 from app.site.panel_private import extension_names, set_dist_url
 from app.site.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
 from engine.weights import BPE_NAME, SHIPPED_WEIGHTS
@@ -68,6 +68,8 @@ MESSAGES = {
     "runaway": "Your code ran for more than {seconds:g} s and was stopped; the lab restarted "
                "with the shipped engine.",
     "crashed": "The page restarted: the Python worker stopped ({reason}).",
+    "waiting": "Waiting: another Napkin GPT on this page is starting…",
+    "embed": "A snapshot. Scroll here or press Go live to run the model.",
 }
 
 
@@ -145,8 +147,10 @@ def check_pyodide(folder: Path, what: str) -> dict:
     return json.loads((folder / LOCK_FILE).read_text(encoding="utf-8"))
 
 
-def add_packages(site: Site, stock_lock: dict, options: BuildOptions) -> list[wheels.Wheel]:
-    """Every wheel the worker installs, in packages/, and the lock file listing them."""
+def add_packages(site: Site, stock_lock: dict, options: BuildOptions,
+                 imported: set[str]) -> list[wheels.Wheel]:
+    """Every wheel the worker installs, in packages/, and the lock file listing them; the
+    modules in `imported` compiled in advance (see bytecode.py)."""
     folder = site.root / "packages"
     folder.mkdir(parents=True)
     cache = options.wheel_cache or cache_dir() / "wheels"
@@ -157,7 +161,15 @@ def add_packages(site: Site, stock_lock: dict, options: BuildOptions) -> list[wh
         stock_lock, PYODIDE_CDN, options.self_host,
         folder if options.self_host else None)
     ours = wheels.project_wheel(ROOT, folder, names)
-    everything = [ours, *sorted(pure, key=lambda w: w.name), *compiled]
+    shipped = [ours, *sorted(pure, key=lambda w: w.name)]
+    python = bytecode.find_python()
+    if python is None:
+        print("note: no CPython 3.13 here, so the wheels ship without compiled modules and "
+              "the page compiles them as it starts (set NAPKIN_PYTHON313)", file=sys.stderr)
+    else:
+        shipped = [wheels.with_members(w, bytecode.compiled_members(
+            w.path, python, cache_dir() / "pyc", imported)) for w in shipped]
+    everything = [*shipped, *compiled]
     wheels.write_lock(stock_lock, everything, folder / LOCK_FILE)
     site.sources[f"packages/{LOCK_FILE}"] = "packages (lock file)"
     for w in everything:
@@ -325,11 +337,11 @@ def build_site(options: BuildOptions) -> dict:
     stock_lock = check_pyodide(pyodide, "the Pyodide folder" if options.self_host
                                else "the npm package pyodide at")
     site = Site(_fresh(options.out))
-    installed = add_packages(site, stock_lock, options)
+    corpus_text = corpus.read_text(encoding="utf-8")
+    needs = page_needs(options.weights, corpus_text)  # renders every view, so imports all
+    installed = add_packages(site, stock_lock, options, bytecode.imported_sources())
     base = add_runtime(site, pyodide, options.self_host is not None)
     files = add_data(site, options.weights, corpus)
-    corpus_text = corpus.read_text(encoding="utf-8")
-    needs = page_needs(options.weights, corpus_text)
     add_vendor(site, needs)
     for name in SHELL:
         site.add(name, "our files", copy_of=STATIC / name)
@@ -377,8 +389,8 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
         "timeouts": {"runawayMs": round(options.runaway_seconds * 1000),
                      "heartbeatMs": round(HEARTBEAT_SECONDS * 1000),
                      "stallMs": round(STALL_SECONDS * 1000)},
-        "messages": {"runaway": MESSAGES["runaway"].format(seconds=options.runaway_seconds),
-                     "crashed": MESSAGES["crashed"]},
+        "messages": {**MESSAGES,
+                     "runaway": MESSAGES["runaway"].format(seconds=options.runaway_seconds)},
     }
 
 

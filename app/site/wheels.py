@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import hashlib
 import importlib.metadata
 import io
@@ -158,11 +159,25 @@ def slim_wheel(src: Path, dest: Path, drop: tuple[str, ...]) -> None:
     with zipfile.ZipFile(src) as wheel:
         members = [m for m in wheel.infolist() if not m.is_dir() and not dropped(m.filename)]
         record = next(m.filename for m in members if m.filename.endswith(".dist-info/RECORD"))
-        with _WheelWriter(dest) as out:
+        with WheelWriter(dest) as out:
             for m in members:
                 if m.filename != record:
                     out.add(m.filename, wheel.read(m))
             out.finish(record)
+
+
+def with_members(w: Wheel, extra: dict[str, bytes]) -> Wheel:
+    """`w` rewritten in place with the `extra` members added (compiled modules), its RECORD
+    listing everything, and its new sha256."""
+    with zipfile.ZipFile(w.path) as wheel:
+        members = {m.filename: wheel.read(m) for m in wheel.infolist() if not m.is_dir()}
+    record = next(n for n in members if n.endswith(".dist-info/RECORD"))
+    with WheelWriter(w.path) as out:
+        for name, data in {**members, **extra}.items():
+            if name != record:
+                out.add(name, data)
+        out.finish(record)
+    return dataclasses.replace(w, sha256=sha256_of(w.path))
 
 
 def wheel_imports(path: Path) -> tuple[str, ...]:
@@ -192,7 +207,7 @@ def project_wheel(root: Path, dest_dir: Path, depends: set[str]) -> Wheel:
     version = project["version"]
     dist = f"{PROJECT.replace('-', '_')}-{version}"
     dest = dest_dir / f"{dist}-py3-none-any.whl"
-    with _WheelWriter(dest) as out:
+    with WheelWriter(dest) as out:
         for package in PROJECT_PACKAGES:
             for path in sorted((root / package).rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
@@ -244,14 +259,14 @@ def write_lock(stock: dict, wheels: list[Wheel], dest: Path) -> None:
     dest.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-class _WheelWriter:
+class WheelWriter:
     """Writes a wheel member by member with fixed timestamps, then its RECORD."""
 
     def __init__(self, path: Path):
         self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
         self._record: list[list[str]] = []
 
-    def __enter__(self) -> _WheelWriter:
+    def __enter__(self) -> WheelWriter:
         return self
 
     def __exit__(self, *exc) -> None:
