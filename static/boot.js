@@ -9,6 +9,11 @@
  * config.timeouts.runawayMs, and an idle worker is pinged now and then. A worker that stays
  * silent (Python in an endless loop) is terminated and a fresh one restores the lab from
  * the address, with a notice saying why. No lab logic lives here: the lab is Python.
+ *
+ * One boot at a time: the pages of one site (tabs, and the embeds of one blog post) take
+ * turns through a Web Lock, held from the worker's start until the lab is ready or has
+ * failed, so three embeds never boot three Pythons at once. An embed starts when it is
+ * scrolled into view or clicked, and shows its snapshot until then.
  */
 "use strict";
 (() => {
@@ -17,10 +22,13 @@
   const ui = {
     status: $("status"), bar: $("progress"), stages: $("stages"), error: $("error"),
     errorText: $("error-text"), retry: $("retry"), snapshot: $("snapshot"), app: $("app"),
+    live: $("go-live"),
   };
+  const BOOT_LOCK = "napkin-gpt:boot";
   const absolute = (url) => new URL(url, document.baseURI).href;
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
-  const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null };
+  const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
+                turns: [] };
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
@@ -38,6 +46,7 @@
   }
 
   function showError(message) {
+    if (current) endTurn(current);
     ui.errorText.textContent = message;
     ui.error.hidden = false;
     setState("error", "Stopped.");
@@ -70,10 +79,14 @@
   async function start(notice = "") {
     stop();
     const run = current = { worker: null, jsdoc: null, rendering: null, pending: 0, queue: [],
-                            applying: 0, guard: 0, heartbeat: 0, stall: 0, runs: new Map() };
+                            applying: 0, guard: 0, heartbeat: 0, stall: 0, runs: new Map(),
+                            release: null, abort: new AbortController() };
     log.starts++;
     ui.error.hidden = true;
     ui.app.inert = true;
+    if (ui.live) ui.live.hidden = true;
+    await takeTurn(run);
+    if (run !== current) return;
     setState("booting", notice ? "Restarting…" : "Starting Python…");
     let worker;
     try {
@@ -94,10 +107,37 @@
     loadScripts();
   }
 
+  // Wait until no other page of this site is booting (where the browser has Web Locks:
+  // https and localhost), saying so; the turn ends with endTurn.
+  async function takeTurn(run) {
+    if (!navigator.locks) return;
+    const turn = new Promise((begin) => {
+      navigator.locks.request(BOOT_LOCK, { signal: run.abort.signal }, () => {
+        begin();
+        return new Promise((release) => { run.release = release; });
+      }).catch(() => begin());  // aborted: the run was stopped while it waited
+    });
+    const waiting = setTimeout(() => {
+      if (run === current) setState("waiting", config.messages.waiting);
+    }, 100);
+    await turn;
+    clearTimeout(waiting);
+    log.turns.push({ start: performance.timeOrigin + performance.now() });
+  }
+
+  function endTurn(run) {
+    run.abort.abort();
+    run.release?.();
+    run.release = null;
+    const last = log.turns.at(-1);
+    if (last && last.end === undefined) last.end = performance.timeOrigin + performance.now();
+  }
+
   function stop() {
     if (!current) return;
     const run = current;
     current = null;
+    endTurn(run);
     for (const timer of [run.guard, run.stall]) clearTimeout(timer);
     clearInterval(run.heartbeat);
     for (const pending of run.runs.values()) pending.reject(new Error("The worker was stopped."));
@@ -248,10 +288,14 @@
         log.timings = message.timings;
         run.rendering.then(() => {
           if (run !== current) return;
+          endTurn(run);
           setState("ready", "Ready.");
           run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
                                       config.timeouts.heartbeatMs);
         });
+        break;
+      case "crashed":  // Python itself is broken (a fatal error in the runtime)
+        crashed(run, message.message);
         break;
       case "error":
         log.errors.push(message.message);
@@ -275,9 +319,25 @@
     });
   }
 
+  // An embed goes live when half of its frame is in view, or on a click; a page, at once.
+  function startWhenSeen() {
+    if (!ui.live) return start();
+    const once = () => {
+      seen.disconnect();
+      if (!log.starts) start();
+    };
+    const halfInView = (e) => e.isIntersecting && e.intersectionRect.height >=
+      Math.min(innerHeight, e.boundingClientRect.height) / 2;
+    const seen = new IntersectionObserver((entries) => { if (entries.some(halfInView)) once(); },
+                                          { threshold: [...Array(21).keys()].map((i) => i / 20) });
+    seen.observe(document.body);
+    ui.live.addEventListener("click", once);
+    setState("waiting", config.messages.embed);
+  }
+
   ui.retry.addEventListener("click", () => start());
   window.addEventListener("hashchange", () => { if (!current?.jsdoc) showSnapshot(); });
   window.napkin = { log, run: runPython, restart: start };
   showSnapshot();
-  start();
+  startWhenSeen();
 })();

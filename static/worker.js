@@ -11,6 +11,7 @@
  * worker -> page  {type: "progress", stage, loaded, total, done?, ms?}  {type: "result", id, value}
  *                 {type: "render", docs_json, render_items, root_ids}  {type: "patch", patch, buffers}
  *                 {type: "ready", timings}  {type: "idle"}  {type: "error", message, fatal, id?}
+ *                 {type: "crashed", message} (the runtime failed for good: the page restarts it)
  */
 "use strict";
 
@@ -21,24 +22,24 @@ let stage = "runtime";
 const stats = {};   // stage -> {loaded, total, started, shown, ms}
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 
-function progress(force = false) {
-  const s = stats[stage];
+function progress(owner = stage, force = false) {
+  const s = stats[owner];
   const now = performance.now();
-  if (!force && now - s.shown < 50) return;
+  if (owner !== stage || (!force && now - s.shown < 50)) return;
   s.shown = now;
   post({ type: "progress", stage, loaded: s.loaded, total: Math.max(s.total, s.loaded) });
 }
 
 async function during(name, work) {
   stage = name;
-  const s = { loaded: 0, total: cfg.stages[name] || 0, started: performance.now(), shown: 0 };
-  stats[name] = s;
-  progress(true);
+  const s = stats[name];
+  s.started = performance.now();
+  progress(name, true);
   let value;
   try {
     value = await Promise.race([fatal, work()]);
   } finally {
-    progress(true);  // where the stage stopped, also when it failed
+    progress(name, true);  // where the stage stopped, also when it failed
   }
   s.ms = Math.round(performance.now() - s.started);
   post({ type: "progress", stage, loaded: s.loaded, total: Math.max(s.total, s.loaded), done: true,
@@ -49,9 +50,10 @@ async function during(name, work) {
 /* Every fetch in this worker passes here (Pyodide's own ones too: it is installed before
  * Pyodide loads). It (1) checks Subresource Integrity for the files the page pinned and for
  * Pyodide's packages (Pyodide passes the lock file's sha256 as `integrity`), and (2) counts
- * the bytes of the current stage. A native fetch(url, {integrity}) hands over the body only
- * once it is complete, so where WebCrypto exists (https, localhost) the body is streamed,
- * counted, then checked before anyone sees it; elsewhere native integrity is used.
+ * the bytes of the stage each file belongs to. Where WebCrypto exists (https, localhost)
+ * the body is counted as it streams, then checked before anyone sees it; elsewhere native
+ * integrity is used. The packages and the model's files are requested at once, while the
+ * runtime still boots (`prefetch`); their stages then find them downloaded.
  * A failed pinned download also rejects `fatal`: Pyodide only logs some failures (a
  * missing wasm leaves loadPyodide waiting for ever), so every stage races against it. */
 const realFetch = self.fetch.bind(self);
@@ -59,40 +61,72 @@ let failBoot;
 const fatal = new Promise((_, reject) => { failBoot = reject; });
 fatal.catch(() => {});
 const ALGORITHMS = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" };
+const early = new Map();  // url -> the download prefetch started, taken by the first fetch
 
-self.fetch = async (input, init = {}) => {
-  const url = new URL(input instanceof Request ? input.url : String(input), cfg.base).href;
+function download(url, init, owner) {
   const pinned = url in cfg.integrity;
   const pin = cfg.integrity[url] || init.integrity;
   const verifyHere = Boolean(pin && self.crypto && crypto.subtle);
   init = { ...init };
   if (verifyHere) delete init.integrity; else if (pin) init.integrity = pin;
   const fail = (error) => { if (pinned) failBoot(error); return error; };
-  let response;
-  try {
-    response = await realFetch(url, init);
-  } catch (error) {
-    throw fail(await explainFailure(url, init, error));
+  return (async () => {
+    let response;
+    try {
+      response = await realFetch(url, init);
+    } catch (error) {
+      throw fail(await explainFailure(url, init, error));
+    }
+    if (pinned && !response.ok) {
+      throw fail(new Error(`Could not download ${url} (HTTP ${response.status}).`));
+    }
+    const s = stats[owner];
+    if (!(url in cfg.sizes)) s.total += Number(response.headers.get("content-length")) || 0;
+    const meta = { status: response.status, statusText: response.statusText,
+                   headers: response.headers };
+    const chunks = [];
+    const reader = response.body?.getReader();
+    for (let part = await reader?.read(); part && !part.done; part = await reader.read()) {
+      chunks.push(part.value);
+      s.loaded += part.value.byteLength;
+      progress(owner);
+    }
+    const body = await new Blob(chunks).arrayBuffer();
+    if (verifyHere && response.ok) {
+      try { await checkDigest(url, body, pin); } catch (error) { throw fail(error); }
+    }
+    return { body, meta, checked: verifyHere ? pin : null };
+  })();
+}
+
+self.fetch = async (input, init = {}) => {
+  const url = new URL(input instanceof Request ? input.url : String(input), cfg.base).href;
+  const started = early.get(url);
+  early.delete(url);
+  const got = await (started ?? download(url, init, stage));
+  if (init.integrity && got.checked !== init.integrity && got.meta.status === 200 &&
+      self.crypto?.subtle) {
+    await checkDigest(url, got.body, init.integrity);  // Pyodide's pin of a prefetched wheel
   }
-  if (pinned && !response.ok) {
-    throw fail(new Error(`Could not download ${url} (HTTP ${response.status}).`));
-  }
-  if (!response.body) return response;
-  const s = stats[stage];
-  if (!(url in cfg.sizes)) s.total += Number(response.headers.get("content-length")) || 0;
-  const counted = response.body.pipeThrough(new TransformStream({
-    transform(chunk, controller) {
-      s.loaded += chunk.byteLength;
-      progress();
-      controller.enqueue(chunk);
-    },
-  }));
-  const meta = { status: response.status, statusText: response.statusText, headers: response.headers };
-  if (!verifyHere || !response.ok) return new Response(counted, meta);
-  const body = await new Response(counted).arrayBuffer();
-  try { await checkDigest(url, body, pin); } catch (error) { throw fail(error); }
-  return new Response(body, meta);
+  return new Response(got.body, got.meta);
 };
+
+// Request the packages' wheels and the model's files now, each counted in its own stage,
+// with Pyodide's sha256 for the wheels, taken from the pinned lock file.
+async function prefetch() {
+  const fetched = await download(cfg.lock, {}, "runtime");
+  early.set(cfg.lock, Promise.resolve(fetched));  // for Pyodide's own request
+  if (fetched.meta.status !== 200) return;  // a pinned file: the download has failed the boot
+  const lock = JSON.parse(new TextDecoder().decode(fetched.body));
+  for (const name of cfg.packages) {
+    const entry = lock.packages[name];
+    const url = new URL(entry.file_name, cfg.packageBase).href;
+    const sha256 = btoa(String.fromCharCode(...entry.sha256.match(/../g).map((h) => parseInt(h, 16))));
+    early.set(url, download(url, { integrity: `sha256-${sha256}` }, "packages"));
+  }
+  for (const url of Object.keys(cfg.files)) early.set(url, download(url, {}, "model"));
+  for (const pending of early.values()) pending.catch(() => {});  // reported when taken
+}
 
 async function checkDigest(url, body, pin) {
   const [algorithm, expected] = pin.trim().split(/\s+/)[0].split(/-(.*)/s);
@@ -168,9 +202,12 @@ async function loadFiles() {
 
 async function firstRender() {
   bridge = py.pyimport(cfg.entry).WorkerBridge(sendPatch);
+  py.globals.set("bridge", bridge);  // for napkin.run (the console, tests): bridge.lab
   const page = await bridge.render.callKwargs(cfg.session);
-  post({ type: "render", ...page.toJs({ dict_converter: Object.fromEntries }) });
+  const { timings, ...render } = page.toJs({ dict_converter: Object.fromEntries });
   page.destroy();
+  stats.render.parts = JSON.parse(timings);
+  post({ type: "render", ...render });
 }
 
 // Python -> page. One long-lived function: Panel keeps the one it is given.
@@ -181,12 +218,16 @@ function sendPatch(patch, buffers) {
 async function boot(config) {
   cfg = config;
   const started = performance.now();
-  await during("runtime", startRuntime);
+  for (const [name, total] of Object.entries(cfg.stages)) {
+    stats[name] = { loaded: 0, total, started: 0, shown: 0 };
+  }
+  const early = prefetch();
+  await during("runtime", async () => { await Promise.all([early, startRuntime()]); });
   await during("packages", installPackages);
   await during("model", loadFiles);
   await during("render", firstRender);
-  const timings = Object.fromEntries(
-    Object.entries(stats).map(([name, s]) => [name, { ms: s.ms, bytes: s.loaded }]));
+  const timings = Object.fromEntries(Object.entries(stats).map(
+    ([name, s]) => [name, { ms: s.ms, bytes: s.loaded, ...(s.parts && { parts: s.parts }) }]));
   post({ type: "ready", timings: { ...timings, total_ms: Math.round(performance.now() - started) } });
 }
 
@@ -223,8 +264,9 @@ self.onmessage = async ({ data: message }) => {
         throw new Error(`Unknown message type ${message.type}.`);
     }
   } catch (error) {
-    post({ type: "error", fatal: message.type === "boot", id: message.id,
-           message: String(error?.message ?? error) });
+    const text = String(error?.message ?? error);
+    if (error?.pyodide_fatal_error) post({ type: "crashed", message: text });  // Python is dead
+    post({ type: "error", fatal: message.type === "boot", id: message.id, message: text });
   } finally {
     if (message.type !== "boot") post({ type: "idle" });
   }

@@ -14,6 +14,7 @@ The worker's JavaScript only relays messages; everything the lab decides happens
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,19 @@ from typing import Any
 from app.site.panel_private import apply_page_patch, link_to_page, set_dist_url
 
 DIST_URL = "static/extensions/panel/"  # where the site keeps Panel's CSS, as `panel serve`
+
+
+class _Laps:
+    """Milliseconds between calls, by name: where the first render spends its time."""
+
+    def __init__(self):
+        self.laps: dict[str, int] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self._last) * 1000)
+        self._last = now
 
 
 class WorkerBridge:
@@ -37,13 +51,17 @@ class WorkerBridge:
                      embed: bool = False, notice: str = "", dist_url: str = DIST_URL,
                      extensions: Iterable[str] = ()) -> dict[str, str]:
         """Build the lab for the URL hash `state` and return the page's first render:
-        `docs_json`, `render_items` and `root_ids`, each a JSON string."""
+        `docs_json`, `render_items` and `root_ids`, each a JSON string, and `timings`, the
+        milliseconds each part took (JSON too)."""
+        lap = _Laps()
         import panel as pn
         from panel.io.pyodide import init_doc, write_doc
         from panel.io.state import state as pn_state
 
+        lap("import panel")
         from app.lab.page import create_lab
 
+        lap("import lab")
         init_doc()  # a Document with a mock session, held until the page has drawn it
         self._doc = pn_state.curdoc
         # Panel's stylesheets then point at the site's own copies, not at a CDN.
@@ -52,9 +70,13 @@ class WorkerBridge:
         text = Path(corpus).read_text(encoding="utf-8") if corpus else ""
         self.lab = create_lab(Path(weights), corpus=text, state=state, embed=embed,
                               notice=notice)
+        lap("build lab")
         self.lab.servable(title="Napkin GPT")
+        lap("Bokeh models")
         docs_json, render_items, root_ids = await write_doc(self._doc)
-        return {"docs_json": docs_json, "render_items": render_items, "root_ids": root_ids}
+        lap("serialise")
+        return {"docs_json": docs_json, "render_items": render_items, "root_ids": root_ids,
+                "timings": json.dumps(lap.laps)}
 
     def handle(self, kind: str, payload: Any = None) -> None:
         """A message from the page: "rendered" (start syncing), "patch" (a change the reader
