@@ -83,6 +83,8 @@ class Lab(pn.viewable.Viewer):
         step.on_click(lambda _: self._step())
         speed = pn.widgets.FloatSlider.from_param(clock.param.speed, label="Speed (steps/s)",
                                                   width=180)
+        fastest = pn.widgets.Checkbox.from_param(clock.param.fastest, label="as fast as it can",
+                                                 width=140, align="end")
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
         c = s.config
@@ -92,7 +94,7 @@ class Lab(pn.viewable.Viewer):
             "prompt": prompt,
             "notes": self._notes,
             "nav": wrap_row(*self._nav.values()),
-            "transport": wrap_row(back, play, step, speed, timeline),
+            "transport": wrap_row(back, play, step, speed, fastest, timeline),
             "stage": self._stage,
             "title": self._title,
             "view": self._shown,
@@ -115,6 +117,11 @@ class Lab(pn.viewable.Viewer):
         self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
         self.param.update(view=state.view if state.view in VIEWS else self.view,
                           hidden=list(state.hide))
+
+    @property
+    def views(self) -> dict[str, View]:
+        """The views built so far (a view is built the first time it is shown), by key."""
+        return dict(self._views)
 
     def state(self) -> LabState:
         s = self.session
