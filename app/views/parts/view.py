@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import panel as pn
 import param
 
@@ -11,7 +13,42 @@ from app.session.session import LabSession
 class View(pn.viewable.Viewer):
     """A view of the lab. It reads `session` and feeds its own figures; the page sets
     `active` while the view is on screen, and a view with work of its own to do (the
-    quantized model) does it only then."""
+    quantized model) does it only then.
+
+    Once the page has hidden a view (`active` from True to False), the view's methods that
+    follow the session (`@param.depends("session.…", watch=True)`) wait: they are called
+    once each, in the order they were due, when the view is shown again. A training step or
+    a new token then redraws the one view on screen, not every view opened before.
+    """
 
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
     active = param.Boolean(default=False, doc="Whether the view is on the page.")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, method in list(vars(cls).items()):
+            info = getattr(method, "_dinfo", {})
+            if info.get("watch") and any(str(d).startswith("session.")
+                                         for d in info.get("dependencies", ())):
+                setattr(cls, name, _while_shown(method))
+
+    @param.depends("active", watch=True)
+    def _catch_up(self) -> None:
+        self._hidden = not self.active
+        due, self._due = getattr(self, "_due", {}), {}
+        if self.active:
+            for name in due:
+                getattr(self, name)()
+
+
+def _while_shown(method):
+    """`method`, deferred while its view is hidden (see View)."""
+
+    @functools.wraps(method)
+    def follow(self, *args, **kwargs):
+        if getattr(self, "_hidden", False):
+            self._due = {**getattr(self, "_due", {}), method.__name__: None}
+            return None
+        return method(self, *args, **kwargs)
+
+    return follow
