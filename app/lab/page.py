@@ -44,6 +44,7 @@ class Lab(pn.viewable.Viewer):
     def __init__(self, state: str = "", **params):
         super().__init__(**params)
         self._views: dict[str, View] = {}
+        self._boxes: dict[str, pn.Column] = {}  # each built view in its own box
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
         self._shown = pn.Column(sizing_mode="stretch_width")
         self._nav = {key: pn.widgets.Button(label=title, color="light", margin=(2, 3))
@@ -168,10 +169,16 @@ class Lab(pn.viewable.Viewer):
 
     @param.depends("view", watch=True)
     def _show_view(self) -> None:
+        """Show the chosen view. Views are built the first time they are shown, then stay
+        in the page, hidden: a switch back only flips which one is visible, and a hidden
+        view waits with its updates until it is shown again (see View)."""
         title, cls, mode = VIEWS[self.view]
         with pn.io.hold():  # the whole switch reaches the browser as one message
             if self.view not in self._views:
                 self._views[self.view] = self._build(cls)
+                self._boxes[self.view] = pn.Column(self._views[self.view],
+                                                   sizing_mode="stretch_width")
+                self._shown.append(self._boxes[self.view])
             for key, button in self._nav.items():
                 button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
@@ -179,7 +186,7 @@ class Lab(pn.viewable.Viewer):
             self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
             for key, view in self._views.items():
                 view.active = key == self.view
-            self._shown.objects = [self._views[self.view]]
+                self._boxes[key].visible = key == self.view
 
     def _build(self, cls) -> View:
         """A view, the first time it is shown."""
