@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import hashlib
 import json
 import os
@@ -36,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.site import bytecode, wheels
-from app.site.panel_private import extension_names, set_dist_url
+from app.site.report import payload, print_report
+from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
 from app.site.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
 from engine.weights import BPE_NAME, SHIPPED_WEIGHTS
 
@@ -56,7 +56,6 @@ PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
 WEIGHT_FILES = ("model.npz", "config.json", BPE_NAME)
 MARKER = ".napkin-gpt-site"
-BUDGET = 1_500_000  # bytes of our own: wheel, weights, pages, scripts, snapshot
 RUNAWAY_SECONDS = 10.0
 HEARTBEAT_SECONDS = 2.0
 STALL_SECONDS = 120.0
@@ -207,67 +206,6 @@ def add_data(site: Site, weights: Path, corpus: Path) -> dict[str, str]:
     return files
 
 
-@dataclass(frozen=True)
-class PageNeeds:
-    """What the page must load for the lab, as Panel itself computes it."""
-
-    scripts: list[str]  # in order, as `panel serve` lists them
-    stylesheets: list[str]  # Panel's CSS that the lab's documents link to
-    extensions: list[str]  # Panel extensions the worker loads (pn.extension)
-    on_demand: list[str]  # files ace fetches itself (language mode, theme, snippets)
-
-
-def page_needs(weights: Path, corpus_text: str) -> PageNeeds:
-    """Render the lab once in this process, showing every view, and ask Panel which JS and
-    CSS its documents need (the same resolver `panel serve` uses)."""
-    import panel as pn
-    import param
-    from bokeh.document import Document
-    from bokeh.embed.util import standalone_docs_json_and_render_items
-    from panel.io.resources import Resources, bundle_resources
-    from panel.io.state import state
-
-    from app.lab.page import create_lab
-    from app.views import VIEWS
-
-    doc = Document()
-    set_dist_url(doc, DIST_URL)
-    state.curdoc = doc
-    modules, stylesheets, ace = set(), set(), set()
-    with param.logging_level("ERROR"):  # Panel warns of extensions not loaded yet: see below
-        lab = create_lab(weights, corpus=corpus_text)
-        doc.add_root(pn.panel(lab).get_root(doc))
-        for key in VIEWS:
-            lab.view = key
-            modules |= {type(m).__module__ for m in doc.models}
-            ace |= {(m.language, m.theme) for m in doc.models if type(m).__name__ == "AcePlot"}
-            docs_json, _ = standalone_docs_json_and_render_items(
-                doc.roots, suppress_callback_warning=True)
-            stylesheets |= set(re.findall(re.escape(DIST_URL) + r'[^"?\\]+',
-                                          json.dumps(docs_json)))
-    extensions = extension_names(modules)
-    pn.extension(*extensions)
-    js, _ = bundle_resources(doc.roots, Resources(mode="server"))
-    scripts = [src.split("?")[0] for src in re.findall(r'src="([^"]+)"', js)]
-    ace_dir = next((s.rsplit("/", 1)[0] for s in scripts if s.endswith("/ace.js")), None)
-    on_demand = [f"{ace_dir}/{name}" for language, theme in sorted(ace) if ace_dir
-                 for name in (f"mode-{language}.js", f"theme-{theme}.js",
-                              f"snippets/{language}.js")]
-    return PageNeeds(scripts, sorted(stylesheets), sorted(extensions), on_demand)
-
-
-def vendor_source(url: str) -> Path:
-    """The installed file behind a URL of `panel serve`'s static routes."""
-    from bokeh.util.paths import bokehjs_path
-    from panel.io.resources import DIST_DIR
-
-    if url.startswith("static/js/"):
-        return Path(bokehjs_path()) / url.removeprefix("static/")
-    if url.startswith(DIST_URL):
-        return Path(DIST_DIR) / url.removeprefix(DIST_URL)
-    raise BuildError(f"Panel asked for {url}, which is neither BokehJS nor Panel's own")
-
-
 def add_vendor(site: Site, needs: PageNeeds) -> None:
     for url in needs.scripts:
         site.add(url, "Bokeh/Panel JS", copy_of=vendor_source(url))
@@ -408,45 +346,6 @@ def _fresh(out: Path) -> Path:
     return out
 
 
-# ---- the report -------------------------------------------------------------------------------
-
-
-def payload(site: Site) -> dict:
-    """What a first visit downloads, by source: bytes and gzip -9 bytes per group (sizes
-    of compiled wheels on the CDN are unknown offline: its lock file has no sizes)."""
-    groups: dict[str, dict] = {}
-    for url, source in site.sources.items():
-        if source == "on demand" or url.endswith("embed.html"):
-            continue
-        path = site.local(url)
-        group = groups.setdefault(source, {"files": 0, "bytes": 0, "gzip": 0, "unknown": 0})
-        group["files"] += 1
-        if path is None:
-            group["unknown"] += 1
-            continue
-        data = path.read_bytes()
-        group["bytes"] += len(data)
-        group["gzip"] += len(gzip.compress(data, 9, mtime=0))
-    ours = groups.get("our files", {"bytes": 0})["bytes"]
-    return {"groups": groups, "ours_bytes": ours, "budget_bytes": BUDGET,
-            "within_budget": ours <= BUDGET}
-
-
-def print_report(manifest: dict, out: Path) -> None:
-    p = manifest["payload"]
-    print(f"built {out} (Pyodide {manifest['pyodide_version']} from {manifest['pyodide']})")
-    print(f"{'cold-load payload by source':40} {'files':>5} {'bytes':>12} {'gzip -9':>12}")
-    for source, g in sorted(p["groups"].items()):
-        unknown = f"  (+{g['unknown']} of unknown size)" if g["unknown"] else ""
-        print(f"  {source:38} {g['files']:5} {g['bytes']:12,} {g['gzip']:12,}{unknown}")
-    total = sum(g["bytes"] for g in p["groups"].values())
-    total_gz = sum(g["gzip"] for g in p["groups"].values())
-    print(f"  {'total':38} {'':5} {total:12,} {total_gz:12,}")
-    print(f"our own shipped bytes (wheel, weights, pages, scripts, snapshots): "
-          f"{p['ours_bytes']:,} of a {p['budget_bytes']:,} budget"
-          f"{'' if p['within_budget'] else '  OVER BUDGET'}")
-
-
 # ---- command line -----------------------------------------------------------------------------
 
 
@@ -463,7 +362,7 @@ def main(args: argparse.Namespace) -> int:
             weights=Path(args.weights), corpus=Path(args.corpus) if args.corpus else None,
             runaway_seconds=args.runaway_seconds, offline=args.offline)
         manifest = build_site(options)
-    except (BuildError, wheels.WheelsError) as e:
+    except (BuildError, VendorError, wheels.WheelsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(manifest, options.out)

@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]  # the repository: engine/ and app/
 PYODIDE_PYTHON = (3, 13)  # Pyodide 0.29.3 runs CPython 3.13.2
 SITE_PACKAGES = "/lib/python3.13/site-packages"  # where Pyodide installs wheels
+# Modules only the browser imports (they need Pyodide's `js`), so the build never does.
+BROWSER_ONLY = ("panel/io/pyodide.py", "pyodide_http/")
 
 
 def find_python() -> str | None:
@@ -68,7 +70,8 @@ def compiled_members(wheel: Path, python: str, cache: Path,
     """`.pyc` member name -> bytes for the modules of `wheel` named in `only`, compiled by
     `python` as Pyodide loads them; kept in `cache` under the wheel's and the list's hash."""
     with zipfile.ZipFile(wheel) as z:
-        sources = sorted(n for n in z.namelist() if n in only)
+        sources = sorted(n for n in z.namelist() if n in only or (
+            n.endswith(".py") and n.startswith(BROWSER_ONLY)))
     key = hashlib.sha256(wheel.read_bytes() + "\n".join(sources).encode()).hexdigest()
     cached = cache / f"{key}.zip"
     if not cached.is_file():
