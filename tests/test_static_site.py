@@ -24,6 +24,7 @@ import functools
 import hashlib
 import http.server
 import importlib.metadata
+import itertools
 import json
 import os
 import re
@@ -176,7 +177,31 @@ def test_bokeh_and_panel_wheels_are_slimmed_but_keep_what_python_reads(site):
                     data = hashlib.sha256(wheel.read(name)).digest()
                     assert digest == "sha256=" + base64.urlsafe_b64encode(data).rstrip(
                         b"=").decode(), name
-    assert panel.stat().st_size < 1_500_000 and bokeh.stat().st_size < 1_500_000
+    for wheel in (panel, bokeh):
+        with zipfile.ZipFile(wheel) as z:
+            sources = [i for i in z.infolist() if "__pycache__/" not in i.filename]
+            assert sum(i.compress_size for i in sources) < 1_500_000
+
+
+def test_the_modules_the_lab_imports_ship_compiled_for_pyodide(site):
+    """Bytecode for Python 3.13 (Pyodide's), checked against nothing (PEP 552
+    unchecked-hash), beside each module the lab imports and no other."""
+    from app.site.bytecode import find_python
+
+    with zipfile.ZipFile(next((site / "packages").glob("panel-*.whl"))) as z:
+        compiled = {n: z.read(n) for n in z.namelist() if n.endswith(".pyc")}
+        sources = {n for n in z.namelist() if n.endswith(".py")}
+    if find_python() is None:  # then the build ships sources only, and says so
+        assert compiled == {}
+        return
+    assert "panel/__pycache__/__init__.cpython-313.pyc" in compiled
+    assert "panel/io/__pycache__/pyodide.cpython-313.pyc" in compiled
+    for name, data in compiled.items():
+        assert data[:4] == b"\xf3\r\r\n", name  # the 3.13 magic number
+        assert int.from_bytes(data[4:8], "little") == 0b01, name  # hash-based, unchecked
+        folder, file = name.split("/__pycache__/")
+        assert f"{folder}/{file.removesuffix('.cpython-313.pyc')}.py" in sources
+    assert len(compiled) < len(sources)  # only what the lab imports
 
 
 def test_every_view_has_a_small_snapshot_shown_for_its_link(site):
@@ -460,9 +485,59 @@ def test_embed_page_shows_one_view_compactly_with_the_same_boot(visit, server):
     v.page.goto(server.url + "embed.html#view=tokens")
     v.page.locator('[data-view="tokens"]').wait_for(state="visible", timeout=5_000)
     assert v.page.locator("header").count() == 0
+    v.page.wait_for_function("document.body.dataset.state === 'booting'")  # it is in view
     assert v.page.locator("footer #progress").is_visible()
     assert v.settled() == "error" and v.done_stages() == ["runtime"]
     screenshot(v.page, "static-embed-error")
+
+
+BLOG = """<!doctype html><meta charset="utf-8"><title>A post with three embeds</title>
+<h1>A post</h1>
+<iframe id="one" src="embed.html#view=attention" style="width:600px;height:450px"></iframe>
+<p style="height:1800px">Words, words, words.</p>
+<iframe id="two" src="embed.html#view=tokens" style="width:600px;height:450px"></iframe>
+<p style="height:1800px">More words.</p>
+<iframe id="three" src="embed.html#view=next" sandbox="allow-scripts allow-same-origin"
+        style="width:600px;height:450px"></iframe>
+"""
+
+
+def test_a_post_with_three_embeds_boots_one_runtime_at_a_time(site, visit, server):
+    (site / "blog.html").write_text(BLOG)
+    v = visit()
+    v.page.goto(server.url + "blog.html")
+    frames = {name: v.page.frame_locator(f"#{name}") for name in ("one", "two", "three")}
+    handles = {name: v.page.locator(f"#{name}").element_handle().content_frame()
+               for name in frames}
+    for frame in handles.values():
+        frame.wait_for_function("window.napkin !== undefined")
+    # the one in view starts; the others show their snapshot and a Go live button
+    handles["one"].wait_for_function("napkin.log.starts === 1")
+    for name, view in (("two", "tokens"), ("three", "next")):
+        assert handles[name].evaluate("napkin.log.starts") == 0
+        assert frames[name].locator(f'[data-view="{view}"]').is_visible()
+        assert frames[name].get_by_role("button", name="▶ Go live").is_visible()
+    # a click on the third while the first still boots: it waits, saying so, in its frame
+    handles["one"].wait_for_function("napkin.log.progress.length > 0")
+    frames["three"].get_by_role("button", name="▶ Go live").click()
+    handles["three"].wait_for_function("document.body.dataset.state === 'waiting'")
+    assert "another Napkin GPT on this page is starting" in frames["three"].locator(
+        "#status").inner_text()
+    screenshot(v.page, "static-blog-waiting")
+    # scrolling the second into view starts it too, after the others
+    v.page.locator("#two").scroll_into_view_if_needed()
+    handles["two"].wait_for_function("napkin.log.starts === 1", timeout=10_000)
+    for frame in handles.values():  # each boots as far as the npm core allows: up to numpy
+        frame.wait_for_function("document.body.dataset.state === 'error'", timeout=120_000)
+        assert "numpy" in frame.locator("#error-text").inner_text()
+    turns = sorted(turn for frame in handles.values()
+                   for turn in frame.evaluate("napkin.log.turns.map((t) => [t.start, t.end])"))
+    assert len(turns) == 3
+    for (_, end), (start, _) in itertools.pairwise(turns):
+        assert end <= start, f"two runtimes booted at once: {turns}"
+    workers = [frame.evaluate("napkin.log.progress.filter((p) => p.stage === 'runtime' "
+                              "&& p.done).length") for frame in handles.values()]
+    assert workers == [1, 1, 1]
 
 
 # ---- the browser: the lab for real, CPython standing in for Pyodide ---------------------------
