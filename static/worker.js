@@ -233,7 +233,10 @@ async function boot(config) {
 
 async function runPython(message) {
   if (!py) throw new Error("Python has not started yet.");
-  const value = await py.runPythonAsync(message.code);
+  // Code without `await` runs at once: runPythonAsync would wait its turn on the event loop
+  // behind every tick of a playing animation.
+  const value = /\bawait\b/.test(message.code) ? await py.runPythonAsync(message.code)
+    : py.runPython(message.code);
   post({ type: "result", id: message.id, value: value?.toJs ? String(value) : value });
   value?.destroy?.();
 }
