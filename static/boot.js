@@ -207,6 +207,14 @@
   function applyPatch(run, message) {
     run.applying++;
     try { run.jsdoc.apply_json_patch(message.patch, message.buffers); } finally { run.applying--; }
+    // painted (or 100 ms on, in a tab the browser does not paint): the worker may go on
+    let told = false;
+    const tell = () => {
+      if (!told && run === current) run.worker.postMessage({ type: "drawn" });
+      told = true;
+    };
+    requestAnimationFrame(() => setTimeout(tell, 0));
+    setTimeout(tell, 100);
   }
 
   function loadScripts() {

@@ -7,7 +7,8 @@
  * WorkerBridge (app/worker_bridge.py); the lab's logic is all Python.
  *
  * page -> worker  {type: "boot", config} once, then "rendered" | "patch" | "location" |
- *                 "ping" | "run"; each of these is answered by {type: "idle"} when done.
+ *                 "ping" | "run"; each of these is answered by {type: "idle"} when done;
+ *                 and {type: "drawn"} (no answer) for each patch the page has painted.
  * worker -> page  {type: "progress", stage, loaded, total, done?, ms?}  {type: "result", id, value}
  *                 {type: "render", docs_json, render_items, root_ids}  {type: "patch", patch, buffers}
  *                 {type: "ready", timings}  {type: "idle"}  {type: "error", message, fatal, id?}
@@ -210,10 +211,26 @@ async function firstRender() {
   post({ type: "render", ...render });
 }
 
-// Python -> page. One long-lived function: Panel keeps the one it is given.
+// Python -> page. One long-lived function: Panel keeps the one it is given. The page says
+// "drawn" once it has applied a patch and painted; until it has caught up, an animation
+// waits (pageCaughtUp), so a fast clock never buries the page under patches.
+let inFlight = 0;
+let waiters = [];
 function sendPatch(patch, buffers) {
+  inFlight++;
   post({ type: "patch", patch, buffers }, buffers ? [...buffers.values()] : []);
 }
+
+function drawn() {
+  inFlight = Math.max(0, inFlight - 1);
+  if (!inFlight) for (const resolve of waiters.splice(0)) resolve();
+}
+
+self.pageCaughtUp = () => new Promise((resolve) => {
+  if (!inFlight) return resolve();
+  waiters.push(resolve);
+  setTimeout(resolve, 1000);  // a page that stopped answering does not stop the clock
+});
 
 async function boot(config) {
   cfg = config;
@@ -248,6 +265,7 @@ self.addEventListener("unhandledrejection", (event) => {
 });
 
 self.onmessage = async ({ data: message }) => {
+  if (message.type === "drawn") return drawn();  // not a request: no "idle" for it
   try {
     switch (message.type) {
       case "boot":

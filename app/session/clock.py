@@ -12,7 +12,7 @@ the next one at once, and Pause would never get through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import panel as pn
 import param
@@ -33,6 +33,9 @@ class Clock(param.Parameterized):
         super().__init__(**params)
         self._on_tick = on_tick
         self._callback = None
+        # awaited after each tick: the static page sets it to "until the page has drawn the
+        # last tick", so ticks never outrun the browser (default: just yield)
+        self.pace: Callable[[], Awaitable] = lambda: asyncio.sleep(0)
         self._set_bounds()
 
     @property
@@ -78,4 +81,4 @@ class Clock(param.Parameterized):
         except Exception:
             self.playing = False  # a failing tick must not fire again and again
             raise
-        await asyncio.sleep(0)  # let the page's messages in (Pause, a slider) before the next
+        await self.pace()  # let the page's messages in (Pause, a slider) before the next

@@ -40,12 +40,45 @@ def apply_page_patch(doc, patch: Any) -> None:
     doc.apply_json_patch(_convert_json_patch(patch), setter="js")
 
 
-def link_to_page(doc, send_patch: Callable[..., Any]) -> None:
+def link_to_page(doc, send_patch: Callable[..., Any]) -> Callable[[], None]:
     """From now on, send every change made in Python to the page as a JSON patch; changes
-    the page made (setter "js") are not echoed back. Flushes what was held meanwhile."""
-    from panel.io.pyodide import _link_docs_worker
+    the page made (setter "js") are not echoed back. Flushes what was held meanwhile.
 
-    _link_docs_worker(doc, send_patch, setter="js")
+    Panel's own `_link_docs_worker` sends one message per changed property: a new token
+    changes a dozen, and each message costs a serialisation here and a redraw there. This
+    is the same link with the changes of one turn of the event loop sent as one patch.
+    Returns `flush`, which sends what is waiting now."""
+    import asyncio
+    import functools
+
+    import js
+    import pyodide.ffi
+    from bokeh.events import DocumentReady
+    from panel.io.pyodide import _dict_converter, _process_document_events
+    from panel.io.state import state
+
+    waiting: list = []
+
+    def flush() -> None:
+        events = waiting[:]
+        waiting.clear()
+        if events:
+            patch, buffers = _process_document_events(doc, events)
+            send_patch(pyodide.ffi.to_js(patch, dict_converter=_dict_converter),
+                       js.Map.new(js.Object.entries(pyodide.ffi.to_js(buffers))))
+
+    def collect(event) -> None:
+        if getattr(event, "setter", None) == "js":
+            return
+        if not waiting:
+            asyncio.get_event_loop().call_soon(flush)
+        waiting.append(event)
+
+    doc.on_change(collect)
+    doc.unhold()
+    doc.on_event("document_ready", functools.partial(state._schedule_on_load, doc))
+    doc.callbacks.trigger_event(DocumentReady())
+    return flush
 
 
 def private_names() -> dict[str, bool]:
@@ -58,6 +91,7 @@ def private_names() -> dict[str, bool]:
 
     from bokeh.document import Document
     from panel.config import panel_extension
+    from panel.io.state import state
 
     source = Path(importlib.util.find_spec("panel.io.pyodide").origin).read_text("utf-8")
     functions = {node.name for node in ast.walk(ast.parse(source))
@@ -65,6 +99,8 @@ def private_names() -> dict[str, bool]:
     return {"Document._template_variables": hasattr(Document(), "_template_variables"),
             "panel_extension._imports": isinstance(getattr(panel_extension, "_imports", None),
                                                    dict),
+            "state._schedule_on_load": callable(getattr(state, "_schedule_on_load", None)),
             **{f"panel.io.pyodide.{name}": name in functions
-               for name in ("_convert_json_patch", "_link_docs_worker", "init_doc",
-                            "write_doc")}}
+               for name in ("_convert_json_patch", "_process_document_events", "init_doc",
+                            "write_doc")},
+            "panel.io.pyodide._dict_converter": "_dict_converter =" in source}

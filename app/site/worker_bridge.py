@@ -45,6 +45,7 @@ class WorkerBridge:
         # it must live as long as the worker: the worker passes one long-lived function.
         self._send_patch = send_patch
         self._doc = None
+        self._flush = None  # sends the changes waiting for the page, once linked
         self.lab = None  # the Lab once rendered (for the browser's console and for tests)
 
     async def render(self, weights: str, corpus: str | None = None, state: str = "",
@@ -86,9 +87,15 @@ class WorkerBridge:
         if kind == "rendered":
             # Changes made in Python now reach the page; those the page made ("js") are
             # not echoed back. Flushes what was held and fires the lab's onload callbacks.
-            link_to_page(self._doc, self._send_patch)
+            self._flush = link_to_page(self._doc, self._send_patch)
+            import js  # the worker's global scope (worker.js)
+
+            if hasattr(js, "pageCaughtUp"):  # ticks wait for the page to draw the last one
+                self.lab.session.clock.pace = js.pageCaughtUp
         elif kind == "patch":
             apply_page_patch(self._doc, payload)
+            if self._flush is not None:  # linked: the lab's answer goes back now, as one patch
+                self._flush()
         elif kind == "location":
             self._set_location(json.loads(payload))
         else:
