@@ -340,7 +340,7 @@
                                           { threshold: [...Array(21).keys()].map((i) => i / 20) });
     seen.observe(document.body);
     ui.live.addEventListener("click", once);
-    setState("waiting", config.messages.embed);
+    setState("asleep", config.messages.embed);
   }
 
   ui.retry.addEventListener("click", () => start());
