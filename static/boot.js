@@ -80,7 +80,7 @@
     stop();
     const run = current = { worker: null, jsdoc: null, rendering: null, pending: 0, queue: [],
                             applying: 0, guard: 0, heartbeat: 0, stall: 0, runs: new Map(),
-                            release: null, abort: new AbortController() };
+                            release: null, abort: new AbortController(), strict: true };
     log.starts++;
     ui.error.hidden = true;
     ui.app.inert = true;
@@ -170,16 +170,21 @@
     run.worker.postMessage(message);
   }
 
+  // Strict (the reader's code may run: the Code view, or an edited engine in use), the
+  // limit is runawayMs; otherwise the lab's own work (the quantized model on a slow phone)
+  // gets the longer stuckMs before the page gives up on the worker.
   function arm(run) {
     clearTimeout(run.guard);
+    const strict = run.strict;
     run.guard = setTimeout(() => {
       if (run !== current) return;
       log.restarts++;
-      start(config.messages.runaway);
-    }, config.timeouts.runawayMs);
+      start(strict ? config.messages.runaway : config.messages.stuck);
+    }, strict ? config.timeouts.runawayMs : config.timeouts.stuckMs);
   }
 
-  function onIdle(run) {
+  function onIdle(run, message) {
+    run.strict = message.strict ?? true;
     run.pending = Math.max(0, run.pending - 1);
     if (run.pending) arm(run); else clearTimeout(run.guard);
     if (!run.pending && run.queue.length) flushChanges(run);
@@ -289,7 +294,7 @@
         run.rendering?.then(() => applyPatch(run, message));
         break;
       case "idle":
-        onIdle(run);
+        onIdle(run, message);
         break;
       case "ready":
         clearTimeout(run.stall);

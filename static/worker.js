@@ -11,7 +11,7 @@
  *                 and {type: "drawn"} (no answer) for each patch the page has painted.
  * worker -> page  {type: "progress", stage, loaded, total, done?, ms?}  {type: "result", id, value}
  *                 {type: "render", docs_json, render_items, root_ids}  {type: "patch", patch, buffers}
- *                 {type: "ready", timings}  {type: "idle"}  {type: "error", message, fatal, id?}
+ *                 {type: "ready", timings}  {type: "idle", strict}  {type: "error", message, fatal, id?}
  *                 {type: "crashed", message} (the runtime failed for good: the page restarts it)
  */
 "use strict";
@@ -289,6 +289,7 @@ self.onmessage = async ({ data: message }) => {
     if (error?.pyodide_fatal_error) post({ type: "crashed", message: text });  // Python is dead
     post({ type: "error", fatal: message.type === "boot", id: message.id, message: text });
   } finally {
-    if (message.type !== "boot") post({ type: "idle" });
+    // strict: the reader's code may run next (see boot.js's guard)
+    if (message.type !== "boot") post({ type: "idle", strict: bridge ? bridge.strict() : true });
   }
 };

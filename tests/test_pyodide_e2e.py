@@ -44,7 +44,7 @@ VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "next": ("Next token", "Likeliest next token"),
     "training": ("Training", "No step taken yet"),
     "scale": ("Scale", "GPT-3 175B"),
-    "quantization": ("Quantization", "Next token after the prompt"),
+    "quantization": ("Quantization", "Q4_0"),
     "code": ("Code", "Running: the shipped engine"),
 }
 
@@ -151,8 +151,9 @@ def test_training_steps_pauses_follows_the_rate_and_learns_my_text(lab):
     app(lab).get_by_text(f"Step {steps - 1}: batch loss").first.wait_for(timeout=30_000)
     # train on my text: a fresh model on a text of a few hundred characters
     text = "the cat sat on the mat and the dog sat on the log. " * 12
-    app(lab).locator("textarea").last.fill(text)
-    app(lab).locator("textarea").last.press("Tab")
+    own = app(lab).get_by_placeholder("Paste a few thousand characters")
+    own.fill(text)
+    own.press("Tab")
     app(lab).get_by_role("button", name="Train a new model on this text").click()
     app(lab).get_by_text("A new model with random weights will learn your").first.wait_for(
         timeout=60_000)
@@ -169,8 +170,7 @@ def test_training_steps_pauses_follows_the_rate_and_learns_my_text(lab):
 
 def test_the_quantization_view_measures_the_quantized_model(lab):
     show(lab, "quantization")
-    for text in ("Q8_0", "Q4_0"):
-        app(lab).get_by_text(text).first.wait_for(timeout=60_000)
+    app(lab).get_by_text("Next token after the prompt").first.wait_for(timeout=180_000)
     screenshot(lab, "pyodide-quantization")
     assert lab.errors == []
 
@@ -207,9 +207,10 @@ def test_faults_inside_python_leave_the_lab_working(lab):
     app(lab).get_by_text("RecursionError").first.wait_for(timeout=60_000)
     assert python(lab, f"len({session}.engine.edited)") == 0
     python(lab, "bridge.lab.views['code'].reset(list(bridge.lab.views['code'].shipped))")
-    # an allocation larger than WebAssembly's memory
-    failed = lab.evaluate("napkin.run('bytearray(3 * 2**30)').then(() => '', (e) => e.message)")
-    assert "MemoryError" in failed or "memory" in failed.lower(), failed
+    # an allocation larger than WebAssembly's memory (32-bit: 4 GiB at most)
+    failed = lab.evaluate("napkin.run('import numpy; numpy.empty(2**32 - 2**16, numpy.uint8)')"
+                          ".then(() => '', (e) => e.message)")
+    assert "MemoryError" in failed, failed
     # an exception inside a callback the page triggers
     python(lab, f"def boom(event):\n    raise RuntimeError('boom in a callback')\n"
                 f"watcher = {session}.param.watch(boom, 'seed')")
@@ -223,7 +224,7 @@ def test_faults_inside_python_leave_the_lab_working(lab):
     app(lab).get_by_role("button", name="Generate next token").click()
     lab.wait_for_function(f"napkin.run('{session}.prompt').then((p) => p.length > "
                           f"{len(before)})", timeout=30_000)
-    assert lab.evaluate("napkin.log.restarts") == 0
+    assert lab.evaluate("napkin.log.restarts") == 0  # nothing so far needed a new worker
     assert lab.errors == []
 
 
@@ -247,9 +248,11 @@ def test_an_endless_loop_is_stopped_and_the_lab_restored(lab):
     editor.click()
     lab.keyboard.press("Control+End")
     lab.keyboard.type("\nwhile True: pass\n")  # one line: no reliance on auto-indent
+    restarts = lab.evaluate("napkin.log.restarts")
     started = time.monotonic()
     app(lab).get_by_role("button", name="▶ Run my code").click()
-    lab.wait_for_function("napkin.log.restarts === 1", timeout=(RUNAWAY_SECONDS + 30) * 1000)
+    lab.wait_for_function(f"napkin.log.restarts === {restarts + 1}",
+                          timeout=(RUNAWAY_SECONDS + 30) * 1000)
     assert RUNAWAY_SECONDS - 0.5 < time.monotonic() - started < RUNAWAY_SECONDS + 20
     assert settled(lab) == "ready"
     app(lab).get_by_text(f"Your code ran for more than {RUNAWAY_SECONDS} s and was stopped") \
@@ -265,9 +268,11 @@ def test_an_endless_loop_is_stopped_and_the_lab_restored(lab):
 def test_a_crashed_worker_is_replaced_with_a_notice(lab):
     # an exception escaping Python into the worker's event loop: the worker reports an
     # error the page cannot recover from in place, so it starts a new one
-    python(lab, "import js\nfrom pyodide.ffi import create_once_callable\n"
-                "js.setTimeout(create_once_callable(lambda: 1 / 0), 0)")
-    lab.wait_for_function("napkin.log.restarts === 2", timeout=60_000)
+    restarts = lab.evaluate("napkin.log.restarts")
+    lab.evaluate("(code) => { napkin.run(code).catch(() => {}); }",  # answered or not
+                 "import js\nfrom pyodide.ffi import create_once_callable\n"
+                 "js.setTimeout(create_once_callable(lambda: 1 / 0), 0)")
+    lab.wait_for_function(f"napkin.log.restarts === {restarts + 1}", timeout=60_000)
     assert settled(lab) == "ready"
     app(lab).get_by_text("The page restarted: the Python worker stopped").first.wait_for(
         timeout=60_000)

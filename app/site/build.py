@@ -56,7 +56,8 @@ PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
 WEIGHT_FILES = ("model.npz", "config.json", BPE_NAME)
 MARKER = ".napkin-gpt-site"
-RUNAWAY_SECONDS = 10.0
+RUNAWAY_SECONDS = 10.0  # the reader's code (Code view, edited engine)
+STUCK_SECONDS = 60.0  # the lab's own work
 HEARTBEAT_SECONDS = 2.0
 STALL_SECONDS = 120.0
 PINNED = ("our files", "training text", "Bokeh/Panel JS", "Pyodide runtime",
@@ -67,6 +68,7 @@ MESSAGES = {
     "runaway": "Your code ran for more than {seconds:g} s and was stopped; the lab restarted "
                "with the shipped engine.",
     "crashed": "The page restarted: the Python worker stopped ({reason}).",
+    "stuck": "The lab did not answer for a minute and was restarted.",
     "waiting": "Waiting: another Napkin GPT on this page is starting…",
     "embed": "A snapshot. Scroll here or press Go live to run the model.",
 }
@@ -325,6 +327,7 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
         "scripts": needs.scripts, "integrity": integrity, "sizes": sizes,
         "stages": [{"id": i, "label": label, "bytes": stage_bytes[i]} for i, label in STAGES],
         "timeouts": {"runawayMs": round(options.runaway_seconds * 1000),
+                     "stuckMs": round(max(STUCK_SECONDS, options.runaway_seconds) * 1000),
                      "heartbeatMs": round(HEARTBEAT_SECONDS * 1000),
                      "stallMs": round(STALL_SECONDS * 1000)},
         "messages": {**MESSAGES,

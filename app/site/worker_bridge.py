@@ -101,6 +101,12 @@ class WorkerBridge:
         else:
             raise ValueError(f"unknown message {kind!r}")
 
+    def strict(self) -> bool:
+        """Whether the reader's own code may run on the next message (the Code view is
+        shown, or an edited engine is in use): the page then allows it less time."""
+        lab = self.lab
+        return lab is None or lab.view == "code" or bool(lab.session.engine.edited)
+
     @staticmethod
     def _set_location(location: dict[str, Any]) -> None:
         """Seed `pn.state.location` with the page's address; afterwards Panel's Location
