@@ -42,7 +42,7 @@ VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "attention": ("Attention", "attends most to"),
     "residual": ("Residual tracks", "Every token has its own track"),
     "next": ("Next token", "Likeliest next token"),
-    "training": ("Training", "No step taken yet"),
+    "training": ("Training", "Step one phase"),
     "scale": ("Scale", "GPT-3 175B"),
     "quantization": ("Quantization", "Q4_0"),
     "code": ("Code", "Running: the shipped engine"),
@@ -207,9 +207,9 @@ def test_faults_inside_python_leave_the_lab_working(lab):
     app(lab).get_by_text("RecursionError").first.wait_for(timeout=60_000)
     assert python(lab, f"len({session}.engine.edited)") == 0
     python(lab, "bridge.lab.views['code'].reset(list(bridge.lab.views['code'].shipped))")
-    # an allocation larger than WebAssembly's memory (32-bit: 4 GiB at most)
-    failed = lab.evaluate("napkin.run('import numpy; numpy.empty(2**32 - 2**16, numpy.uint8)')"
-                          ".then(() => '', (e) => e.message)")
+    # allocations beyond WebAssembly's memory (32-bit: 4 GiB at most, 2 GiB per array)
+    failed = lab.evaluate("napkin.run('import numpy; [numpy.empty(2**31 - 2**20, numpy.uint8)"
+                          " for _ in range(3)]').then(() => '', (e) => e.message)")
     assert "MemoryError" in failed, failed
     # an exception inside a callback the page triggers
     python(lab, f"def boom(event):\n    raise RuntimeError('boom in a callback')\n"

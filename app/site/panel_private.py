@@ -33,11 +33,18 @@ def extension_names(modules: Iterable[str]) -> list[str]:
     return list(by_module.values())
 
 
-def apply_page_patch(doc, patch: Any) -> None:
-    """Apply a JSON patch the page sent (a JS proxy in Pyodide) to the worker's document."""
+def apply_page_patch(doc, patch: Any, after_each: Callable[[], None] = lambda: None) -> None:
+    """Apply a JSON patch the page sent (a JS proxy in Pyodide) to the worker's document,
+    one event at a time, calling `after_each` after each: what one action of the reader
+    changed (a typed edit saved) goes back before the next action (Run) is taken."""
+    from bokeh.core.serialization import Serialized
     from panel.io.pyodide import _convert_json_patch
 
-    doc.apply_json_patch(_convert_json_patch(patch), setter="js")
+    serialized = _convert_json_patch(patch)
+    for event in serialized.content.get("events", []):
+        doc.apply_json_patch(Serialized(content={**serialized.content, "events": [event]},
+                                        buffers=serialized.buffers), setter="js")
+        after_each()
 
 
 def link_to_page(doc, send_patch: Callable[..., Any]) -> Callable[[], None]:

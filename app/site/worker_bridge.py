@@ -93,9 +93,8 @@ class WorkerBridge:
             if hasattr(js, "pageCaughtUp"):  # ticks wait for the page to draw the last one
                 self.lab.session.clock.pace = js.pageCaughtUp
         elif kind == "patch":
-            apply_page_patch(self._doc, payload)
-            if self._flush is not None:  # linked: the lab's answer goes back now, as one patch
-                self._flush()
+            # once linked, the lab's answer to each change goes back at once, as one patch
+            apply_page_patch(self._doc, payload, self._flush or (lambda: None))
         elif kind == "location":
             self._set_location(json.loads(payload))
         else:
