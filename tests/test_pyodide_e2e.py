@@ -44,7 +44,7 @@ VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "next": ("Next token", "Likeliest next token"),
     "training": ("Training", "Step one phase"),
     "scale": ("Scale", "GPT-3 175B"),
-    "quantization": ("Quantization", "Q4_0"),
+    "quantization": ("Quantization", "steps of the scale"),
     "code": ("Code", "Running: the shipped engine"),
 }
 
