@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -172,6 +173,26 @@ def test_the_quantization_view_measures_the_quantized_model(lab):
     show(lab, "quantization")
     app(lab).get_by_text("Next token after the prompt").first.wait_for(timeout=180_000)
     screenshot(lab, "pyodide-quantization")
+    assert lab.errors == []
+
+
+def test_download_gguf_writes_in_the_worker_the_size_it_announced(lab, tmp_path, shipped):
+    """The worker writes the file with the gguf wheel the site ships; it reads back here."""
+    pytest.importorskip("gguf", reason="the gguf package is not installed (pip install -e .[app])")
+    from app.session.gguf_io import load_gguf
+
+    show(lab, "quantization")
+    note = app(lab).locator(".napkin", has_text="napkin-gpt-q8_0.gguf:").first
+    note.wait_for(timeout=120_000)
+    shown = int(re.search(r"napkin-gpt-q8_0\.gguf: ([\d,]+) bytes",
+                          note.inner_text()).group(1).replace(",", ""))
+    with lab.expect_download(timeout=60_000) as info:
+        app(lab).get_by_role("button", name="Download GGUF").click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    assert path.name == "napkin-gpt-q8_0.gguf"
+    assert path.stat().st_size == shown
+    assert load_gguf(path).tokenizer.chars == shipped.tokenizer.chars
     assert lab.errors == []
 
 
