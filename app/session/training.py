@@ -110,11 +110,10 @@ class Training(param.Parameterized):
         self._record_milestone(0)
         self.param.update(from_zero=True, learning_rate=FROM_ZERO_LR,
                           history_version=self.history_version + 1)
-        self.clock.speed = self.clock.param.speed.bounds[1]  # every step counts: fastest
         self.tell(f"Random weights (seed {self.seed}): the model guesses about uniformly "
                   f"among {self.config.vocab_size} characters. Press Train to watch it learn "
-                  f"the shipped text, at the clock's fastest speed and learning rate "
-                  f"{FROM_ZERO_LR:g}.")
+                  f"the shipped text (learning rate {FROM_ZERO_LR:g}; the Speed slider sets "
+                  "the steps a second).")
         self.weights_version += 1
 
     def train_on_text(self, text: str) -> None:

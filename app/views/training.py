@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
+from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LegendItem, Span
 from bokeh.plotting import figure
 
@@ -98,7 +99,8 @@ class TrainingView(View):
             self.loss_plot.add_layout(span)
             keys[name] = self.loss_plot.line([], [], line_dash=span.line_dash, line_width=2,
                                              line_color=span.line_color)
-        self.uniform_item = LegendItem(label="", renderers=[keys["uniform"]])
+        self.uniform_item = LegendItem(label="ln V: guessing uniformly",
+                                       renderers=[keys["uniform"]])
         self.shipped_item = LegendItem(label=f"shipped model: validation "
                                              f"{s.shipped_val_loss}",
                                        renderers=[keys["shipped"]])
@@ -184,7 +186,7 @@ class TrainingView(View):
         """ln V for this vocabulary; the shipped model's loss when the text is the shipped."""
         s = self.session
         self.uniform.location = s.loss_baseline()
-        self.uniform_item.label = f"ln V = {s.loss_baseline():.2f}: guessing uniformly"
+        self.uniform_item.label = value(f"ln V = {s.loss_baseline():.2f}: guessing uniformly")
         shipped = s.shipped_val_loss is not None and s.corpus_name == "Shakespeare"
         self.shipped.visible = shipped
         self.loss_plot.legend.items = [*self._loss_items, self.uniform_item,
