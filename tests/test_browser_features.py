@@ -38,11 +38,13 @@ def test_head_roles_a_click_opens_the_head_and_a_short_prompt_is_explained(page,
     measured = page.get_by_text("Measured on a random sequence of 32 distinct characters")
     measured.wait_for(timeout=20_000)
     top = measured.bounding_box()["y"]
-    grids = [box for box in (c.bounding_box() for c in page.locator("canvas").all())
-             if box and box["y"] > top]
-    grid = min(grids, key=lambda box: box["y"])  # the previous-token grid, right below
-    # its top row is block 0, its rightmost column head 3
-    page.mouse.click(grid["x"] + grid["width"] - 30, grid["y"] + 45)
+    below = [(box["y"], canvas) for canvas in page.locator("canvas").all()
+             if (box := canvas.bounding_box()) and box["y"] > top]
+    grid = min(below, key=lambda pair: pair[0])[1]  # the head roles grid, right below
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    # its top row is block 0, its rightmost column head 3 (of the induction grid)
+    page.mouse.click(box["x"] + box["width"] - 30, box["y"] + 45)
     page.get_by_text("Block 0, head 3: token 26").wait_for(timeout=10_000)
     page.get_by_role("button", name="Show as table").last.click()
     page.get_by_text("previous token").last.wait_for(timeout=10_000)

@@ -135,12 +135,13 @@ def test_head_roles_while_training_plays_every_few_steps_and_catch_up_on_pause(s
 def test_clicking_a_head_in_the_grid_opens_it(session):
     view = AttentionView(session=session)
     assert view.grid.clickable and not TrainingView(session=session).grid.clickable
-    source = view.grid.sources["induction"]
-    assert len(source.data["score"]) == 12
-    source.selected.indices = [2 * 4 + 1]  # block 2, head 1
+    source = view.grid.source
+    assert len(source.data["score"]) == 24  # 12 heads, two roles
+    np.testing.assert_array_equal(source.data["score"][12:], view.roles.scores.induction.ravel())
+    source.selected.indices = [12 + 2 * 4 + 1]  # an induction cell: block 2, head 1
     assert (session.layer, session.head) == (2, 1)
     assert "Block 2, head 1" in view._caption.object
-    assert view.grid.sources["previous"].selected.indices == [9]
+    assert source.selected.indices == [9, 21]  # the head outlined for both roles
 
 
 # ---- learning from zero -------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Head roles as two block x head grids (previous token, induction), each cell a head with
-its score written in it, and a table of the same numbers a click away.
+"""Head roles as a block x head grid for each role (previous token, induction), side by side
+in one figure, each cell a head with its score written in it, and a table of the same
+numbers a click away.
 
-The figures and their ColumnDataSources are built once; they follow the HeadRoles they
-are given. With `clickable`, clicking a cell opens that head (the session's block and
-head), which the attention view above it then draws.
+The figure and its ColumnDataSource are built once; they follow the HeadRoles they are
+given. With `clickable`, clicking a cell opens that head (the session's block and head),
+which the attention view above it then draws.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearColorMapper
 from bokeh.plotting import figure
 
 from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.heatmap import SEQUENTIAL
-from app.views.parts.layout import figure_grid
 from app.views.parts.markup import esc, html_pane, set_html, visible
 
 ROLES = {"previous": "previous token", "induction": "induction"}
@@ -32,15 +32,13 @@ class HeadGrid(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         cfg = self.roles.session.config
-        self.sources = {role: ColumnDataSource(dict(x=[], y=[], score=[], label=[], head=[],
-                                                    text_color=[])) for role in ROLES}
-        self.figures = {role: self._figure(role, title, cfg.n_layer, cfg.n_head)
-                        for role, title in ROLES.items()}
+        self.source = ColumnDataSource(dict(x=[], y=[], score=[], label=[], head=[],
+                                            text_color=[]))
+        self.figure = self._figure(cfg.n_layer, cfg.n_head)
         self._caption = html_pane()
         self._table = html_pane()
-        self._pictures = figure_grid(*(pn.pane.Bokeh(f, sizing_mode="stretch_width")
-                                       for f in self.figures.values()), min_width=260)
-        self._body = pn.Column(self._pictures, sizing_mode="stretch_width")
+        self._picture = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
+        self._body = pn.Column(self._picture, sizing_mode="stretch_width")
         self.show_table = pn.widgets.Toggle(label="Show as table", value=False, width=120,
                                             margin=(0, 5), color="light")
         self.show_table.param.watch(self._swap, "value")
@@ -49,35 +47,38 @@ class HeadGrid(pn.viewable.Viewer):
         self._draw()
 
     def _swap(self, event) -> None:
-        self._body.objects = [self._table if event.new else self._pictures]
+        self._body.objects = [self._table if event.new else self._picture]
 
-    def _figure(self, role: str, title: str, n_layer: int, n_head: int):
+    def _figure(self, n_layer: int, n_head: int):
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#dee2e6")
-        fig = figure(title=f"{title} score", height=60 + CELL * n_layer,
-                     sizing_mode="stretch_width", min_width=200, toolbar_location=None,
+        fig = figure(title="Score of each head for each role (0 to 1)",
+                     height=80 + CELL * n_layer, sizing_mode="stretch_width", min_width=200,
+                     max_width=760, toolbar_location=None,
                      tools="tap" if self.clickable else "",
-                     x_range=[f"head {h}" for h in range(n_head)],
+                     x_range=FactorRange(*[(title, f"h{h}") for title in ROLES.values()
+                                           for h in range(n_head)], group_padding=0.6),
                      y_range=[f"block {i}" for i in reversed(range(n_layer))])
-        cells = fig.rect("x", "y", width=0.95, height=0.9, source=self.sources[role],
+        cells = fig.rect("x", "y", width=0.95, height=0.9, source=self.source,
                          fill_color={"field": "score", "transform": mapper}, line_color=None,
                          nonselection_fill_alpha=1.0, selection_line_color="#d9480f",
                          selection_line_width=3)
-        fig.text("x", "y", text="label", source=self.sources[role], text_align="center",
-                 text_baseline="middle", text_font_size="10pt", text_color="text_color",
+        fig.text("x", "y", text="label", source=self.source, text_align="center",
+                 text_baseline="middle", text_font_size="9pt", text_color="text_color",
                  nonselection_text_alpha=1.0)
         fig.add_tools(HoverTool(renderers=[cells], tooltips=[("head", "@head"),
                                                              ("score", "@label")]))
         fig.grid.visible = False
         fig.axis.major_tick_line_color = None
         fig.axis.axis_line_color = None
+        fig.xaxis.group_text_font_size = "10pt"
         if self.clickable:
-            self.sources[role].selected.on_change("indices", self._open_head)
+            self.source.selected.on_change("indices", self._open_head)
         return fig
 
     def _open_head(self, attr, old, new) -> None:
         if new:
-            n_head = self.roles.session.config.n_head
-            layer, head = divmod(int(new[0]), n_head)
+            n_layer, n_head = self.roles.session.config.n_layer, self.roles.session.config.n_head
+            layer, head = divmod(int(new[0]) % (n_layer * n_head), n_head)
             self.roles.session.param.update(layer=layer, head=head)
 
     @param.depends("roles.scores", "roles.note", "roles.session.layer",
@@ -87,22 +88,23 @@ class HeadGrid(pn.viewable.Viewer):
         scores = roles.scores
         if scores is None:
             set_html(self._caption, f"<p class='explain'>{esc(roles.note)}</p>")
-            for source in self.sources.values():
-                source.data = dict(x=[], y=[], score=[], label=[], head=[], text_color=[])
+            self.source.data = dict(x=[], y=[], score=[], label=[], head=[], text_color=[])
             set_html(self._table, "")
             return
         n_layer, n_head = scores.previous.shape
         blocks, heads = np.divmod(np.arange(n_layer * n_head), n_head)
-        for role in ROLES:
-            values = getattr(scores, role).ravel()
-            self.sources[role].data = dict(
-                x=[f"head {h}" for h in heads], y=[f"block {b}" for b in blocks],
-                score=values, head=[f"block {b}, head {h}" for b, h in zip(blocks, heads,
-                                                                            strict=True)],
-                label=["–" if np.isnan(v) else f"{v:.2f}" for v in values],
-                text_color=["white" if v > 0.55 else "#212529" for v in values])
-            if self.clickable:
-                self.sources[role].selected.indices = [s.layer * n_head + s.head]
+        values = np.concatenate([getattr(scores, role).ravel() for role in ROLES])
+        self.source.data = dict(
+            x=[(title, f"h{h}") for title in ROLES.values() for h in heads],
+            y=[f"block {b}" for _ in ROLES for b in blocks],
+            score=values,
+            head=[f"block {b}, head {h}, {title}" for title in ROLES.values()
+                  for b, h in zip(blocks, heads, strict=True)],
+            label=["–" if np.isnan(v) else f"{v:.2f}" for v in values],
+            text_color=["white" if v > 0.55 else "#212529" for v in values])
+        if self.clickable:  # the open head, outlined in both grids
+            cell = s.layer * n_head + s.head
+            self.source.selected.indices = [cell, cell + n_layer * n_head]
         set_html(self._caption, self._describe(scores))
         set_html(self._table, self._numbers(scores))
 
