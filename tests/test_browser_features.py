@@ -65,8 +65,8 @@ def test_learning_from_zero_trains_shows_its_speed_and_is_not_restarted_by_accid
     page.get_by_text("Learning from zero: 0 steps").wait_for(timeout=10_000)
     train = page.get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
-    page.get_by_text("steps a minute").wait_for(timeout=60_000)
-    page.get_by_text("Learning from zero: 25 steps").wait_for(timeout=60_000)
+    page.get_by_text("steps a minute").wait_for(timeout=120_000)
+    page.get_by_text("(at step 25)").wait_for(timeout=180_000)  # validation, every 25 steps
     train.click()  # pause
     page.locator("td", has_text="4.3").first.wait_for(timeout=10_000)  # step 0: about ln V
     start.click()
