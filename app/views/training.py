@@ -11,7 +11,7 @@ from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LegendItem, S
 from bokeh.plotting import figure
 
 from app.session.heads import HeadRoles
-from app.session.training import TRAIN_PHASES
+from app.session.training import TRAIN_PHASES, VAL_EVERY
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
@@ -134,10 +134,15 @@ class TrainingView(View):
         use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
         self.download = GGUFDownload(session=s, fmt="f32", choose=True,
                                      active=self.param.active)  # the model as trained
+        self._loss_picture = pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width")
+        self._loss_table = html_pane()
+        self._loss_body = pn.Column(self._loss_picture, sizing_mode="stretch_width")
+        self.loss_as_table = pn.widgets.Toggle(label="Show as table", width=120, margin=(0, 5),
+                                               color="light")
+        self.loss_as_table.param.watch(self._swap_loss, "value")
         self._layout = pn.Column(
             explain(EXPLAIN), controls, self._phases, self._status, explain(ZERO_EXPLAIN),
-            self._zero, pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"),
-            self._milestones,
+            self._zero, self._loss_body, self.loss_as_table, self._milestones,
             pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>",
                          sizing_mode="stretch_width"),
             self.grid,
@@ -181,6 +186,31 @@ class TrainingView(View):
         if vals:
             steps, losses = zip(*vals, strict=True)
             self.val_source.stream(dict(step=list(steps), loss=list(losses)))
+        if self.loss_as_table.value:
+            self._fill_loss_table()
+
+    def _swap_loss(self, event) -> None:
+        if event.new:
+            self._fill_loss_table()
+        self._loss_body.objects = [self._loss_table if event.new else self._loss_picture]
+
+    def _fill_loss_table(self) -> None:
+        """The curve as numbers: each validation point, with the mean batch loss of the
+        steps that led to it, and the two reference losses."""
+        s = self.session
+        batch = np.array([loss for _, loss in s.history])
+        rows = "".join(
+            f"<tr><td>{step:,}</td><td>{batch[max(0, step - VAL_EVERY):step].mean():.3f}"
+            f"</td><td>{val:.3f}</td></tr>" if step else
+            f"<tr><td>0</td><td>–</td><td>{val:.3f}</td></tr>" for step, val in s.val_history)
+        shipped = (f" The shipped model: validation {s.shipped_val_loss}."
+                   if self.shipped.visible else "")
+        set_html(self._loss_table,
+                 f"<p class='explain'>Guessing uniformly: ln V = {s.loss_baseline():.3f}."
+                 f"{shipped}</p><div style='max-height:20rem;overflow-y:auto'>"
+                 "<table class='data'><tr><th>step</th><th>batch loss (mean of the "
+                 f"{VAL_EVERY} steps before)</th><th>validation loss</th></tr>{rows}"
+                 "</table></div>")
 
     def _show_references(self) -> None:
         """ln V for this vocabulary; the shipped model's loss when the text is the shipped."""
