@@ -172,7 +172,7 @@ def test_learning_from_zero_starts_at_ln_v_and_records_milestones(session):
     assert 1.833 in view.references.data["loss"]  # the axis reaches down to it
     assert f"{VAL_EVERY} steps" in view._zero.object and "8,000 steps" in view._zero.object
     assert "<td>25</td>" in view._milestones.object
-    view.loss_as_table.value = True  # the curve as numbers
+    view.loss_numbers.showing_table = True  # the curve as numbers
     mean = np.mean([loss for _, loss in session.history[:VAL_EVERY]])
     assert f"<tr><td>25</td><td>{mean:.3f}</td>" in view._loss_table.object
     assert "<tr><td>0</td><td>–</td><td>" in view._loss_table.object

@@ -289,6 +289,11 @@ class LabSession(Training):
     def pieces(self, ids) -> list[str]:
         return [self.tokenizer.piece(int(i)) for i in ids]
 
+    def choose_position(self, position: int) -> None:
+        """Focus the views on token `position`; the last token is kept as -1, so that the
+        choice follows the prompt as it grows."""
+        self.query = -1 if position >= len(self.ids) - 1 else position
+
     @property
     def query_position(self) -> int:
         return self.query if self.query >= 0 else len(self.ids) - 1

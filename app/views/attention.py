@@ -50,7 +50,7 @@ class AttentionView(View):
         cfg = s.config
         self.query_slider = pn.widgets.IntSlider(label="Token (query position)", start=0,
                                                  end=max(1, len(s.ids) - 1), width=220)
-        self.query_slider.param.watch(self._pick_query, "value")
+        self.query_slider.param.watch(lambda e: self.session.choose_position(e.new), "value")
         selectors = wrap_row(
             pn.widgets.IntSlider.from_param(s.param.layer, label="Block", width=160),
             pn.widgets.IntSlider.from_param(s.param.head, label="Head", width=160),
@@ -116,10 +116,6 @@ class AttentionView(View):
         self.roles.active = self.active  # the scores are only kept up while shown
 
     # ---- reader actions -------------------------------------------------------------------
-
-    def _pick_query(self, event) -> None:
-        last = len(self.session.ids) - 1
-        self.session.query = -1 if event.new >= last else event.new
 
     def _tap_query(self, attr, old, new) -> None:
         if new:

@@ -13,6 +13,7 @@ from app.session.lens import LogitLens
 from app.views.parts.heatmap import SEQUENTIAL, Heatmap
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import esc, explain, html_pane, set_html, token_colour, visible
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.lens import depth_names
 
@@ -63,7 +64,7 @@ class ResidualView(View):
 
         self.position = pn.widgets.IntSlider(label="Token (position)", start=0, width=240,
                                              end=max(1, len(self.session.ids) - 1))
-        self.position.param.watch(self._pick_position, "value")
+        self.position.param.watch(lambda e: self.session.choose_position(e.new), "value")
         self._lens_caption = html_pane()
         self._lens_table = html_pane()
         self.guess_source = ColumnDataSource(dict(x=[], y=[], prob=[], label=[], token=[],
@@ -71,21 +72,18 @@ class ResidualView(View):
         self.final_source = ColumnDataSource(dict(y=[], prob=[], rank=[], label=[]))
         self.guesses = self._guess_figure(depths)
         self.final = self._final_figure(depths)
-        self._lens_pictures = figure_grid(pn.pane.Bokeh(self.guesses, sizing_mode="stretch_width"),
-                                          pn.pane.Bokeh(self.final, sizing_mode="stretch_width"),
-                                          min_width=300)
-        self._lens_body = pn.Column(self._lens_pictures, sizing_mode="stretch_width")
-        show_table = pn.widgets.Toggle(label="Show as table", width=120, margin=(0, 5),
-                                       color="light")
-        show_table.param.watch(self._swap, "value")
+        self.lens_numbers = PictureOrTable(
+            figure_grid(pn.pane.Bokeh(self.guesses, sizing_mode="stretch_width"),
+                        pn.pane.Bokeh(self.final, sizing_mode="stretch_width"), min_width=300),
+            self._lens_table)
         self._layout = pn.Column(
             explain(EXPLAIN),
             figure_grid(self.tracks, self.added, min_width=360),
             pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
             pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Logit lens</h3>",
                          sizing_mode="stretch_width"),
-            explain(LENS_EXPLAIN), self.position, self._lens_caption, self._lens_body,
-            show_table, sizing_mode="stretch_width")
+            explain(LENS_EXPLAIN), self.position, self._lens_caption, self.lens_numbers,
+            sizing_mode="stretch_width")
         self._update()
         self._show_lens()
 
@@ -121,13 +119,6 @@ class ResidualView(View):
     @param.depends("active", watch=True)
     def _follow_page(self) -> None:
         self.lens.active = self.active  # the lens is only kept up while shown
-
-    def _swap(self, event) -> None:
-        self._lens_body.objects = [self._lens_table if event.new else self._lens_pictures]
-
-    def _pick_position(self, event) -> None:
-        last = len(self.session.ids) - 1
-        self.session.query = -1 if event.new >= last else event.new
 
     @param.depends("session.trace", "session.query", watch=True)
     def _update(self) -> None:

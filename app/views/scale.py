@@ -11,6 +11,7 @@ from bokeh.plotting import figure
 
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import explain, html_pane, set_html
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.model import GPTConfig
 from engine.scale import (
@@ -102,20 +103,17 @@ class ScaleView(View):
                 self._windows.append((name, window, label))
         self._contrast = html_pane()
         self._cost_tables = html_pane()
-        self._cost_pictures = figure_grid(pn.pane.Bokeh(self.memory, sizing_mode="stretch_width"),
-                                          pn.pane.Bokeh(self.flops, sizing_mode="stretch_width"),
-                                          min_width=320)
-        self._cost_body = pn.Column(self._cost_pictures, sizing_mode="stretch_width")
-        show_table = pn.widgets.Toggle(label="Show as table", width=120, margin=(0, 5),
-                                       color="light")
-        show_table.param.watch(self._swap, "value")
+        self.cost_numbers = PictureOrTable(
+            figure_grid(pn.pane.Bokeh(self.memory, sizing_mode="stretch_width"),
+                        pn.pane.Bokeh(self.flops, sizing_mode="stretch_width"), min_width=320),
+            self._cost_tables)
         self._layout = pn.Column(explain(EXPLAIN), self._table,
                                  pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
                                  pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>One more token: a "
                                               "KV cache or a recurrent state</h3>",
                                               sizing_mode="stretch_width"),
-                                 explain(RECURRENT_EXPLAIN), self._contrast, self._cost_body,
-                                 show_table, sizing_mode="stretch_width")
+                                 explain(RECURRENT_EXPLAIN), self._contrast, self.cost_numbers,
+                                 sizing_mode="stretch_width")
         self._update()
 
     def _cost_figure(self, title: str, what: str):
@@ -137,9 +135,6 @@ class ScaleView(View):
         fig.legend.spacing = 0
         fig.add_layout(fig.legend[0], "below")  # beside the lines it would hide them
         return fig
-
-    def _swap(self, event) -> None:
-        self._cost_body.objects = [self._cost_tables if event.new else self._cost_pictures]
 
     def _configs(self) -> dict[str, tuple[GPTConfig, int]]:
         return {name: (config or self.session.config, size)

@@ -17,6 +17,7 @@ from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -134,15 +135,13 @@ class TrainingView(View):
         use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
         self.download = GGUFDownload(session=s, fmt="f32", choose=True,
                                      active=self.param.active)  # the model as trained
-        self._loss_picture = pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width")
         self._loss_table = html_pane()
-        self._loss_body = pn.Column(self._loss_picture, sizing_mode="stretch_width")
-        self.loss_as_table = pn.widgets.Toggle(label="Show as table", width=120, margin=(0, 5),
-                                               color="light")
-        self.loss_as_table.param.watch(self._swap_loss, "value")
+        self.loss_numbers = PictureOrTable(
+            pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"), self._loss_table)
+        self.loss_numbers.param.watch(lambda _: self._fill_loss_table(), "showing_table")
         self._layout = pn.Column(
             explain(EXPLAIN), controls, self._phases, self._status, explain(ZERO_EXPLAIN),
-            self._zero, self._loss_body, self.loss_as_table, self._milestones,
+            self._zero, self.loss_numbers, self._milestones,
             pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>",
                          sizing_mode="stretch_width"),
             self.grid,
@@ -186,18 +185,14 @@ class TrainingView(View):
         if vals:
             steps, losses = zip(*vals, strict=True)
             self.val_source.stream(dict(step=list(steps), loss=list(losses)))
-        if self.loss_as_table.value:
-            self._fill_loss_table()
-
-    def _swap_loss(self, event) -> None:
-        if event.new:
-            self._fill_loss_table()
-        self._loss_body.objects = [self._loss_table if event.new else self._loss_picture]
+        self._fill_loss_table()
 
     def _fill_loss_table(self) -> None:
-        """The curve as numbers: each validation point, with the mean batch loss of the
-        steps that led to it, and the two reference losses."""
+        """The curve as numbers, while they are shown: each validation point, with the mean
+        batch loss of the steps that led to it, and the two reference losses."""
         s = self.session
+        if not self.loss_numbers.showing_table:
+            return
         batch = np.array([loss for _, loss in s.history])
         rows = "".join(
             f"<tr><td>{step:,}</td><td>{batch[max(0, step - VAL_EVERY):step].mean():.3f}"

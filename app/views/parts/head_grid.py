@@ -18,6 +18,7 @@ from bokeh.plotting import figure
 from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.heatmap import SEQUENTIAL
 from app.views.parts.markup import esc, html_pane, set_html, visible
+from app.views.parts.picture_or_table import PictureOrTable
 
 ROLES = {"previous": "previous token", "induction": "induction"}
 CELL = 34  # pixels per block row
@@ -37,17 +38,11 @@ class HeadGrid(pn.viewable.Viewer):
         self.figure = self._figure(cfg.n_layer, cfg.n_head)
         self._caption = html_pane()
         self._table = html_pane()
-        self._picture = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
-        self._body = pn.Column(self._picture, sizing_mode="stretch_width")
-        self.show_table = pn.widgets.Toggle(label="Show as table", value=False, width=120,
-                                            margin=(0, 5), color="light")
-        self.show_table.param.watch(self._swap, "value")
-        self._layout = pn.Column(self._caption, self._body, self.show_table,
-                                 sizing_mode="stretch_width")
+        self._layout = pn.Column(
+            self._caption,
+            PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table),
+            sizing_mode="stretch_width")
         self._draw()
-
-    def _swap(self, event) -> None:
-        self._body.objects = [self._table if event.new else self._picture]
 
     def _figure(self, n_layer: int, n_head: int):
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#dee2e6")
