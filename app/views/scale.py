@@ -14,16 +14,6 @@ from app.views.parts.markup import explain, html_pane, set_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.model import GPTConfig
-from engine.scale import (
-    GPT2_SMALL,
-    GPT3_175B,
-    break_even_contexts,
-    kv_cache_numbers,
-    kv_flops_per_token,
-    recurrent_flops_per_token,
-    recurrent_state_numbers,
-    scale_of,
-)
 
 EXPLAIN = (
     "The same architecture, scaled. Parameters are every number in the weights; FLOPs per "
@@ -41,8 +31,9 @@ RECURRENT_EXPLAIN = (
     "state costs the same at any length, but what it folded away cannot be looked up "
     "again. Past a model's context window (the grey lines) the curves show the same model "
     "as if its window were longer.")
-# bytes per number: ours as the lab runs it (float32), GPT-3 as it is served (16-bit)
-MODELS = {"Napkin GPT": (None, 4, "#4c6ef5"), "GPT-3 175B": (GPT3_175B, 2, "#d9480f")}
+# config (None: the session's), bytes per number (ours as the lab runs it, float32; GPT-3 as
+# it is served, 16-bit) and colour
+MODELS = {"Napkin GPT": (None, 4, "#4c6ef5"), "GPT-3 175B": ("GPT3_175B", 2, "#d9480f")}
 CONTEXTS = 2 ** np.arange(0, 21)  # 1 ... 1,048,576 tokens
 TABLE_CONTEXTS = (1, 64, 2048, 65_536, 1_048_576)
 
@@ -61,15 +52,17 @@ def human_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def per_token_costs(config: GPTConfig, bytes_per_number: int) -> dict[str, np.ndarray]:
-    """Memory (bytes) and FLOPs per generated token at every context of CONTEXTS."""
-    state = recurrent_state_numbers(config) * bytes_per_number
+def per_token_costs(scale, config: GPTConfig, bytes_per_number: int) -> dict[str, np.ndarray]:
+    """Memory (bytes) and FLOPs per generated token at every context of CONTEXTS, counted by
+    `scale` (the engine's scale module)."""
+    state = scale.recurrent_state_numbers(config) * bytes_per_number
     return dict(
-        kv_bytes=np.array([kv_cache_numbers(config, int(t)) * bytes_per_number
+        kv_bytes=np.array([scale.kv_cache_numbers(config, int(t)) * bytes_per_number
                            for t in CONTEXTS], dtype=float),
         rec_bytes=np.full(len(CONTEXTS), float(state)),
-        kv_flops=np.array([kv_flops_per_token(config, int(t)) for t in CONTEXTS], dtype=float),
-        rec_flops=np.full(len(CONTEXTS), float(recurrent_flops_per_token(config))))
+        kv_flops=np.array([scale.kv_flops_per_token(config, int(t)) for t in CONTEXTS],
+                          dtype=float),
+        rec_flops=np.full(len(CONTEXTS), float(scale.recurrent_flops_per_token(config))))
 
 
 class ScaleView(View):
@@ -136,14 +129,16 @@ class ScaleView(View):
         fig.add_layout(fig.legend[0], "below")  # beside the lines it would hide them
         return fig
 
-    def _configs(self) -> dict[str, tuple[GPTConfig, int]]:
-        return {name: (config or self.session.config, size)
+    def _configs(self, scale) -> dict[str, tuple[GPTConfig, int]]:
+        return {name: (getattr(scale, config) if config else self.session.config, size)
                 for name, (config, size, _) in MODELS.items()}
 
     @param.depends("session.weights_version", watch=True)
     def _update(self) -> None:
-        models = [scale_of("Napkin GPT", self.session.config),
-                  scale_of("GPT-2 small", GPT2_SMALL), scale_of("GPT-3 175B", GPT3_175B)]
+        scale = self.session.engine_module("scale")  # the engine in use: edits show here
+        models = [scale.scale_of("Napkin GPT", self.session.config),
+                  scale.scale_of("GPT-2 small", scale.GPT2_SMALL),
+                  scale.scale_of("GPT-3 175B", scale.GPT3_175B)]
         ours = models[0]
         self.source.data = dict(name=[m.name for m in models], params=[m.params for m in models],
                                 flops=[m.flops_per_token for m in models],
@@ -161,11 +156,11 @@ class ScaleView(View):
         body = "".join(f"<tr><td>{name}</td>" + "".join(f"<td>{f(m)}</td>" for m in models)
                        + "</tr>" for name, f in rows)
         set_html(self._table, f"<table class='data'><tr><th></th>{head}</tr>{body}</table>")
-        self._update_costs()
+        self._update_costs(scale)
 
-    def _update_costs(self) -> None:
-        configs = self._configs()
-        costs = {name: per_token_costs(c, size) for name, (c, size) in configs.items()}
+    def _update_costs(self, scale) -> None:
+        configs = self._configs(scale)
+        costs = {name: per_token_costs(scale, c, size) for name, (c, size) in configs.items()}
         for name, cost in costs.items():
             self.costs[name].data = dict(context=CONTEXTS, **cost)
         for name, window, label in self._windows:
@@ -173,10 +168,10 @@ class ScaleView(View):
             label.text = f"{name} window"
         sentences, tables = [], []
         for name, (c, size) in configs.items():
-            memory_even, flops_even = break_even_contexts(c)
+            memory_even, flops_even = scale.break_even_contexts(c)
             t = c.block_size
-            kv_full = kv_cache_numbers(c, t) * size
-            state = recurrent_state_numbers(c) * size
+            kv_full = scale.kv_cache_numbers(c, t) * size
+            state = scale.recurrent_state_numbers(c) * size
             sentences.append(
                 f"<b>{name}</b> ({8 * size}-bit numbers): at its full window of {t:,} tokens "
                 f"the KV cache holds {human_bytes(kv_full)} per sequence, a recurrent state "
