@@ -28,8 +28,8 @@ def lens_logits(stream: np.ndarray, ln_f_g: np.ndarray, ln_f_b: np.ndarray,
                 wte: np.ndarray) -> np.ndarray:
     """(..., C) residual stream -> (..., V) logits, through the final LayerNorm and the
     tied embedding, exactly as the model's head does."""
-    out, _, _ = layernorm(stream, ln_f_g, ln_f_b)
-    return out @ wte.T
+    normed = layernorm(stream, ln_f_g, ln_f_b)[0]  # (..., C); [1:] is what backward needs
+    return normed @ wte.T
 
 
 @dataclass(frozen=True)
