@@ -82,7 +82,9 @@ def test_learning_from_zero_trains_in_the_page(lab):
     go(lab, "Training", "Learn from zero")
     app(lab).get_by_role("button", name="Learn from zero").click()
     app(lab).get_by_text("Random weights (seed 0)").first.wait_for(timeout=120_000)
-    app(lab).get_by_text("as fast as it can").first.click()
+    fastest = app(lab).get_by_text("as fast as it can")
+    if fastest.count():  # the transport's fastest setting, where it has one
+        fastest.first.click()
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
     lab.wait_for_timeout(TRAIN_MS)
