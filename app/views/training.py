@@ -40,7 +40,9 @@ ZERO_EXPLAIN = (
     "on the same Shakespeare. At first it guesses every character about equally: its loss "
     "is ln V. Watch the loss fall, the validation loss (text it never trains on) follow, "
     "and the samples turn from noise into letters, words and names. The dashed line is "
-    "where the shipped model ended up.")
+    "where the shipped model ended up. Further down, the head roles show when heads stop "
+    "spreading their attention evenly (scores near 0.06) and start to look at the previous "
+    "character: with the defaults, block 0's heads begin to after about a thousand steps.")
 ROLES_EVERY = 10  # while training plays, head roles are measured every this many steps
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
