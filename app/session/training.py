@@ -161,8 +161,9 @@ class Training(param.Parameterized):
         if self.trainer is not None:
             self.trainer.set_batch_size(self.batch_size)
 
-    def compute_step(self) -> ComputedStep | None:
-        """Forward and backward over the next batch (the weights do not change yet)."""
+    def compute_step(self, show: bool = True) -> ComputedStep | None:
+        """Forward and backward over the next batch (the weights do not change yet); `show`
+        makes it the `train_step` the views draw (a whole step shows only its end)."""
         if not self.can_train:
             self.tell("There is no training text: paste your own below, or run "
                       "`napkin-gpt fetch-corpus` and restart the lab.", "error")
@@ -176,7 +177,9 @@ class Training(param.Parameterized):
             self.weights_version += 1
             self._run_model()
             return None
-        self._pending = self.train_step = computed
+        self._pending = computed
+        if show:
+            self.train_step = computed
         return computed
 
     def apply_step(self) -> StepReport | None:
@@ -204,7 +207,7 @@ class Training(param.Parameterized):
         rather than thrown away."""
         if self._pending is not None:
             return self.apply_step()
-        return self.apply_step() if self.compute_step() is not None else None
+        return self.apply_step() if self.compute_step(show=False) is not None else None
 
     # ---- records ----------------------------------------------------------------------------
 

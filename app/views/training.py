@@ -44,6 +44,7 @@ ZERO_EXPLAIN = (
     "spreading their attention evenly (scores near 0.06) and start to look at the previous "
     "character: with the defaults, block 0's heads begin to after about a thousand steps.")
 ROLES_EVERY = 10  # while training plays, head roles are measured every this many steps
+DRAW_EVERY = 5  # while training plays, gradients are drawn every this many steps
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
@@ -259,7 +260,7 @@ class TrainingView(View):
                  f"<th>sample</th></tr>{rows}</table></div>")
 
     @param.depends("session.train_step", "session.clock.frame", "session.mode", "tensor",
-                   watch=True)
+                   "session.clock.playing", watch=True)
     def _update_step(self) -> None:
         s = self.session
         report = s.train_step
@@ -278,6 +279,8 @@ class TrainingView(View):
         set_html(self._status, f"<p>Step {report.step}: batch loss "
                                          f"{report.loss:.4f}, gradient norm "
                                          f"{report.grad_norm:.3f}.</p>")
+        if s.clock.playing and report.step % DRAW_EVERY:
+            return  # thousands of cells a step slow training down; a pause draws the last
         names = list(s.model.params)
         grads = report.grads
         self.norm_source.data = dict(
