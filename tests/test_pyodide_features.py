@@ -18,7 +18,7 @@ from tests.conftest import local_page, screenshot
 pytestmark = pytest.mark.browser
 site = test_pyodide_e2e.site  # the same fixture: the site built with --self-host, served
 BOOT_MS = 300_000  # a cold start on two busy cores
-TRAIN_MS = 20_000  # training from zero, as fast as it can, before pausing
+TRAIN_MS = 12_000  # training from zero, as fast as it can, before pausing
 
 
 @pytest.fixture(scope="module")
