@@ -14,10 +14,10 @@ import pytest
 
 from tests import test_pyodide_e2e
 from tests.conftest import local_page, screenshot
+from tests.test_pyodide_e2e import app, python, settled
 
 pytestmark = pytest.mark.browser
 site = test_pyodide_e2e.site  # the same fixture: the site built with --self-host, served
-BOOT_MS = 300_000  # a cold start on two busy cores
 TRAIN_MS = 12_000  # training from zero, as fast as it can, before pausing
 
 
@@ -26,22 +26,10 @@ def lab(browser, site):
     """One live lab for the module, opened on the residual view."""
     page = local_page(browser)
     page.goto(site.url + "index.html#view=residual")
-    page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)",
-                           timeout=BOOT_MS)
-    assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text(
-        "#error-text")
+    assert settled(page) == "ready", page.inner_text("#error-text")
     yield page
     assert page.outside == []
     page.context.close()
-
-
-def app(page):
-    return page.locator("#app")
-
-
-def python(page, code: str):
-    """Run `code` in the page's worker; its last expression is the result."""
-    return page.evaluate("(code) => napkin.run(code)", code)
 
 
 def go(page, button: str, text: str) -> None:
