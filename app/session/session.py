@@ -8,26 +8,23 @@ changes (temperature, top-k, top-p) only recompute what depends on them.
 from __future__ import annotations
 
 import copy
-import math
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import param
 
 from app.session.clock import Clock
 from app.session.code_runner import CodePolicy, Engine, describe_failure, shipped_engine
+from app.session.training import TRAIN_PHASES, Training
 from engine.bpe_tokenizer import BPETokenizer
 from engine.model import GPT, GPTConfig
-from engine.train import ComputedStep, StepReport, Trainer
 from engine.weights import Checkpoint
 
 DEFAULT_PROMPT = "ROMEO:\nBut soft, what light"
 MAX_PROMPT_CHARS = 4000  # longer prompts keep their end; the model sees 64 tokens anyway
-MAX_TEXT_CHARS = 2_000_000  # the largest text a reader may train on
-VAL_EVERY = 25  # training steps between validation estimates
-VAL_WINDOWS = 16
 MODES = ("generate", "examples", "train")
-TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
 
 
 @dataclass(frozen=True)
@@ -39,8 +36,9 @@ class Sampled:
     piece: str
 
 
-class LabSession(param.Parameterized):
-    """The state behind every view. Everything a share link restores is a parameter."""
+class LabSession(Training):
+    """The state behind every view. Everything a share link restores is a parameter.
+    Training (training.py) brings the trainer, the loss curves and learning from zero."""
 
     # ---- chosen by the reader ------------------------------------------------------------
     prompt = param.String(default=DEFAULT_PROMPT, doc="The text the model continues.")
@@ -57,8 +55,6 @@ class LabSession(param.Parameterized):
     top_p = param.Number(default=1.0, bounds=(0.01, 1.0), step=0.01,
                          doc="Keep the likeliest tokens whose mass reaches p; 1 is off.")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="Seed for sampling.")
-    learning_rate = param.Number(default=1e-3, bounds=(1e-5, 10.0), doc="AdamW's rate.")
-    batch_size = param.Integer(default=8, bounds=(1, 64), doc="Windows per training step.")
     example_start = param.Integer(default=0, bounds=(0, None),
                                   doc="Where the examples view's window starts in the text.")
     mode = param.Selector(default="generate", objects=list(MODES),
@@ -77,20 +73,14 @@ class LabSession(param.Parameterized):
                                  doc="(V,) after temperature, top-k and top-p.")
     sampled = param.Parameter(precedence=-1, doc="The last Sampled token.")
     weights_version = param.Integer(default=0, precedence=-1, doc="Bumped when weights change.")
-    train_step = param.Parameter(precedence=-1, doc="The latest ComputedStep or StepReport.")
-    history_version = param.Integer(default=0, precedence=-1, doc="Bumped per loss recorded.")
 
     def __init__(self, checkpoint: Checkpoint, corpus: str | None = None,
                  bpe: BPETokenizer | None = None, **params):
         super().__init__(**params)
         self._shipped = copy.deepcopy(checkpoint)
         self._shipped_corpus = corpus
-        self._pending: ComputedStep | None = None  # computed, not yet applied
         self.bpe = bpe
         self.corpus_name = "Shakespeare" if corpus else ""
-        self.history: list[tuple[int, float]] = []  # (step, batch loss)
-        self.val_history: list[tuple[int, float]] = []  # (step, validation loss)
-        self.trainer: Trainer | None = None
         self.engine: Engine = shipped_engine()  # the code the lab runs; the editor swaps it
         self.code_policy = CodePolicy()  # who may run edited code here (serve.py decides)
         self.clock = Clock(on_tick=self.advance)
@@ -110,15 +100,14 @@ class LabSession(param.Parameterized):
             self.train_tokens, self.val_tokens = self.engine.data.split_tokens(tokens, 0.1)
         else:
             self.train_tokens, self.val_tokens = tokens, tokens[:0]
-        self.trainer, self._pending, self.history, self.val_history = None, None, [], []
         cfg = model.config
         with param.parameterized.batch_call_watchers(self):
+            self._reset_training()
             self.param.layer.bounds = (0, cfg.n_layer - 1)
             self.param.head.bounds = (0, cfg.n_head - 1)
             self.param.top_k.bounds = (0, cfg.vocab_size)
             self.param.example_start.bounds = (0, max(0, len(tokens) - cfg.block_size - 1))
             self.heads_off = []
-            self.train_step = None
             self.history_version += 1
         self._set_stages()
         self._encode_prompt()
@@ -132,28 +121,6 @@ class LabSession(param.Parameterized):
         self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
         self._install(model, shipped.tokenizer, self._shipped_corpus)
         self.tell("Back to the shipped weights.")
-        self.weights_version += 1
-
-    def train_on_text(self, text: str) -> None:
-        """A fresh character-level model, the shape of the shipped one, to train on `text`."""
-        T = self.config.block_size
-        if len(text) < 2 * T + 2:
-            self.tell(f"That text has {len(text)} characters; training needs at least "
-                            f"{2 * T + 2}. Paste more.", "error")
-            return
-        if len(text) > MAX_TEXT_CHARS:
-            self.tell(f"That text has {len(text):,} characters; the lab trains on at "
-                            f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
-            return
-        tokenizer = self.engine.char_tokenizer.CharTokenizer.from_text(text)
-        c, m = self.config, self.engine.model
-        model = m.GPT(m.GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd),
-                      seed=self.seed, dtype=self.model.dtype)
-        self.clock.playing = False
-        self.corpus_name = "your text"
-        self._install(model, tokenizer, text)
-        self.tell(f"A new model with random weights will learn your {len(text):,} characters "
-                  f"({tokenizer.vocab_size} distinct). Press Play to train.")
         self.weights_version += 1
 
     # ---- prompt -> ids -> trace -> probabilities ---------------------------------------------
@@ -236,72 +203,14 @@ class LabSession(param.Parameterized):
         self.prompt = self.prompt + sampled.piece
         return sampled
 
-    # ---- training -----------------------------------------------------------------------------
-
-    @property
-    def can_train(self) -> bool:
-        return len(self.train_tokens) > self.config.block_size + 1
-
-    def _ensure_trainer(self) -> Trainer:
-        if self.trainer is None:
-            train = self.engine.train
-            config = train.TrainConfig(lr=self.learning_rate, schedule="constant",
-                                       batch_size=self.batch_size, seed=self.seed)
-            self.trainer = train.Trainer(self.model, self.train_tokens, config)
-        return self.trainer
-
-    @param.depends("learning_rate", watch=True)
-    def _set_lr(self) -> None:
-        if self.trainer is not None:
-            self.trainer.set_lr(self.learning_rate)
-
-    @param.depends("batch_size", watch=True)
-    def _set_batch_size(self) -> None:
-        if self.trainer is not None:
-            self.trainer.set_batch_size(self.batch_size)
-
-    def compute_step(self) -> ComputedStep | None:
-        """Forward and backward over the next batch (the weights do not change yet)."""
-        if not self.can_train:
-            self.tell("There is no training text: paste your own below, or run "
-                      "`napkin-gpt fetch-corpus` and restart the lab.", "error")
-            self.clock.playing = False
-            return None
-        try:
-            computed = self._ensure_trainer().compute()
-        except self.engine.train.TrainingDiverged as e:
-            self.clock.playing = False
-            self.tell(str(e), "error")
-            self.weights_version += 1
-            self._run_model()
-            return None
-        self._pending = self.train_step = computed
-        return computed
-
-    def apply_step(self) -> StepReport | None:
-        """The AdamW update for the computed step; every view follows the new weights."""
-        if self._pending is None:
-            return None
-        report = self.trainer.apply(self._pending)
-        self._pending = None
-        self.history.append((report.step, report.loss))
-        if report.step % VAL_EVERY == 0 and len(self.val_tokens) > self.config.block_size + 1:
-            # measured after the update, so it belongs to the next step's weights
-            loss = self.engine.train.evaluate(self.model, self.val_tokens, VAL_WINDOWS,
-                                              VAL_WINDOWS)
-            self.val_history.append((report.step + 1, loss))
-        with param.parameterized.batch_call_watchers(self):
-            self.train_step = report
-            self.tell("")
-            self.history_version += 1
-            self.weights_version += 1
-            self._run_model()
-        return report
-
-    def train_once(self) -> StepReport | None:
-        return self.apply_step() if self.compute_step() is not None else None
-
     # ---- the engine's code ---------------------------------------------------------------------
+
+    def engine_module(self, name: str) -> ModuleType:
+        """The engine module `name` the lab runs: the engine handle's, when it carries one
+        by that name, else the installed one."""
+        module = getattr(self.engine, name, None)
+        return module if isinstance(module, ModuleType) else importlib.import_module(
+            f"engine.{name}")
 
     def use_engine(self, engine: Engine) -> None:
         """Run on `engine` from now on, with the same weights; every view follows.
@@ -380,11 +289,11 @@ class LabSession(param.Parameterized):
     def pieces(self, ids) -> list[str]:
         return [self.tokenizer.piece(int(i)) for i in ids]
 
+    def choose_position(self, position: int) -> None:
+        """Focus the views on token `position`; the last token is kept as -1, so that the
+        choice follows the prompt as it grows."""
+        self.query = -1 if position >= len(self.ids) - 1 else position
+
     @property
     def query_position(self) -> int:
         return self.query if self.query >= 0 else len(self.ids) - 1
-
-    def loss_baseline(self) -> float:
-        """ln V: the loss of guessing uniformly, where training starts."""
-        return math.log(self.config.vocab_size)
-

@@ -11,6 +11,8 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
+from app.session.heads import SOURCES, HeadRoles
+from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html, visible
@@ -23,18 +25,32 @@ EXPLAIN = (
     "weighted sum of the value vectors v. Pick a token (click it on the left, or use the "
     "slider) to see what it attends to; switch heads off to see what the prediction "
     "loses without them.")
+ROLES_EXPLAIN = (
+    "Some heads take on a job. A <b>previous-token</b> head looks at the token just before "
+    "its own. An <b>induction</b> head finds an earlier copy of its own token and looks at "
+    "what came next, so the model can copy it again: after <i>… A B … A</i> it predicts "
+    "<i>B</i>. Each score is the attention weight a head puts where that job would look, "
+    "averaged over the tokens that have such a place: 1 is the pattern exactly, 0 never. "
+    "They are measured on random characters repeated twice, which only copying can predict "
+    "(or on your prompt). Click a head to open it above; switch heads off to see what later "
+    "heads lose.")
 ROW_HEIGHT = 15
 
 
 class AttentionView(View):
+    roles = param.ClassSelector(class_=HeadRoles, doc="Every head's role scores; made for "
+                                                      "the session if not given.")
 
     def __init__(self, **params):
+        if params.get("roles") is None:
+            params["roles"] = HeadRoles(session=params["session"])
+        params["roles"].active = True  # catch up before the grid below is drawn
         super().__init__(**params)
         s = self.session
         cfg = s.config
         self.query_slider = pn.widgets.IntSlider(label="Token (query position)", start=0,
                                                  end=max(1, len(s.ids) - 1), width=220)
-        self.query_slider.param.watch(self._pick_query, "value")
+        self.query_slider.param.watch(lambda e: self.session.choose_position(e.new), "value")
         selectors = wrap_row(
             pn.widgets.IntSlider.from_param(s.param.layer, label="Block", width=160),
             pn.widgets.IntSlider.from_param(s.param.head, label="Head", width=160),
@@ -77,20 +93,29 @@ class AttentionView(View):
             self.switches.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))
         self._effect = html_pane()
         self._caption = html_pane()
+        self.grid = HeadGrid(roles=self.roles, clickable=True)
+        measured_on = pn.widgets.RadioButtonGroup.from_param(
+            self.roles.param.source, options={v: k for k, v in SOURCES.items()},
+            color="primary", variant="outline")
         self._layout = pn.Column(
             explain(EXPLAIN), selectors, self._caption, steps,
             pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
             pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
                          sizing_mode="stretch_width"),
-            self.switches, self._effect, sizing_mode="stretch_width")
+            self.switches, self._effect,
+            pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
+                         sizing_mode="stretch_width"),
+            explain(ROLES_EXPLAIN), wrap_row(pn.pane.HTML("Measured on:", width=100),
+                                             measured_on),
+            self.grid, sizing_mode="stretch_width")
         self._update()
         self._show_effect()
 
-    # ---- reader actions -------------------------------------------------------------------
+    @param.depends("active", watch=True)
+    def _follow_page(self) -> None:
+        self.roles.active = self.active  # the scores are only kept up while shown
 
-    def _pick_query(self, event) -> None:
-        last = len(self.session.ids) - 1
-        self.session.query = -1 if event.new >= last else event.new
+    # ---- reader actions -------------------------------------------------------------------
 
     def _tap_query(self, attr, old, new) -> None:
         if new:

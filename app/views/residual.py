@@ -1,34 +1,54 @@
 """Residual tracks: each token's vector travels through the blocks on its own track, and
-every sub-block adds something to it."""
+every sub-block adds something to it. The logit lens reads the track at every depth."""
 
 from __future__ import annotations
 
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LinearColorMapper, Range1d
 from bokeh.plotting import figure
 
-from app.views.parts.heatmap import Heatmap
+from app.session.lens import LogitLens
+from app.views.parts.heatmap import SEQUENTIAL, Heatmap
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import explain, token_colour, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, token_colour, visible
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
+from engine.lens import depth_names
 
 EXPLAIN = (
     "Every token has its own track through the model: a vector of n_embd numbers, the "
     "residual stream. Each attention and MLP sub-block reads the track and adds its result "
     "to it. Here is the length (L2 norm) of each token's vector after every sub-block, and "
     "below, how much each sub-block added.")
+LENS_EXPLAIN = (
+    "The model turns its track into a guess for the next token only at the very end: the "
+    "final LayerNorm, then a dot product with every token's embedding (the same table "
+    "<code>wte</code> that looked the tokens up). The logit lens applies that last step "
+    "after every sub-block, as if the model stopped there. Each row is one depth, from the "
+    "bare embedding down to the model's real output; you see what the track already "
+    "“says” and how the final guess forms on the way. (At the bare embedding the lens "
+    "mostly reads back the token itself: the same table maps tokens in and out.)")
+TOP = 5
+ROW = 30  # pixels per depth
 
 
-def stage_names(n_layer: int) -> list[str]:
-    return ["embedding"] + [f"{i}.{part}" for i in range(n_layer) for part in ("attn", "mlp")]
+def guesses(pieces: list[str], probs: np.ndarray) -> str:
+    """'e' 0.412, 'a' 0.103, ... as escaped HTML."""
+    return ", ".join(f"{esc(repr(p))} {q:.3f}" for p, q in zip(pieces, probs, strict=True))
 
 
 class ResidualView(View):
+    lens = param.ClassSelector(class_=LogitLens, doc="The logit lens; made for the session "
+                                                     "if not given.")
 
     def __init__(self, **params):
+        if params.get("lens") is None:
+            params["lens"] = LogitLens(session=params["session"])
+        params["lens"].active = True  # catch up before the watchers below exist
         super().__init__(**params)
+        depths = depth_names(self.session.config.n_layer)
         self.tracks = Heatmap("‖residual stream‖ per token after each sub-block", "token",
                               "after", diverging=False, height=320)
         self.added = Heatmap("‖what each sub-block added‖", "token", "sub-block",
@@ -40,21 +60,72 @@ class ResidualView(View):
         lines = self.lines.multi_line("xs", "ys", source=self.source, line_color="color",
                                       line_width="width", line_alpha=0.8)
         self.lines.add_tools(HoverTool(renderers=[lines], tooltips=[("token", "@token")]))
-        self.lines.xaxis[0].ticker = FixedTicker(
-            ticks=list(range(len(stage_names(self.session.config.n_layer)))))
+        self.lines.xaxis[0].ticker = FixedTicker(ticks=list(range(len(depths))))
+
+        self.position = pn.widgets.IntSlider(label="Token (position)", start=0, width=240,
+                                             end=max(1, len(self.session.ids) - 1))
+        self.position.param.watch(lambda e: self.session.choose_position(e.new), "value")
+        self._lens_caption = html_pane()
+        self._lens_table = html_pane()
+        self.guess_source = ColumnDataSource(dict(x=[], y=[], prob=[], label=[], token=[],
+                                                  text_color=[]))
+        self.final_source = ColumnDataSource(dict(y=[], prob=[], rank=[], label=[]))
+        self.guesses = self._guess_figure(depths)
+        self.final = self._final_figure(depths)
+        self.lens_numbers = PictureOrTable(
+            figure_grid(pn.pane.Bokeh(self.guesses, sizing_mode="stretch_width"),
+                        pn.pane.Bokeh(self.final, sizing_mode="stretch_width"), min_width=300),
+            self._lens_table)
         self._layout = pn.Column(
             explain(EXPLAIN),
             figure_grid(self.tracks, self.added, min_width=360),
             pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
+            pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Logit lens</h3>",
+                         sizing_mode="stretch_width"),
+            explain(LENS_EXPLAIN), self.position, self._lens_caption, self.lens_numbers,
             sizing_mode="stretch_width")
         self._update()
+        self._show_lens()
+
+    def _guess_figure(self, depths: list[str]):
+        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0)
+        fig = figure(height=50 + ROW * len(depths), sizing_mode="stretch_width", min_width=200,
+                     toolbar_location=None, tools="", title=f"Top {TOP} guesses at each depth",
+                     x_range=[str(r) for r in range(1, TOP + 1)], y_range=list(reversed(depths)),
+                     x_axis_label="rank")
+        cells = fig.rect("x", "y", width=0.96, height=0.9, source=self.guess_source,
+                         fill_color={"field": "prob", "transform": mapper}, line_color=None)
+        fig.text("x", "y", text="label", source=self.guess_source, text_align="center",
+                 text_baseline="middle", text_font_size="9pt", text_color="text_color")
+        fig.add_tools(HoverTool(renderers=[cells], tooltips=[("token", "@token"),
+                                                             ("probability", "@prob{0.000}")]))
+        fig.grid.visible = False
+        return fig
+
+    def _final_figure(self, depths: list[str]):
+        fig = figure(height=50 + ROW * len(depths), sizing_mode="stretch_width", min_width=200,
+                     toolbar_location=None, tools="", x_range=Range1d(0, 1),
+                     y_range=list(reversed(depths)), x_axis_label="probability",
+                     title="The final guess, at each depth")
+        bars = fig.hbar(y="y", right="prob", height=0.7, source=self.final_source,
+                        color="#d9480f")
+        fig.text(x="prob", y="y", text="label", source=self.final_source, x_offset=4,
+                 text_baseline="middle", text_font_size="9pt")
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("probability", "@prob{0.000}"),
+                                                            ("rank", "@rank")]))
+        fig.ygrid.visible = False
+        return fig
+
+    @param.depends("active", watch=True)
+    def _follow_page(self) -> None:
+        self.lens.active = self.active  # the lens is only kept up while shown
 
     @param.depends("session.trace", "session.query", watch=True)
     def _update(self) -> None:
         s = self.session
         trace = s.trace
         labels = s.pieces(s.ids)
-        stages = stage_names(s.config.n_layer)
+        stages = depth_names(s.config.n_layer)
         norms = np.stack([np.linalg.norm(x[0], axis=-1) for x in trace.residual_stream()],
                          axis=1)  # (T, stages)
         self.tracks.update(norms, labels, stages)
@@ -69,6 +140,45 @@ class ResidualView(View):
             width=[4 if t == q else 1.5 for t in range(len(labels))],
             token=[f"{t}: {visible(p)}" for t, p in enumerate(labels)])
         self.lines.xaxis[0].major_label_overrides = dict(enumerate(stages))
+        self.position.param.update(end=max(1, len(labels) - 1), value=q)
+
+    @param.depends("lens.reading", watch=True)
+    def _show_lens(self) -> None:
+        s, reading = self.session, self.lens.reading
+        depths = depth_names(s.config.n_layer)
+        top = reading.top(TOP)  # (depths, TOP)
+        probs = np.take_along_axis(reading.probs, top, axis=-1)
+        pieces = [[visible(p) for p in s.pieces(row)] for row in top]
+        self.guess_source.data = dict(
+            x=[str(r) for _ in depths for r in range(1, TOP + 1)],
+            y=[d for d in depths for _ in range(TOP)], prob=probs.ravel(),
+            token=[p for row in pieces for p in row],
+            label=[f"{p} {q:.2f}" for row, qs in zip(pieces, probs, strict=True)
+                   for p, q in zip(row, qs, strict=True)],
+            text_color=["white" if q > 0.55 else "#212529" for q in probs.ravel()])
+        final_p, ranks = reading.final_probs, reading.final_ranks
+        self.final_source.data = dict(y=depths, prob=final_p, rank=ranks,
+                                      label=[f"{p:.2f}" for p in final_p])
+        final = visible(s.pieces([reading.final])[0])
+        self.final.title.text = f"p({final!r}) at each depth: the model's final guess"
+        set_html(self._lens_caption, self._describe(reading, depths, final))
+        rows = "".join(
+            f"<tr><td>{d}</td><td>{guesses(row, qs)}</td><td>{fp:.3f}</td><td>{rk}</td></tr>"
+            for d, row, qs, fp, rk in zip(depths, pieces, probs, final_p, ranks, strict=True))
+        set_html(self._lens_table,
+                 f"<table class='data'><tr><th>depth</th><th>top {TOP} guesses</th>"
+                 f"<th>p({esc(repr(final))})</th><th>its rank</th></tr>{rows}</table>")
+
+    def _describe(self, reading, depths: list[str], final: str) -> str:
+        s = self.session
+        token = visible(s.pieces([s.ids[reading.position]])[0])
+        not_top = np.flatnonzero(reading.final_ranks != 1)
+        settled = not_top[-1] + 1 if not_top.size else 0  # top from here to the end
+        return (f"<p>After token {reading.position} <b>{esc(repr(token))}</b> the model "
+                f"guesses <b>{esc(repr(final))}</b> (p = {reading.final_probs[-1]:.2f}). It is "
+                f"the top guess from <b>{esc(depths[settled])}</b> on; at the embedding it "
+                f"ranks {reading.final_ranks[0]} of {s.config.vocab_size} "
+                f"(p = {reading.final_probs[0]:.3f}).</p>")
 
     def __panel__(self):
         return self._layout

@@ -1,21 +1,41 @@
-"""Scale: our napkin model beside GPT-2 small and GPT-3, counted from their configs."""
+"""Scale: our napkin model beside GPT-2 small and GPT-3, counted from their configs, and
+what generating one more token costs with a KV cache or with a recurrent state."""
 
 from __future__ import annotations
 
+import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.models import ColumnDataSource, HoverTool, Label, Span
 from bokeh.plotting import figure
 
+from app.views.parts.layout import figure_grid
 from app.views.parts.markup import explain, html_pane, set_html
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
-from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
+from engine.model import GPTConfig
 
 EXPLAIN = (
     "The same architecture, scaled. Parameters are every number in the weights; FLOPs per "
     "token count the multiply-adds (as 2 each) a forward pass spends on one token at full "
     "context, and training costs about three times that. GPT-3's 96 blocks of width 12,288 "
     "hold about a million times more weights than ours.")
+RECURRENT_EXPLAIN = (
+    "To write token t, a transformer keeps the key and value of every earlier token in "
+    "every block (its KV cache) and attends over all of them, so memory and work grow "
+    "with the context. Recurrent models such as RWKV and RetNet fold the past into a state "
+    "of fixed size instead: here, as in RetNet, one head-size × head-size matrix per block "
+    "and head, updated and read once per token. Both pay the same weight matrices per "
+    "token; only looking back differs. <b>The trade:</b> the KV cache lets every token look "
+    "back at any earlier one exactly, at a cost that grows with every token; the recurrent "
+    "state costs the same at any length, but what it folded away cannot be looked up "
+    "again. Past a model's context window (the grey lines) the curves show the same model "
+    "as if its window were longer.")
+# config (None: the session's), bytes per number (ours as the lab runs it, float32; GPT-3 as
+# it is served, 16-bit) and colour
+MODELS = {"Napkin GPT": (None, 4, "#4c6ef5"), "GPT-3 175B": ("GPT3_175B", 2, "#d9480f")}
+CONTEXTS = 2 ** np.arange(0, 21)  # 1 ... 1,048,576 tokens
+TABLE_CONTEXTS = (1, 64, 2048, 65_536, 1_048_576)
 
 
 def human(n: float) -> str:
@@ -23,6 +43,26 @@ def human(n: float) -> str:
         if n >= size:
             return f"{n / size:.3g}{unit}"
     return f"{n:.0f}"
+
+
+def human_bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def per_token_costs(scale, config: GPTConfig, bytes_per_number: int) -> dict[str, np.ndarray]:
+    """Memory (bytes) and FLOPs per generated token at every context of CONTEXTS, counted by
+    `scale` (the engine's scale module)."""
+    state = scale.recurrent_state_numbers(config) * bytes_per_number
+    return dict(
+        kv_bytes=np.array([scale.kv_cache_numbers(config, int(t)) * bytes_per_number
+                           for t in CONTEXTS], dtype=float),
+        rec_bytes=np.full(len(CONTEXTS), float(state)),
+        kv_flops=np.array([scale.kv_flops_per_token(config, int(t)) for t in CONTEXTS],
+                          dtype=float),
+        rec_flops=np.full(len(CONTEXTS), float(scale.recurrent_flops_per_token(config))))
 
 
 class ScaleView(View):
@@ -39,15 +79,66 @@ class ScaleView(View):
         self.figure.add_tools(HoverTool(renderers=[bars], tooltips=[("model", "@name"),
                                                                      ("parameters", "@label")]))
         self._table = html_pane()
+
+        self.costs = {name: ColumnDataSource(dict(context=[], kv_bytes=[], rec_bytes=[],
+                                                  kv_flops=[], rec_flops=[]))
+                      for name in MODELS}
+        self.memory = self._cost_figure("Memory kept per sequence (bytes)", "bytes")
+        self.flops = self._cost_figure("FLOPs to generate one token", "flops")
+        self._windows = []
+        for fig in (self.memory, self.flops):
+            for name in MODELS:
+                window = Span(dimension="height", line_color="#adb5bd", line_dash="dotted")
+                label = Label(x=1, y=5, y_units="screen", text_font_size="8pt",
+                              text_color="#868e96", angle=np.pi / 2, x_offset=-2)
+                fig.add_layout(window)
+                fig.add_layout(label)
+                self._windows.append((name, window, label))
+        self._contrast = html_pane()
+        self._cost_tables = html_pane()
+        self.cost_numbers = PictureOrTable(
+            figure_grid(pn.pane.Bokeh(self.memory, sizing_mode="stretch_width"),
+                        pn.pane.Bokeh(self.flops, sizing_mode="stretch_width"), min_width=320),
+            self._cost_tables)
         self._layout = pn.Column(explain(EXPLAIN), self._table,
                                  pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                                 pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>One more token: a "
+                                              "KV cache or a recurrent state</h3>",
+                                              sizing_mode="stretch_width"),
+                                 explain(RECURRENT_EXPLAIN), self._contrast, self.cost_numbers,
                                  sizing_mode="stretch_width")
         self._update()
 
+    def _cost_figure(self, title: str, what: str):
+        fig = figure(height=300, sizing_mode="stretch_width", min_width=200, title=title,
+                     x_axis_type="log", y_axis_type="log", toolbar_location=None, tools="",
+                     x_axis_label="context (tokens so far)")
+        for name, (_, _, colour) in MODELS.items():
+            kv = fig.line("context", f"kv_{what}", source=self.costs[name], line_width=2,
+                          color=colour, legend_label=f"{name}: KV cache")
+            rec = fig.line("context", f"rec_{what}", source=self.costs[name], line_width=2,
+                           color=colour, line_dash="dashed",
+                           legend_label=f"{name}: recurrent state")
+            for line, kind, column in ((kv, "KV cache", "kv"),
+                                       (rec, "recurrent state", "rec")):
+                fig.add_tools(HoverTool(renderers=[line], tooltips=[
+                    ("", f"{name}, {kind}"), ("context", "@context{0,0}"),
+                    (what, f"@{column}_{what}{{0.00a}}")]))
+        fig.legend.label_text_font_size = "8pt"
+        fig.legend.spacing = 0
+        fig.add_layout(fig.legend[0], "below")  # beside the lines it would hide them
+        return fig
+
+    def _configs(self, scale) -> dict[str, tuple[GPTConfig, int]]:
+        return {name: (getattr(scale, config) if config else self.session.config, size)
+                for name, (config, size, _) in MODELS.items()}
+
     @param.depends("session.weights_version", watch=True)
     def _update(self) -> None:
-        models = [scale_of("Napkin GPT", self.session.config),
-                  scale_of("GPT-2 small", GPT2_SMALL), scale_of("GPT-3 175B", GPT3_175B)]
+        scale = self.session.engine_module("scale")  # the engine in use: edits show here
+        models = [scale.scale_of("Napkin GPT", self.session.config),
+                  scale.scale_of("GPT-2 small", scale.GPT2_SMALL),
+                  scale.scale_of("GPT-3 175B", scale.GPT3_175B)]
         ours = models[0]
         self.source.data = dict(name=[m.name for m in models], params=[m.params for m in models],
                                 flops=[m.flops_per_token for m in models],
@@ -65,6 +156,40 @@ class ScaleView(View):
         body = "".join(f"<tr><td>{name}</td>" + "".join(f"<td>{f(m)}</td>" for m in models)
                        + "</tr>" for name, f in rows)
         set_html(self._table, f"<table class='data'><tr><th></th>{head}</tr>{body}</table>")
+        self._update_costs(scale)
+
+    def _update_costs(self, scale) -> None:
+        configs = self._configs(scale)
+        costs = {name: per_token_costs(scale, c, size) for name, (c, size) in configs.items()}
+        for name, cost in costs.items():
+            self.costs[name].data = dict(context=CONTEXTS, **cost)
+        for name, window, label in self._windows:
+            window.location = label.x = configs[name][0].block_size
+            label.text = f"{name} window"
+        sentences, tables = [], []
+        for name, (c, size) in configs.items():
+            memory_even, flops_even = scale.break_even_contexts(c)
+            t = c.block_size
+            kv_full = scale.kv_cache_numbers(c, t) * size
+            state = scale.recurrent_state_numbers(c) * size
+            sentences.append(
+                f"<b>{name}</b> ({8 * size}-bit numbers): at its full window of {t:,} tokens "
+                f"the KV cache holds {human_bytes(kv_full)} per sequence, a recurrent state "
+                f"{human_bytes(state)} at any length; the state is the smaller past "
+                f"{memory_even:g} tokens and the cheaper past {flops_even:g}.")
+            cost = costs[name]
+            rows = "".join(
+                f"<tr><td>{int(x):,}</td><td>{human_bytes(cost['kv_bytes'][i])}</td>"
+                f"<td>{human_bytes(cost['rec_bytes'][i])}</td>"
+                f"<td>{human(cost['kv_flops'][i])}</td><td>{human(cost['rec_flops'][i])}</td>"
+                "</tr>" for i, x in enumerate(CONTEXTS) if x in TABLE_CONTEXTS)
+            tables.append(
+                f"<p><b>{name}</b></p><div style='overflow-x:auto'><table class='data'><tr>"
+                "<th>context</th><th>KV cache</th><th>recurrent state</th>"
+                "<th>FLOPs/token, KV</th><th>FLOPs/token, recurrent</th></tr>"
+                f"{rows}</table></div>")
+        set_html(self._contrast, "<p>" + "<br>".join(sentences) + "</p>")
+        set_html(self._cost_tables, "".join(tables))
 
     def __panel__(self):
         return self._layout

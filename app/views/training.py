@@ -6,14 +6,18 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Span
+from bokeh.core.properties import value
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LegendItem, Span
 from bokeh.plotting import figure
 
-from app.session.session import TRAIN_PHASES
+from app.session.heads import HeadRoles
+from app.session.training import TRAIN_PHASES, VAL_EVERY
 from app.views.parts.gguf_download import GGUFDownload
+from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -31,13 +35,28 @@ PHASE_TEXT = {
     "update": "Update: AdamW moved every weight by about the learning rate {lr:g} against its "
               "gradient's running average.",
 }
+ZERO_EXPLAIN = (
+    "Learn from zero starts a new model of the same shape with random weights and trains it "
+    "on the same Shakespeare. At first it guesses every character about equally: its loss "
+    "is ln V. Watch the loss fall, the validation loss (text it never trains on) follow, "
+    "and the samples turn from noise into letters, words and names. The dashed line is "
+    "where the shipped model ended up. Further down, the head roles show when heads stop "
+    "spreading their attention evenly (scores near 0.06) and start to look at the previous "
+    "character: with the defaults, block 0's heads begin to after about a thousand steps.")
+ROLES_EVERY = 10  # while training plays, head roles are measured every this many steps
+DRAW_EVERY = 5  # while training plays, gradients are drawn every this many steps
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
 class TrainingView(View):
     tensor = param.Selector(default="h.0.attn.c_attn.w", objects=["h.0.attn.c_attn.w"])
+    roles = param.ClassSelector(class_=HeadRoles, doc="Head roles while the model trains; "
+                                                      "made for the session if not given.")
 
     def __init__(self, **params):
+        if params.get("roles") is None:
+            params["roles"] = HeadRoles(session=params["session"], every=ROLES_EVERY)
+        params["roles"].active = True  # catch up before the grid below is drawn
         super().__init__(**params)
         s = self.session
         names = list(s.model.params)
@@ -50,10 +69,14 @@ class TrainingView(View):
         reset = pn.widgets.Button(label="Reset to shipped weights", color="warning",
                                   width=200)
         reset.on_click(lambda _: self.session.reset_weights())
+        from_zero = pn.widgets.Button(label="Learn from zero", color="primary", width=160,
+                                      description="A new model with random weights, trained "
+                                                  "on the shipped text")
+        from_zero.on_click(lambda _: self.session.start_from_zero())
         lr = pn.widgets.DiscreteSlider(label="Learning rate", options=LEARNING_RATES,
                                        value=s.learning_rate, width=230)
         lr.link(s, value="learning_rate", bidirectional=True)
-        controls = wrap_row(play, step, reset, lr,
+        controls = wrap_row(play, step, from_zero, reset, lr,
                               pn.widgets.IntSlider.from_param(s.param.batch_size, width=200))
         self._phases = html_pane()
         self._status = html_pane()
@@ -67,9 +90,30 @@ class TrainingView(View):
                             color="#4c6ef5")
         self.loss_plot.scatter("step", "loss", source=self.val_source, legend_label="validation",
                                color="#d9480f", size=6)
-        self.loss_plot.add_layout(Span(location=s.loss_baseline(), dimension="width",
-                                       line_dash="dotted", line_color="#868e96"))
+        # the reference losses: lines across the plot, named in the legend, and invisible
+        # points at their heights so that the axis always shows them
+        self.uniform = Span(location=s.loss_baseline(), dimension="width",
+                            line_dash="dotted", line_color="#868e96", line_width=2)
+        self.shipped = Span(location=s.shipped_val_loss or 0, dimension="width",
+                            line_dash="dashed", line_color="#2f9e44", line_width=2)
+        self.references = ColumnDataSource(dict(step=[], loss=[]))
+        self.loss_plot.scatter("step", "loss", source=self.references, alpha=0)
+        keys = {}
+        for name, span in (("uniform", self.uniform), ("shipped", self.shipped)):
+            self.loss_plot.add_layout(span)
+            keys[name] = self.loss_plot.line([], [], line_dash=span.line_dash, line_width=2,
+                                             line_color=span.line_color)
+        self.uniform_item = LegendItem(label="ln V: guessing uniformly",
+                                       renderers=[keys["uniform"]])
+        self.shipped_item = LegendItem(label=f"shipped model: validation "
+                                             f"{s.shipped_val_loss}",
+                                       renderers=[keys["shipped"]])
+        self._loss_items = list(self.loss_plot.legend.items)
         self.loss_plot.legend.location = "top_right"
+        self._curve_of = None  # the model whose curve is drawn
+        self._zero = html_pane()
+        self.grid = HeadGrid(roles=self.roles)
+        self._milestones = html_pane()
 
         self.norm_source = ColumnDataSource(dict(y=[], norm=[], name=[], color=[]))
         self.norms = figure(height=max(260, 14 * len(names)), sizing_mode="stretch_width",
@@ -94,14 +138,27 @@ class TrainingView(View):
         use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
         self.download = GGUFDownload(session=s, fmt="f32", choose=True,
                                      active=self.param.active)  # the model as trained
+        self._loss_table = html_pane()
+        self.loss_numbers = PictureOrTable(
+            pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"), self._loss_table)
+        self.loss_numbers.param.watch(lambda _: self._fill_loss_table(), "showing_table")
         self._layout = pn.Column(
-            explain(EXPLAIN), controls, self._phases, self._status,
-            pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"),
+            explain(EXPLAIN), controls, self._phases, self._status, explain(ZERO_EXPLAIN),
+            self._zero, self.loss_numbers, self._milestones,
+            pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>",
+                         sizing_mode="stretch_width"),
+            self.grid,
             figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
                         pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
             self.text, use_text, self.download, sizing_mode="stretch_width")
         self._update_loss()
         self._update_step()
+        self._show_progress()
+        self._show_milestones()
+
+    @param.depends("active", watch=True)
+    def _follow_page(self) -> None:
+        self.roles.active = self.active  # head roles are only kept up while shown
 
     def _step(self) -> None:
         s = self.session
@@ -117,22 +174,93 @@ class TrainingView(View):
     def _update_loss(self) -> None:
         s = self.session
         have = len(self.loss_source.data["step"])
-        if have > len(s.history) or (have and s.history and
-                                     self.loss_source.data["step"][0] != s.history[0][0]):
-            have = 0  # a reset or a new model: start the curve again
+        if s.model is not self._curve_of or have > len(s.history):
+            have = 0  # a reset, a new model or new code: draw the curve again
             self.loss_source.data = dict(step=[], loss=[])
             self.val_source.data = dict(step=[], loss=[])
+            self._curve_of = s.model
+            self._show_references()
         new = s.history[have:]
         if new:
             steps, losses = zip(*new, strict=True)
-            self.loss_source.stream(dict(step=list(steps), loss=list(losses)), rollover=5000)
+            self.loss_source.stream(dict(step=list(steps), loss=list(losses)), rollover=20_000)
         vals = s.val_history[len(self.val_source.data["step"]):]
         if vals:
             steps, losses = zip(*vals, strict=True)
             self.val_source.stream(dict(step=list(steps), loss=list(losses)))
+        self._fill_loss_table()
+
+    def _fill_loss_table(self) -> None:
+        """The curve as numbers, while they are shown: each validation point, with the mean
+        batch loss of the steps that led to it, and the two reference losses."""
+        s = self.session
+        if not self.loss_numbers.showing_table:
+            return
+        batch = np.array([loss for _, loss in s.history])
+        rows = "".join(
+            f"<tr><td>{step:,}</td><td>{batch[max(0, step - VAL_EVERY):step].mean():.3f}"
+            f"</td><td>{val:.3f}</td></tr>" if step else
+            f"<tr><td>0</td><td>–</td><td>{val:.3f}</td></tr>" for step, val in s.val_history)
+        shipped = (f" The shipped model: validation {s.shipped_val_loss}."
+                   if self.shipped.visible else "")
+        set_html(self._loss_table,
+                 f"<p class='explain'>Guessing uniformly: ln V = {s.loss_baseline():.3f}."
+                 f"{shipped}</p><div style='max-height:20rem;overflow-y:auto'>"
+                 "<table class='data'><tr><th>step</th><th>batch loss (mean of the "
+                 f"{VAL_EVERY} steps before)</th><th>validation loss</th></tr>{rows}"
+                 "</table></div>")
+
+    def _show_references(self) -> None:
+        """ln V for this vocabulary; the shipped model's loss when the text is the shipped."""
+        s = self.session
+        self.uniform.location = s.loss_baseline()
+        self.uniform_item.label = value(f"ln V = {s.loss_baseline():.2f}: guessing uniformly")
+        shipped = s.shipped_val_loss is not None and s.corpus_name == "Shakespeare"
+        self.shipped.visible = shipped
+        self.loss_plot.legend.items = [*self._loss_items, self.uniform_item,
+                                       *([self.shipped_item] if shipped else [])]
+        losses = [s.loss_baseline(), *([s.shipped_val_loss] if shipped else [])]
+        self.references.data = dict(step=[0] * len(losses), loss=losses)
+
+    @param.depends("session.from_zero", "session.history_version",
+                   "session.steps_per_minute", watch=True)
+    def _show_progress(self) -> None:
+        s = self.session
+        if not s.from_zero:
+            set_html(self._zero, "")
+            return
+        record = s.shipped_training
+        steps, vals = len(s.history), s.val_history
+        val = f"validation loss {vals[-1][1]:.3f} (at step {vals[-1][0]:,})" if vals else ""
+        rate = (f" Training here: about {s.steps_per_minute:,.0f} steps a minute."
+                if s.steps_per_minute else "" if steps else " Press Train to start.")
+        shipped = (f"The shipped model reached {s.shipped_val_loss:.3f} after "
+                   f"{record.get('steps_done', 0):,} steps of "
+                   f"{record.get('train_config', {}).get('batch_size', '?')} windows."
+                   if s.shipped_val_loss else "")
+        set_html(self._zero,
+                 f"<div class='note ok'>Learning from zero: {steps:,} steps of "
+                 f"{s.batch_size} windows so far; {val}.{rate} {shipped}</div>")
+
+    @param.depends("session.milestones", watch=True)
+    def _show_milestones(self) -> None:
+        s = self.session
+        if not s.milestones:
+            set_html(self._milestones, "")
+            return
+        rows = "".join(
+            f"<tr><td>{m.step:,}</td><td>{'' if m.val_loss is None else f'{m.val_loss:.3f}'}"
+            f"</td><td style='text-align:left'><span class='generated'>{esc(m.sample)}</span>"
+            "</td></tr>"
+            for m in reversed(s.milestones))
+        set_html(self._milestones,
+                 "<p class='explain'>What the model writes at milestones (from a newline, "
+                 "temperature 0.8, the same seed each time):</p><div style='overflow-x:auto'>"
+                 "<table class='data'><tr><th>step</th><th>validation loss</th>"
+                 f"<th>sample</th></tr>{rows}</table></div>")
 
     @param.depends("session.train_step", "session.clock.frame", "session.mode", "tensor",
-                   watch=True)
+                   "session.clock.playing", watch=True)
     def _update_step(self) -> None:
         s = self.session
         report = s.train_step
@@ -151,6 +279,8 @@ class TrainingView(View):
         set_html(self._status, f"<p>Step {report.step}: batch loss "
                                          f"{report.loss:.4f}, gradient norm "
                                          f"{report.grad_norm:.3f}.</p>")
+        if s.clock.playing and report.step % DRAW_EVERY:
+            return  # thousands of cells a step slow training down; a pause draws the last
         names = list(s.model.params)
         grads = report.grads
         self.norm_source.data = dict(

@@ -1,0 +1,250 @@
+"""The training part of a lab session: the trainer, the loss curves, milestones with a sample,
+learning from zero, and a new model for the reader's own text.
+
+`LabSession` (session.py) is this plus the prompt, the trace and the clock: one object, so
+every view reads one source of truth. What lives here changes the weights by training;
+what lives there runs them on the prompt.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import param
+
+from engine.train import ComputedStep, StepReport, Trainer
+
+MAX_TEXT_CHARS = 2_000_000  # the largest text a reader may train on
+VAL_EVERY = 25  # training steps between validation estimates
+VAL_WINDOWS = 16
+TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
+SAMPLE_TOKENS = 60  # characters sampled at each milestone
+SAMPLE_TEMPERATURE = 0.8
+RATE_WINDOW = 30  # steps the steps-a-minute figure is measured over
+RATE_GAP = 3.0  # seconds without a step that start a new measurement (a pause)
+FROM_ZERO_LR = 3e-3  # the shipped model's peak rate
+
+
+def is_milestone(steps_done: int) -> bool:
+    """0, then 25, 50, 100, 200, 400, ...: dense early, when the model changes fastest."""
+    n = steps_done // VAL_EVERY
+    return steps_done == 0 or (steps_done % VAL_EVERY == 0 and n & (n - 1) == 0)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """What the model could do after `step` training steps."""
+
+    step: int
+    val_loss: float | None  # None without held-out text
+    sample: str  # SAMPLE_TOKENS characters it wrote, from a newline, with a fixed seed
+
+
+class Training(param.Parameterized):
+    """Training the session's model: LabSession is made of this and the prompt part."""
+
+    learning_rate = param.Number(default=1e-3, bounds=(1e-5, 10.0), doc="AdamW's rate.")
+    batch_size = param.Integer(default=8, bounds=(1, 64), doc="Windows per training step.")
+
+    train_step = param.Parameter(precedence=-1, doc="The latest ComputedStep or StepReport.")
+    history_version = param.Integer(default=0, precedence=-1, doc="Bumped per loss recorded.")
+    from_zero = param.Boolean(default=False, precedence=-1,
+                              doc="Whether the model started from random weights on the "
+                                  "shipped text.")
+    milestones = param.List(default=[], item_type=Milestone, precedence=-1,
+                            doc="Validation loss and a sample at steps 0, 25, 50, 100, ...")
+    steps_per_minute = param.Number(default=None, allow_None=True, precedence=-1,
+                                    doc="Training speed while playing, as measured here.")
+
+    def _reset_training(self) -> None:
+        """Forget the trainer and every record of training (a new model was installed)."""
+        self.trainer: Trainer | None = None
+        self._pending: ComputedStep | None = None  # computed, not yet applied
+        self.history: list[tuple[int, float]] = []  # (step, batch loss)
+        self.val_history: list[tuple[int, float]] = []  # (steps done, validation loss)
+        self._step_times: deque[float] = deque(maxlen=RATE_WINDOW)
+        self.param.update(from_zero=False, milestones=[], steps_per_minute=None,
+                          train_step=None)
+
+    @property
+    def can_train(self) -> bool:
+        return len(self.train_tokens) > self.config.block_size + 1
+
+    @property
+    def shipped_training(self) -> dict:
+        """How the shipped model was trained (weights_tiny/config.json "training")."""
+        return self._shipped.training
+
+    @property
+    def shipped_val_loss(self) -> float | None:
+        """The shipped model's validation loss, from its training record."""
+        return self.shipped_training.get("final_val_loss")
+
+    def loss_baseline(self) -> float:
+        """ln V: the loss of guessing uniformly, where training from zero starts."""
+        return math.log(self.config.vocab_size)
+
+    # ---- new models to train --------------------------------------------------------------
+
+    def start_from_zero(self) -> None:
+        """A model with random weights, the shape of the shipped one (on the engine in use),
+        to train on the shipped text. Asked twice, it keeps the one already learning."""
+        if self.from_zero and self.history:
+            self.tell(f"This model is already learning from zero ({len(self.history):,} "
+                      "steps so far); nothing was changed. To start over, reset to the "
+                      "shipped weights first.", "error")
+            return
+        if not self._shipped_corpus:
+            self.tell("There is no training text: run `napkin-gpt fetch-corpus` and restart "
+                      "the lab.", "error")
+            return
+        shipped, m = self._shipped, self.engine.model
+        model = m.GPT(m.GPTConfig(**vars(shipped.model.config)), seed=self.seed,
+                      dtype=shipped.model.dtype)
+        self.clock.playing = False
+        self.corpus_name = "Shakespeare"
+        self._install(model, shipped.tokenizer, self._shipped_corpus)
+        self._record_milestone(0)
+        self.param.update(from_zero=True, learning_rate=FROM_ZERO_LR,
+                          history_version=self.history_version + 1)
+        self.tell(f"Random weights (seed {self.seed}): the model guesses about uniformly "
+                  f"among {self.config.vocab_size} characters. Press Train to watch it learn "
+                  f"the shipped text (learning rate {FROM_ZERO_LR:g}; the Speed slider sets "
+                  "the steps a second).")
+        self.weights_version += 1
+
+    def train_on_text(self, text: str) -> None:
+        """A fresh character-level model, the shape of the shipped one, to train on `text`."""
+        T = self.config.block_size
+        if len(text) < 2 * T + 2:
+            self.tell(f"That text has {len(text)} characters; training needs at least "
+                      f"{2 * T + 2}. Paste more.", "error")
+            return
+        if len(text) > MAX_TEXT_CHARS:
+            self.tell(f"That text has {len(text):,} characters; the lab trains on at "
+                      f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
+            return
+        tokenizer = self.engine.char_tokenizer.CharTokenizer.from_text(text)
+        c, m = self.config, self.engine.model
+        model = m.GPT(m.GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd),
+                      seed=self.seed, dtype=self.model.dtype)
+        self.clock.playing = False
+        self.corpus_name = "your text"
+        self._install(model, tokenizer, text)
+        self.tell(f"A new model with random weights will learn your {len(text):,} characters "
+                  f"({tokenizer.vocab_size} distinct). Press Play to train.")
+        self.weights_version += 1
+
+    # ---- steps ------------------------------------------------------------------------------
+
+    def _ensure_trainer(self) -> Trainer:
+        if self.trainer is None:
+            train = self.engine.train
+            config = train.TrainConfig(lr=self.learning_rate, schedule="constant",
+                                       batch_size=self.batch_size, seed=self.seed)
+            self.trainer = train.Trainer(self.model, self.train_tokens, config)
+            # a new trainer on a model already trained here (the engine changed): it goes
+            # on counting from the steps already taken, so the curves go on too
+            self.trainer.step_count = len(self.history)
+        return self.trainer
+
+    @param.depends("learning_rate", watch=True)
+    def _set_lr(self) -> None:
+        if self.trainer is not None:
+            self.trainer.set_lr(self.learning_rate)
+
+    @param.depends("batch_size", watch=True)
+    def _set_batch_size(self) -> None:
+        if self.trainer is not None:
+            self.trainer.set_batch_size(self.batch_size)
+
+    def compute_step(self, show: bool = True) -> ComputedStep | None:
+        """Forward and backward over the next batch (the weights do not change yet); `show`
+        makes it the `train_step` the views draw (a whole step shows only its end)."""
+        if not self.can_train:
+            self.tell("There is no training text: paste your own below, or run "
+                      "`napkin-gpt fetch-corpus` and restart the lab.", "error")
+            self.clock.playing = False
+            return None
+        try:
+            computed = self._ensure_trainer().compute()
+        except self.engine.train.TrainingDiverged as e:
+            self.clock.playing = False
+            self.tell(str(e), "error")
+            self.weights_version += 1
+            self._run_model()
+            return None
+        self._pending = computed
+        if show:
+            self.train_step = computed
+        return computed
+
+    def apply_step(self) -> StepReport | None:
+        """The AdamW update for the computed step; every view follows the new weights."""
+        if self._pending is None:
+            return None
+        if self.trainer.step_count == 0:
+            self._record_milestone(0)  # the weights before any training
+        report = self.trainer.apply(self._pending)
+        self._pending = None
+        self.history.append((report.step, report.loss))
+        self._time_step()
+        if (report.step + 1) % VAL_EVERY == 0:
+            self._record_milestone(report.step + 1)
+        with param.parameterized.batch_call_watchers(self):
+            self.train_step = report
+            self.tell("")
+            self.history_version += 1
+            self.weights_version += 1
+            self._run_model()
+        return report
+
+    def train_once(self) -> StepReport | None:
+        """A whole step; a step already computed (the reader paused mid-step) is finished
+        rather than thrown away."""
+        if self._pending is not None:
+            return self.apply_step()
+        return self.apply_step() if self.compute_step(show=False) is not None else None
+
+    # ---- records ----------------------------------------------------------------------------
+
+    def _validation_loss(self) -> float | None:
+        if len(self.val_tokens) <= self.config.block_size + 1:
+            return None
+        return self.engine.train.evaluate(self.model, self.val_tokens, VAL_WINDOWS,
+                                          VAL_WINDOWS)
+
+    def _record_milestone(self, steps_done: int) -> None:
+        """The validation loss after `steps_done` steps, and at milestones a sample too."""
+        if any(step == steps_done for step, _ in self.val_history):
+            return
+        loss = self._validation_loss()
+        if loss is not None:
+            self.val_history.append((steps_done, loss))
+        if is_milestone(steps_done):
+            self.milestones = [*self.milestones, Milestone(steps_done, loss, self._sample())]
+
+    def _sample(self) -> str:
+        """SAMPLE_TOKENS characters from a newline (or the text's first token), seed 0."""
+        start = self.tokenizer.encode("\n")
+        if getattr(self.tokenizer, "unknown_id", None) in start:
+            start = [int(self.train_tokens[0])]
+        sampling = self.engine.sampling
+        ids = sampling.generate(self.model, start, SAMPLE_TOKENS,
+                                sampling.SamplingSettings(SAMPLE_TEMPERATURE), seed=0)
+        return self.tokenizer.decode(ids[len(start):])
+
+    def _time_step(self) -> None:
+        """Steps a minute over the last RATE_WINDOW steps taken while playing, without a
+        pause."""
+        now = time.perf_counter()
+        times = self._step_times
+        if not self.clock.playing or (times and now - times[-1] > RATE_GAP):
+            times.clear()
+        times.append(now)
+        if len(times) >= 5:
+            self.steps_per_minute = 60 * (len(times) - 1) / (times[-1] - times[0])
+

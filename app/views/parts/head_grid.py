@@ -1,0 +1,132 @@
+"""Head roles as a block x head grid for each role (previous token, induction), side by side
+in one figure, each cell a head with its score written in it, and a table of the same
+numbers a click away.
+
+The figure and its ColumnDataSource are built once; they follow the HeadRoles they are
+given. With `clickable`, clicking a cell opens that head (the session's block and head),
+which the attention view above it then draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearColorMapper
+from bokeh.plotting import figure
+
+from app.session.heads import SOURCES, HeadRoles
+from app.views.parts.heatmap import SEQUENTIAL
+from app.views.parts.markup import esc, html_pane, set_html, visible
+from app.views.parts.picture_or_table import PictureOrTable
+
+ROLES = {"previous": "previous token", "induction": "induction"}
+CELL = 34  # pixels per block row
+
+
+class HeadGrid(pn.viewable.Viewer):
+    """Every head's previous-token and induction score, drawn from a HeadRoles."""
+
+    roles = param.ClassSelector(class_=HeadRoles, doc="The scores to draw.")
+    clickable = param.Boolean(default=False, doc="Whether clicking a head opens it.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        cfg = self.roles.session.config
+        self.source = ColumnDataSource(dict(x=[], y=[], score=[], label=[], head=[],
+                                            text_color=[]))
+        self.figure = self._figure(cfg.n_layer, cfg.n_head)
+        self._caption = html_pane()
+        self._table = html_pane()
+        self._layout = pn.Column(
+            self._caption,
+            PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table),
+            sizing_mode="stretch_width")
+        self._draw()
+
+    def _figure(self, n_layer: int, n_head: int):
+        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#dee2e6")
+        fig = figure(title="Score of each head for each role (0 to 1)",
+                     height=80 + CELL * n_layer, sizing_mode="stretch_width", min_width=200,
+                     max_width=760, toolbar_location=None,
+                     tools="tap" if self.clickable else "",
+                     x_range=FactorRange(*[(title, f"h{h}") for title in ROLES.values()
+                                           for h in range(n_head)], group_padding=0.6),
+                     y_range=[f"block {i}" for i in reversed(range(n_layer))])
+        cells = fig.rect("x", "y", width=0.95, height=0.9, source=self.source,
+                         fill_color={"field": "score", "transform": mapper}, line_color=None,
+                         nonselection_fill_alpha=1.0, selection_line_color="#d9480f",
+                         selection_line_width=3)
+        fig.text("x", "y", text="label", source=self.source, text_align="center",
+                 text_baseline="middle", text_font_size="9pt", text_color="text_color",
+                 nonselection_text_alpha=1.0)
+        fig.add_tools(HoverTool(renderers=[cells], tooltips=[("head", "@head"),
+                                                             ("score", "@label")]))
+        fig.grid.visible = False
+        fig.axis.major_tick_line_color = None
+        fig.axis.axis_line_color = None
+        fig.xaxis.group_text_font_size = "10pt"
+        if self.clickable:
+            self.source.selected.on_change("indices", self._open_head)
+        return fig
+
+    def _open_head(self, attr, old, new) -> None:
+        if new:
+            n_layer, n_head = self.roles.session.config.n_layer, self.roles.session.config.n_head
+            layer, head = divmod(int(new[0]) % (n_layer * n_head), n_head)
+            self.roles.session.param.update(layer=layer, head=head)
+
+    @param.depends("roles.scores", "roles.note", "roles.session.layer",
+                   "roles.session.head", watch=True)
+    def _draw(self) -> None:
+        roles, s = self.roles, self.roles.session
+        scores = roles.scores
+        if scores is None:
+            set_html(self._caption, f"<p class='explain'>{esc(roles.note)}</p>")
+            self.source.data = dict(x=[], y=[], score=[], label=[], head=[], text_color=[])
+            set_html(self._table, "")
+            return
+        n_layer, n_head = scores.previous.shape
+        blocks, heads = np.divmod(np.arange(n_layer * n_head), n_head)
+        values = np.concatenate([getattr(scores, role).ravel() for role in ROLES])
+        self.source.data = dict(
+            x=[(title, f"h{h}") for title in ROLES.values() for h in heads],
+            y=[f"block {b}" for _ in ROLES for b in blocks],
+            score=values,
+            head=[f"block {b}, head {h}, {title}" for title in ROLES.values()
+                  for b, h in zip(blocks, heads, strict=True)],
+            label=["–" if np.isnan(v) else f"{v:.2f}" for v in values],
+            text_color=["white" if v > 0.55 else "#212529" for v in values])
+        if self.clickable:  # the open head, outlined in both grids
+            cell = s.layer * n_head + s.head
+            self.source.selected.indices = [cell, cell + n_layer * n_head]
+        set_html(self._caption, self._describe(scores))
+        set_html(self._table, self._numbers(scores))
+
+    def _describe(self, scores) -> str:
+        roles, s = self.roles, self.roles.session
+        seq = "".join(visible(p) for p in s.pieces(scores.idx[:len(scores.idx) // 2]))
+        if roles.source == "random":
+            what = (f"a random sequence of {len(scores.idx) // 2} distinct characters, "
+                    f"then the same again: <code>{esc(seq)}</code> twice")
+        else:
+            what = f"{SOURCES['prompt']} ({len(scores.idx)} tokens)"
+        trained = (f" after {roles.measured_at:,} training steps" if roles.measured_at
+                   else "")
+        note = f" {esc(roles.note)}" if roles.note else ""
+        return f"<p class='explain'>Measured on {what}{trained}.{note}</p>"
+
+    def _numbers(self, scores) -> str:
+        rows = "".join(
+            f"<tr><td>{b}</td><td>{h}</td><td>{self._cell(scores.previous[b, h])}</td>"
+            f"<td>{self._cell(scores.induction[b, h])}</td></tr>"
+            for b in range(scores.previous.shape[0]) for h in range(scores.previous.shape[1]))
+        return ("<table class='data'><tr><th>block</th><th>head</th><th>previous token</th>"
+                f"<th>induction</th></tr>{rows}</table>")
+
+    @staticmethod
+    def _cell(value: float) -> str:
+        return "–" if np.isnan(value) else f"{value:.3f}"
+
+    def __panel__(self):
+        return self._layout
