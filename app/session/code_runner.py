@@ -24,8 +24,9 @@ from pathlib import Path
 from types import ModuleType
 
 PACKAGE = "engine"
-# the modules the lab itself calls; the rest are imported by these as they need
-USED = ("model", "sampling", "train", "data", "char_tokenizer", "layers")
+# engine files the lab runs only while it starts (the package's imports, loading the weights
+# and the text, tuning malloc): an edit to them could not take effect, so none is offered
+STARTUP_ONLY = ("__init__.py", "allocator.py", "corpus.py", "weights.py")
 MAX_SOURCE = 400_000  # characters per file
 
 
@@ -75,16 +76,21 @@ class CodeError(Exception):
 
 @dataclass(frozen=True)
 class Engine:
-    """The engine modules the lab uses, shipped or built from edited sources."""
+    """One engine, shipped or built from edited sources: every one of its modules, by name
+    (`engine.model`, `engine.quant`, ...). All the model code the lab runs comes from here.
 
-    model: ModuleType
-    sampling: ModuleType
-    train: ModuleType
-    data: ModuleType
-    char_tokenizer: ModuleType
-    layers: ModuleType
+    `getattr(engine, "gguf", None)` asks for a module that an engine may not have.
+    """
+
+    modules: dict[str, ModuleType]
     edited: tuple[str, ...] = ()  # file names that differ from the shipped ones
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __getattr__(self, name: str) -> ModuleType:
+        try:
+            return self.__dict__["modules"][name]
+        except KeyError:
+            raise AttributeError(f"the engine has no module {name!r}") from None
 
 
 def shipped_sources() -> dict[str, str]:
@@ -95,9 +101,20 @@ def shipped_sources() -> dict[str, str]:
             if f.name.endswith(".py")}
 
 
+def editable(sources: dict[str, str]) -> list[str]:
+    """The files the editor offers: every module the lab runs after it has started."""
+    return [name for name in sources if name not in STARTUP_ONLY]
+
+
+def module_names(sources: dict[str, str]) -> list[str]:
+    """Every module of the package (the package itself is `__init__.py`)."""
+    return [name.removesuffix(".py") for name in sources if name != "__init__.py"]
+
+
 def shipped_engine() -> Engine:
     """The installed engine."""
-    return Engine(*(importlib.import_module(f"{PACKAGE}.{name}") for name in USED))
+    return Engine({name: importlib.import_module(f"{PACKAGE}.{name}")
+                   for name in module_names(shipped_sources())})
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -142,6 +159,10 @@ def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
     unknown = sorted(set(edits) - set(shipped))
     if unknown:
         raise CodeError(f"the engine has no file {', '.join(unknown)}")
+    fixed = sorted(n for n, s in edits.items() if n in STARTUP_ONLY and s != shipped[n])
+    if fixed:
+        raise CodeError(f"{', '.join(fixed)} runs only while the lab starts, so an edit to it "
+                        "could not take effect; the editor does not offer it")
     too_long = [n for n, s in edits.items() if len(s) > MAX_SOURCE]
     if too_long:
         raise CodeError(f"{', '.join(too_long)} is longer than {MAX_SOURCE:,} characters")
@@ -153,7 +174,8 @@ def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
         del sys.modules[name]
     sys.meta_path.insert(0, finder)
     try:
-        modules = [importlib.import_module(f"{PACKAGE}.{name}") for name in USED]
+        modules = {name: importlib.import_module(f"{PACKAGE}.{name}")
+                   for name in module_names(sources)}
     except BaseException as e:
         raise CodeError(f"your code did not load: {type(e).__name__}: {e}",
                         _traceback(e)) from None
@@ -163,7 +185,7 @@ def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
             del sys.modules[name]
         sys.modules.update(installed)
     edited = tuple(sorted(n for n, s in edits.items() if s != shipped[n]))
-    return Engine(*modules, edited=edited, sources=sources)
+    return Engine(modules, edited=edited, sources=sources)
 
 
 def _traceback(e: BaseException) -> str:

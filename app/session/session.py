@@ -313,6 +313,8 @@ class LabSession(param.Parameterized):
         try:
             model = engine.model.GPT(engine.model.GPTConfig(**vars(self.config)), params=params)
             logits, _ = model.forward(np.array(self.ids), head_mask=self.head_mask())
+            tokenizer = engine.tokenizer.tokenizer_from_dict(self.tokenizer.to_dict())
+            bpe = self.bpe and engine.bpe_tokenizer.BPETokenizer.from_dict(self.bpe.to_dict())
         except Exception as e:
             raise describe_failure(e) from None
         if np.shape(logits) != (len(self.ids), self.config.vocab_size):
@@ -322,11 +324,11 @@ class LabSession(param.Parameterized):
         if not np.all(np.isfinite(logits)):
             raise describe_failure(ValueError("forward gave NaN or infinite logits"))
         self.clock.playing = False
-        self.engine, self.model = engine, model
+        self.engine, self.model, self.tokenizer, self.bpe = engine, model, tokenizer, bpe
         self.trainer, self._pending = None, None
         with param.parameterized.batch_call_watchers(self):
             self.weights_version += 1
-            self._run_model()
+            self._encode_prompt()  # the prompt, through the engine's tokenizer, then the model
 
     # ---- the clock's timeline -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import param
 
 from app.session.code_runner import (
     CodeError,
+    editable,
     load_engine,
     shipped_engine,
     shipped_sources,
@@ -37,7 +38,8 @@ class CodeView(View):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.shipped = shipped_sources()
+        self.shipped = {name: source for name, source in shipped_sources().items()
+                        if name in editable(shipped_sources())}
         self.param.file.objects = list(self.shipped)
         self.store = BrowserStorage(key=STORAGE_KEY)
         self.store.param.watch(self._restore_edits, "loaded")

@@ -9,7 +9,6 @@ from bokeh.plotting import figure
 
 from app.views.parts.markup import explain, html_pane, set_html
 from app.views.parts.view import View
-from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
 
 EXPLAIN = (
     "The same architecture, scaled. Parameters are every number in the weights; FLOPs per "
@@ -46,8 +45,10 @@ class ScaleView(View):
 
     @param.depends("session.weights_version", watch=True)
     def _update(self) -> None:
-        models = [scale_of("Napkin GPT", self.session.config),
-                  scale_of("GPT-2 small", GPT2_SMALL), scale_of("GPT-3 175B", GPT3_175B)]
+        scale = self.session.engine.scale  # the engine in use: an edit to scale.py shows here
+        models = [scale.scale_of("Napkin GPT", self.session.config),
+                  scale.scale_of("GPT-2 small", scale.GPT2_SMALL),
+                  scale.scale_of("GPT-3 175B", scale.GPT3_175B)]
         ours = models[0]
         self.source.data = dict(name=[m.name for m in models], params=[m.params for m in models],
                                 flops=[m.flops_per_token for m in models],
