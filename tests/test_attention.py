@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine import GPTConfig
-from tests.conftest import random_model
+from engine.model import KVCache
+from tests.conftest import LAYER_PATHS, random_model
 
 CONFIG = GPTConfig(vocab_size=17, block_size=12, n_layer=2, n_head=3, n_embd=12)
 
@@ -102,3 +103,17 @@ def test_float32_is_the_default_and_float64_agrees():
 def test_bad_token_ids_are_refused_with_a_message(model, bad, message):
     with pytest.raises(ValueError, match=message):
         model.forward(bad)
+
+
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+def test_every_path_gives_the_same_logits_with_a_kv_cache(path):
+    """Queries fewer than keys (the cached ones come first) on every way the layers run."""
+    model = random_model(CONFIG, seed=6, layers=LAYER_PATHS[path])
+    idx = np.random.default_rng(4).integers(0, CONFIG.vocab_size, 12)
+    full, _ = model.forward(idx)
+    cache = KVCache()
+    model.forward(idx[:7], cache=cache)
+    for t in range(7, 12):
+        step, trace = model.forward(idx[t:t + 1], cache=cache)
+        np.testing.assert_allclose(step[0], full[t], rtol=1e-12, atol=1e-12)
+        assert trace.blocks[0].att.shape == (1, CONFIG.n_head, 1, t + 1)
