@@ -5,10 +5,13 @@ place, and in whichever formulation is fastest on the platform, measured with
 tests/bench/bench_engine.py and tests/bench/bench_browser.py:
 
 - CPython's NumPy hands matrix products to BLAS, which also sums short rows faster as
-  `x @ ones` than NumPy's own reduction does;
+  `x @ ones` than NumPy's own reduction does, and runs the weight gradients' long sums
+  faster in blocks;
 - Pyodide's NumPy (in the browser, sys.platform == "emscripten") has no BLAS: its `@` runs
-  a plain loop that is slow on a transposed operand, while `einsum` over two contiguous
-  rows runs a tight dot product, so there the products are einsums over contiguous copies.
+  a plain loop, 1.5 to 2 times slower than an `einsum` whose innermost loop is a dot
+  product of two contiguous rows, so there the linear layers are einsums over contiguous
+  copies;
+- on both, attention skips the blocks of keys the causal mask hides.
 
 When a kernel stands in: each kernel pair (forward and backward) replaces the readable
 functions listed in STANDS_IN_FOR only while their source is exactly as shipped, which
@@ -71,10 +74,6 @@ class Layers:
     cross_entropy_backward: Callable
     kernels: tuple[str, ...] = ()  # the pairs a kernel stands in for; () is all readable
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(self) if f.name != "kernels")
-
 
 def fingerprint(module: ModuleType, names: tuple[str, ...]) -> str:
     """sha256 (16 hex digits) of the source of `names` in `module`; "" if it has none."""
@@ -87,8 +86,8 @@ def fingerprint(module: ModuleType, names: tuple[str, ...]) -> str:
 
 def readable(layers: ModuleType) -> Layers:
     """The functions of `layers` (the module layers.py), with no kernel standing in."""
-    return Layers(**{name: getattr(layers, name) for name in Layers.__dataclass_fields__
-                     if name != "kernels"})
+    return Layers(**{f.name: getattr(layers, f.name) for f in fields(Layers)
+                     if f.name != "kernels"})
 
 
 def stand_ins(layers: ModuleType, platform: str = sys.platform) -> Layers:
@@ -113,8 +112,8 @@ def _ones(n: int, dtype: str) -> np.ndarray:
 
 
 def row_sum(x: np.ndarray) -> np.ndarray:
-    """x.sum(axis=-1, keepdims=True), as x @ ones when x is large: BLAS (and Pyodide's plain
-    matmul loop) adds rows as short as ours faster than NumPy's reduction does."""
+    """x.sum(axis=-1, keepdims=True), as x @ ones when x is large: BLAS adds rows as short
+    as ours (64 to 256 numbers) several times faster than NumPy's reduction does."""
     if x.size < 4096:
         return x.sum(axis=-1, keepdims=True)
     return (x @ _ones(x.shape[-1], x.dtype.str))[..., None]
@@ -328,8 +327,14 @@ def cross_entropy_backward(dloss: float, cache) -> np.ndarray:
     return dlogits
 
 
-# ---- the two platforms' kernels --------------------------------------------------------------
+# ---- the two platforms' kernels ---------------------------------------------------------------
 
-NATIVE = {name: globals()[name] for names in STANDS_IN_FOR
-          for name in (names, f"{names}_backward")}
+NATIVE = {
+    "embedding": embedding, "embedding_backward": embedding_backward,
+    "linear": linear, "linear_backward": linear_backward,
+    "layernorm": layernorm, "layernorm_backward": layernorm_backward,
+    "gelu": gelu, "gelu_backward": gelu_backward,
+    "attention": attention, "attention_backward": attention_backward,
+    "cross_entropy": cross_entropy, "cross_entropy_backward": cross_entropy_backward,
+}
 BROWSER = NATIVE | {"linear": linear_einsum, "linear_backward": linear_backward_einsum}
