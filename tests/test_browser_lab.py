@@ -39,7 +39,7 @@ def lab_url():
     deadline = time.monotonic() + 60
     while True:
         try:
-            urllib.request.urlopen(url, timeout=2).read()
+            urllib.request.urlopen(url, timeout=30).read()  # a first page takes seconds
             break
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:

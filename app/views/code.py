@@ -217,7 +217,7 @@ def _forward(row) -> str:
         return "–"
     if row.forward_same:
         return "the shipped one's"
-    return f"changed: by up to {row.forward_change:.3g} of the shipped values"
+    return f"changed: by up to {100 * row.forward_change:.3g}% of the largest shipped value"
 
 
 def _backward(row) -> str:
