@@ -183,6 +183,7 @@ def linear_einsum(x: np.ndarray, w: np.ndarray, b: np.ndarray):
 def linear_backward_einsum(dout: np.ndarray, cache):
     x, w = cache
     x_rows, dout_rows = _rows(x), _rows(dout)
+    w = np.ascontiguousarray(w)  # (in, out); a copy only for a transposed one (the LM head)
     dx = np.einsum("no,io->ni", dout_rows, w).reshape(x.shape)  # rows of dout · rows of w
     x_cols = np.ascontiguousarray(x_rows.T)  # (in, N)
     dout_cols = np.ascontiguousarray(dout_rows.T)  # (out, N)

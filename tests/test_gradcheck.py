@@ -38,7 +38,7 @@ def test_the_untouched_engine_passes():
         assert row.note == ""
     assert report.gradients_ok and report.stopped == ""
     assert set(rows(report)["model"].errors) == set(model.GPT(
-        model.GPTConfig(7, 5, 2, 2, 8)).params)  # one error per parameter tensor
+        model.GPTConfig(7, 5, 1, 2, 8)).params)  # one error per parameter tensor
 
 
 def test_a_forward_only_edit_is_flagged():
