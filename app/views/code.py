@@ -26,7 +26,9 @@ from app.views.parts.view import View
 EXPLAIN = (
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
     "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
-    "press Run: the lab imports your version and every view follows. If your code fails, you "
+    "press Run: the lab imports your version and every view follows. For speed, the faster "
+    "functions of kernels.py stand in for those of layers.py, but only for the ones you have "
+    "not edited: an edited function always runs as you wrote it. If your code fails, you "
     "see why, and the lab keeps the engine it had. After each Run the lab checks your code on "
     "a tiny model: does each layer still compute what it did, and does its backward pass still "
     "match its forward (by finite differences)? Your edits stay in this browser; Reset brings "
