@@ -91,3 +91,17 @@ def test_an_edit_to_the_tokenizer_reaches_the_prompt(session):
         new="    def piece(self, id: int) -> str:\n        return '<' + self.itos[id] + '>'\n"
             "\n    def _shipped_piece(self, id: int) -> str:\n")))
     assert all(p.startswith("<") for p in session.pieces(session.ids))
+
+
+def test_an_edit_to_gguf_file_reaches_the_download(session):
+    pytest.importorskip("gguf", reason="the gguf package is not installed")
+    from app.views.parts.gguf_download import GGUFDownload
+
+    download = GGUFDownload(session=session, fmt="q8_0", active=True)
+    quantized = download.size
+    assert "block matrices Q8_0" in download._note.object
+    session.use_engine(load_engine(edited(  # every tensor stays f32, whatever the type asked
+        "gguf_file.py", old='    if name == "wte":\n        return "q8_0" if',
+        new='    return "f32"\n    if name == "wte":\n        return "q8_0" if')))
+    assert "block matrices F32" in download._note.object and download.size > 3 * quantized
+    assert len(download._file().getvalue()) == download.size
