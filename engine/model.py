@@ -117,7 +117,9 @@ def block(x: np.ndarray, w: Params, n_head: int, layers: Layers,
     cache = {}
     ln_1, cache["ln_1"] = layers.layernorm(x, w["ln_1.g"], w["ln_1.b"])
     qkv, cache["attn.c_attn"] = layers.linear(ln_1, w["attn.c_attn.w"], w["attn.c_attn.b"])
-    q, k, v = (split_heads(t, n_head) for t in np.split(qkv, 3, axis=-1))  # (B, nh, T, hs)
+    B, T, C3 = qkv.shape
+    q, k, v = qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
+    # q, k, v: (B, nh, T, hs) each
     if past_kv is not None:
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, P+T, hs)
         v = np.concatenate([past_kv[1], v], axis=2)
