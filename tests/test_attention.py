@@ -121,9 +121,14 @@ def test_every_path_gives_the_same_logits_with_a_kv_cache(path):
 
 @pytest.mark.parametrize("path", list(LAYER_PATHS))
 @pytest.mark.parametrize("Tq, Tk", [(40, 40), (20, 30), (1, 30), (17, 17)])
-def test_every_path_attends_like_the_readable_function(path, Tq, Tk):
-    """Blocks of queries (the kernels skip what the mask hides) against layers.attention,
-    with and without earlier keys from a cache."""
+@pytest.mark.parametrize("blocks", ["in blocks", "whole"])
+def test_every_path_attends_like_the_readable_function(path, Tq, Tk, blocks, monkeypatch):
+    """Blocks of queries (the kernels skip what the mask hides; here forced whatever the
+    size) and one whole block, against layers.attention, with and without earlier keys
+    from a cache."""
+    from engine import kernels
+
+    monkeypatch.setattr(kernels, "BLOCKED_FROM", 0 if blocks == "in blocks" else 1 << 40)
     rng = np.random.default_rng(Tq)
     q = rng.normal(size=(2, 3, Tq, 4))
     k, v = rng.normal(size=(2, 3, Tk, 4)), rng.normal(size=(2, 3, Tk, 4))
