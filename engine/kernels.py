@@ -5,13 +5,11 @@ place, and in whichever formulation is fastest on the platform, measured with
 tests/bench/bench_engine.py and tests/bench/bench_browser.py:
 
 - CPython's NumPy hands matrix products to BLAS, which also sums short rows faster as
-  `x @ ones` than NumPy's own reduction does, and runs the weight gradients' long sums
-  faster in blocks;
+  `x @ ones` than NumPy's own reduction does;
 - Pyodide's NumPy (in the browser, sys.platform == "emscripten") has no BLAS: its `@` runs
   a plain loop, 1.5 to 2 times slower than an `einsum` whose innermost loop is a dot
   product of two contiguous rows, so there the linear layers are einsums over contiguous
-  copies;
-- on both, attention skips the blocks of keys the causal mask hides.
+  copies, and attention skips the blocks of keys the causal mask hides.
 
 When a kernel stands in: each kernel pair (forward and backward) replaces the readable
 functions listed in STANDS_IN_FOR only while their source is exactly as shipped, which
@@ -160,17 +158,7 @@ def linear_backward(dout: np.ndarray, cache):
     x, w = cache
     x_rows, dout_rows = _rows(x), _rows(dout)
     dx = (dout_rows @ w.T).reshape(x.shape)
-    return dx, transposed_product(x_rows, dout_rows), column_sum(dout_rows)
-
-
-def transposed_product(x: np.ndarray, y: np.ndarray, block: int = 128) -> np.ndarray:
-    """xᵀ @ y for (N, a) and (N, b), summed over blocks of 128 rows: OpenBLAS runs such a
-    product, with its long sum over N, up to 2.8 times slower in one call than in blocks
-    (measured in CPU time; in blocks it is as fast as a forward product of the same size)."""
-    out = x[:block].T @ y[:block]
-    for start in range(block, x.shape[0], block):
-        out += x[start:start + block].T @ y[start:start + block]
-    return out
+    return dx, x_rows.T @ dout_rows, column_sum(dout_rows)
 
 
 def linear_einsum(x: np.ndarray, w: np.ndarray, b: np.ndarray):
@@ -237,6 +225,24 @@ def gelu(x: np.ndarray):
     return y, (x, t)
 
 
+def gelu_by_exp(x: np.ndarray):
+    """`gelu` with tanh(u) = 2 / (1 + exp(-2u)) - 1: natively 3-4% of a training step faster
+    (NumPy's tanh is slower there than its exp; in Pyodide it is the other way round)."""
+    t = x * x
+    t *= -2 * GELU_C * 0.044715
+    t -= 2 * GELU_C
+    t *= x  # -2u
+    with np.errstate(over="ignore"):  # exp(-2u) = inf for u < -44 gives tanh(u) = -1, right
+        np.exp(t, out=t)
+    t += 1.0
+    np.divide(2.0, t, out=t)
+    t -= 1.0  # tanh(u)
+    y = t + 1.0
+    y *= x
+    y *= 0.5
+    return y, (x, t)
+
+
 def gelu_backward(dout: np.ndarray, cache) -> np.ndarray:
     x, t = cache
     dudx = x * x
@@ -264,14 +270,9 @@ def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
     return bias
 
 
-BLOCKED_FROM = 1 << 16  # attention weights from which blocks pay (B = 4 windows of 64)
-
-
-def query_blocks(Tq: int, Tk: int, n: int) -> list[tuple[int, int, int]]:
-    """(first query, last query + 1, keys seen) for blocks of 16 queries, or one block when
-    the n attention weights are too few for blocks to pay: the Tq queries are the last of
-    the Tk positions, so the block ending at query b sees Tk - Tq + b keys."""
-    size = 16 if n >= BLOCKED_FROM else Tq
+def query_blocks(Tq: int, Tk: int, size: int) -> list[tuple[int, int, int]]:
+    """(first query, last query + 1, keys seen) for blocks of `size` queries: the Tq queries
+    are the last of the Tk positions, so the block ending at query b sees Tk - Tq + b keys."""
     return [(a, min(a + size, Tq), Tk - Tq + min(a + size, Tq)) for a in range(0, Tq, size)]
 
 
@@ -282,43 +283,64 @@ def softmax_in_place(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray):
-    """Blocks of 16 queries each run their softmax and weighted sum over the keys they may
-    see only: for 64 tokens, 5/8 of the work of the whole square (the scores stay whole: the
-    pictures show them). From a batch of 4 windows on, faster on both platforms (8 windows:
-    7% natively, 14% in Pyodide)."""
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, block: int | None = None):
+    """With `block`, each block of that many queries runs its softmax and weighted sum over
+    the keys it may see only: for 64 tokens in blocks of 16, 5/8 of the work of the whole
+    square (the scores stay whole: the pictures show them)."""
     scores = q @ k.swapaxes(-1, -2)  # (B, nh, Tq, Tk)
     scores *= 1.0 / math.sqrt(q.shape[-1])
-    blocks = query_blocks(*scores.shape[-2:], scores.size)
-    if len(blocks) == 1:
-        att = softmax_in_place(scores + causal_bias(*scores.shape[-2:], scores.dtype.str))
+    Tq, Tk = scores.shape[-2:]
+    if block is None or block >= Tq:
+        att = softmax_in_place(scores + causal_bias(Tq, Tk, scores.dtype.str))
         return att @ v, AttentionCache(q, k, v, scores, att)
     att = np.zeros_like(scores)
     y = np.empty_like(q)
-    for a, b, keys in blocks:
-        block = softmax_in_place(scores[..., a:b, :keys]
-                                 + causal_bias(b - a, keys, scores.dtype.str))
-        att[..., a:b, :keys] = block
-        np.matmul(block, v[..., :keys, :], out=y[..., a:b, :])
+    for a, b, keys in query_blocks(Tq, Tk, block):
+        weights = softmax_in_place(scores[..., a:b, :keys]
+                                   + causal_bias(b - a, keys, scores.dtype.str))
+        att[..., a:b, :keys] = weights
+        np.matmul(weights, v[..., :keys, :], out=y[..., a:b, :])
     return y, AttentionCache(q, k, v, scores, att)
 
 
-def attention_backward(dout: np.ndarray, cache: AttentionCache):
-    """The backward of `attention`, block by block: masked weights are 0, so the keys a
-    block may not see get no gradient from it."""
+def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | None = None):
+    """The backward of `attention`; in blocks, the keys a block may not see get no gradient
+    from it (their weights are 0)."""
     q, k, v, _, att = cache
     scale = 1.0 / math.sqrt(q.shape[-1])
+    Tq, Tk = att.shape[-2:]
+    if block is None or block >= Tq:
+        dv = att.swapaxes(-1, -2) @ dout
+        dscores = dout @ v.swapaxes(-1, -2)  # datt, turned into dscores in place
+        dscores -= row_sum(dscores * att)
+        dscores *= att
+        dscores *= scale
+        return dscores @ k, dscores.swapaxes(-1, -2) @ q, dv
     dq, dk, dv = np.empty_like(q), np.zeros_like(k), np.zeros_like(v)
-    for a, b, keys in query_blocks(*att.shape[-2:], att.size):
-        block, dy = att[..., a:b, :keys], dout[..., a:b, :]
-        dv[..., :keys, :] += block.swapaxes(-1, -2) @ dy
-        dscores = dy @ v[..., :keys, :].swapaxes(-1, -2)  # datt, turned into dscores
-        dscores -= row_sum(dscores * block)
-        dscores *= block
+    for a, b, keys in query_blocks(Tq, Tk, block):
+        weights, dy = att[..., a:b, :keys], dout[..., a:b, :]
+        dv[..., :keys, :] += weights.swapaxes(-1, -2) @ dy
+        dscores = dy @ v[..., :keys, :].swapaxes(-1, -2)
+        dscores -= row_sum(dscores * weights)
+        dscores *= weights
         dscores *= scale
         np.matmul(dscores, k[..., :keys, :], out=dq[..., a:b, :])
         dk[..., :keys, :] += dscores.swapaxes(-1, -2) @ q[..., a:b, :]
     return dq, dk, dv
+
+
+BLOCKED_FROM = 1 << 16  # attention weights from which blocks pay in Pyodide (4 windows of 64)
+
+
+def attention_in_blocks(q: np.ndarray, k: np.ndarray, v: np.ndarray):
+    """`attention` in blocks of 16 queries once there are enough weights: in Pyodide 14%
+    faster at 8 windows of 64 tokens (natively, no faster)."""
+    return attention(q, k, v, 16 if q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
+                     >= BLOCKED_FROM else None)
+
+
+def attention_backward_in_blocks(dout: np.ndarray, cache: AttentionCache):
+    return attention_backward(dout, cache, 16 if cache.att.size >= BLOCKED_FROM else None)
 
 
 # ---- the loss --------------------------------------------------------------------------------
@@ -348,8 +370,11 @@ NATIVE = {
     "embedding": embedding, "embedding_backward": embedding_backward,
     "linear": linear, "linear_backward": linear_backward,
     "layernorm": layernorm, "layernorm_backward": layernorm_backward,
-    "gelu": gelu, "gelu_backward": gelu_backward,
+    "gelu": gelu_by_exp, "gelu_backward": gelu_backward,
     "attention": attention, "attention_backward": attention_backward,
     "cross_entropy": cross_entropy, "cross_entropy_backward": cross_entropy_backward,
 }
-BROWSER = NATIVE | {"linear": linear_einsum, "linear_backward": linear_backward_einsum}
+BROWSER = NATIVE | {"gelu": gelu,
+                    "linear": linear_einsum, "linear_backward": linear_backward_einsum,
+                    "attention": attention_in_blocks,
+                    "attention_backward": attention_backward_in_blocks}

@@ -119,25 +119,37 @@ def test_every_path_gives_the_same_logits_with_a_kv_cache(path):
         assert trace.blocks[0].att.shape == (1, CONFIG.n_head, 1, t + 1)
 
 
-@pytest.mark.parametrize("path", list(LAYER_PATHS))
+@pytest.mark.parametrize("block", [None, 16, 7], ids=["whole", "blocks of 16", "blocks of 7"])
 @pytest.mark.parametrize("Tq, Tk", [(40, 40), (20, 30), (1, 30), (17, 17)])
-@pytest.mark.parametrize("blocks", ["in blocks", "whole"])
-def test_every_path_attends_like_the_readable_function(path, Tq, Tk, blocks, monkeypatch):
-    """Blocks of queries (the kernels skip what the mask hides; here forced whatever the
-    size) and one whole block, against layers.attention, with and without earlier keys
-    from a cache."""
-    from engine import kernels
+def test_the_attention_kernel_attends_like_the_readable_function(block, Tq, Tk):
+    """The kernel whole and in blocks of queries (skipping what the mask hides), against
+    layers.attention, with and without earlier keys from a cache."""
+    from engine import kernels, layers
 
-    monkeypatch.setattr(kernels, "BLOCKED_FROM", 0 if blocks == "in blocks" else 1 << 40)
     rng = np.random.default_rng(Tq)
     q = rng.normal(size=(2, 3, Tq, 4))
     k, v = rng.normal(size=(2, 3, Tk, 4)), rng.normal(size=(2, 3, Tk, 4))
     dout = rng.normal(size=q.shape)
-    fns, plain = LAYER_PATHS[path], LAYER_PATHS["readable"]
-    (y, cache), (y_ref, cache_ref) = fns.attention(q, k, v), plain.attention(q, k, v)
+    (y, cache), (y_ref, cache_ref) = kernels.attention(q, k, v, block), layers.attention(q, k, v)
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(cache.att, cache_ref.att, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(cache.scores, cache_ref.scores, rtol=1e-12, atol=1e-12)
-    for got, want in zip(fns.attention_backward(dout, cache),
-                         plain.attention_backward(dout, cache_ref), strict=True):
+    for got, want in zip(kernels.attention_backward(dout, cache, block),
+                         layers.attention_backward(dout, cache_ref), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_browser_runs_attention_in_blocks_from_four_windows_on(monkeypatch):
+    from engine import kernels
+
+    blocks, original = [], kernels.attention
+
+    def spy(q, k, v, block=None):
+        blocks.append(block)
+        return original(q, k, v, block)
+
+    monkeypatch.setattr(kernels, "attention", spy)
+    for B in (2, 8):  # windows of 64 tokens, 4 heads
+        q = np.zeros((B, 4, 64, 16))
+        kernels.attention_in_blocks(q, q, q)
+    assert blocks == [None, 16]
