@@ -4,6 +4,11 @@
     model = GPT(GPTConfig(vocab_size=77, block_size=64, n_layer=3, n_head=4, n_embd=64))
     logits, trace = model.forward(idx)                 # idx: (B, T) or (T,) token ids
     loss, grads = model.loss_and_grads(idx, targets)   # grads keyed like model.params
+    logits, trace = model.forward(idx, targets)        # the same in two steps, keeping the
+    grads = model.backward(trace)                      # trace: trace.loss is the loss
+
+The model reads like the paper in model.py and layers.py; kernels.py holds the faster
+versions of layers.py's functions that stand in for them while they are as shipped.
 """
 
 from engine.allocator import reuse_freed_memory

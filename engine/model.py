@@ -6,6 +6,11 @@ pre-norm, GELU is the tanh form and the LM head is tied to the token embedding `
     x = wte[idx] + wpe[pos]
     for each block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
     logits = ln_f(x) @ wteᵀ
+
+The layers are the functions of layers.py, passed around as `layers` (a kernels.Layers):
+for every pair of them you have not edited, a faster kernel of kernels.py with the same
+results stands in; edit one and the model runs yours (`GPT.layers.kernels` says which
+kernels run).
 """
 
 from __future__ import annotations
@@ -15,20 +20,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from engine.layers import (
-    attention,
-    attention_backward,
-    cross_entropy,
-    cross_entropy_backward,
-    embedding_backward,
-    gelu,
-    gelu_backward,
-    layernorm,
-    layernorm_backward,
-    linear,
-    linear_backward,
-)
-from engine.trace import BlockTrace, Norm, Trace
+from engine import kernels
+from engine import layers as readable
+from engine.kernels import Layers
+from engine.trace import BlockTrace, Trace
 
 Params = dict[str, np.ndarray]
 
@@ -97,6 +92,11 @@ def init_params(config: GPTConfig, seed: int = 0, dtype=np.float32) -> Params:
     return params
 
 
+# What a model runs unless told otherwise: layers.py's functions, kernels standing in for
+# every pair as shipped (on this platform: sys.platform picks the formulation).
+STAND_INS = kernels.stand_ins(readable)
+
+
 def split_heads(x: np.ndarray, n_head: int) -> np.ndarray:
     """(B, T, C) -> (B, nh, T, hs)"""
     B, T, C = x.shape
@@ -109,63 +109,57 @@ def merge_heads(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 1, 3).reshape(B, T, nh * hs)
 
 
-def block(x: np.ndarray, w: Params, n_head: int, head_mask: np.ndarray | None = None,
+def block(x: np.ndarray, w: Params, n_head: int, layers: Layers,
+          head_mask: np.ndarray | None = None,
           past_kv: tuple[np.ndarray, np.ndarray] | None = None) -> BlockTrace:
     """One pre-norm transformer block. `w` holds the block's parameters without the `h.{i}.`
     prefix; `past_kv` are cached keys and values (B, nh, P, hs) of earlier positions."""
-    ln_1 = Norm(*layernorm(x, w["ln_1.g"], w["ln_1.b"]))
-    qkv = linear(ln_1.out, w["attn.c_attn.w"], w["attn.c_attn.b"])  # (B, T, 3C)
+    cache = {}
+    ln_1, cache["ln_1"] = layers.layernorm(x, w["ln_1.g"], w["ln_1.b"])
+    qkv, cache["attn.c_attn"] = layers.linear(ln_1, w["attn.c_attn.w"], w["attn.c_attn.b"])
     B, T, C3 = qkv.shape
     q, k, v = qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
     # q, k, v: (B, nh, T, hs) each
     if past_kv is not None:
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, P+T, hs)
         v = np.concatenate([past_kv[1], v], axis=2)
-    heads, scores, att = attention(q, k, v)  # (B, nh, T, hs), (B, nh, T, P+T) x2
+    heads, cache["attn"] = layers.attention(q, k, v)  # (B, nh, T, hs)
     kept = heads if head_mask is None else heads * head_mask[:, None, None]
-    attn_out = linear(merge_heads(kept), w["attn.c_proj.w"], w["attn.c_proj.b"])
+    attn_out, cache["attn.c_proj"] = layers.linear(merge_heads(kept), w["attn.c_proj.w"],
+                                                   w["attn.c_proj.b"])
     resid_mid = x + attn_out
 
-    ln_2 = Norm(*layernorm(resid_mid, w["ln_2.g"], w["ln_2.b"]))
-    mlp_pre = linear(ln_2.out, w["mlp.c_fc.w"], w["mlp.c_fc.b"])  # (B, T, 4C)
-    mlp_post, mlp_tanh = gelu(mlp_pre)
-    mlp_out = linear(mlp_post, w["mlp.c_proj.w"], w["mlp.c_proj.b"])
-    return BlockTrace(x, ln_1, q, k, v, scores, att, heads, head_mask, attn_out, resid_mid,
-                      ln_2, mlp_pre, mlp_post, mlp_tanh, mlp_out, resid_out=resid_mid + mlp_out)
+    ln_2, cache["ln_2"] = layers.layernorm(resid_mid, w["ln_2.g"], w["ln_2.b"])
+    mlp_pre, cache["mlp.c_fc"] = layers.linear(ln_2, w["mlp.c_fc.w"], w["mlp.c_fc.b"])  # (B, T, 4C)
+    mlp_post, cache["mlp.gelu"] = layers.gelu(mlp_pre)
+    mlp_out, cache["mlp.c_proj"] = layers.linear(mlp_post, w["mlp.c_proj.w"],
+                                                 w["mlp.c_proj.b"])
+    att = cache["attn"]
+    return BlockTrace(x, ln_1, q, k, v, att.scores, att.att, heads, head_mask, attn_out,
+                      resid_mid, ln_2, mlp_pre, mlp_post, mlp_out, resid_mid + mlp_out, cache)
 
 
-def block_backward(dout: np.ndarray, t: BlockTrace, w: Params) -> tuple[np.ndarray, Params]:
+def block_backward(dout: np.ndarray, t: BlockTrace, layers: Layers) -> tuple[np.ndarray, Params]:
     """Gradients of one block: dout is dLoss/d(resid_out); returns dLoss/dx and the
     parameter gradients (names without the `h.{i}.` prefix)."""
-    g = {}
-    # x_out = resid_mid + mlp(ln_2(resid_mid))
-    dmlp_post, g["mlp.c_proj.w"], g["mlp.c_proj.b"] = linear_backward(
-        dout, t.mlp_post, w["mlp.c_proj.w"])
-    dmlp_pre = gelu_backward(dmlp_post, t.mlp_pre, t.mlp_tanh)
-    dln_2, g["mlp.c_fc.w"], g["mlp.c_fc.b"] = linear_backward(
-        dmlp_pre, t.ln_2.out, w["mlp.c_fc.w"])
-    dx_ln_2, g["ln_2.g"], g["ln_2.b"] = layernorm_backward(
-        dln_2, t.ln_2.x_hat, t.ln_2.rstd, w["ln_2.g"])
+    c, g = t.cache, {}
+    # resid_out = resid_mid + c_proj(gelu(c_fc(ln_2(resid_mid))))
+    dmlp_post, g["mlp.c_proj.w"], g["mlp.c_proj.b"] = layers.linear_backward(dout, c["mlp.c_proj"])
+    dmlp_pre = layers.gelu_backward(dmlp_post, c["mlp.gelu"])
+    dln_2, g["mlp.c_fc.w"], g["mlp.c_fc.b"] = layers.linear_backward(dmlp_pre, c["mlp.c_fc"])
+    dx_ln_2, g["ln_2.g"], g["ln_2.b"] = layers.layernorm_backward(dln_2, c["ln_2"])
     dresid_mid = dout + dx_ln_2
 
-    # resid_mid = x + c_proj(merge(heads * mask))
-    dmerged, g["attn.c_proj.w"], g["attn.c_proj.b"] = linear_backward(
-        dresid_mid, merge_heads(t.heads if t.head_mask is None
-                                else t.heads * t.head_mask[:, None, None]),
-        w["attn.c_proj.w"])
-    dheads = np.ascontiguousarray(split_heads(dmerged, t.q.shape[1]))  # read twice below
+    # resid_mid = x + c_proj(merge(heads * head_mask))
+    dkept, g["attn.c_proj.w"], g["attn.c_proj.b"] = layers.linear_backward(dresid_mid,
+                                                                          c["attn.c_proj"])
+    dheads = split_heads(dkept, t.q.shape[1])
     if t.head_mask is not None:
-        dheads *= t.head_mask[:, None, None]
-    dq, dk, dv = attention_backward(dheads, t.q, t.k, t.v, t.att)
-    B, nh, T, hs = dq.shape
-    dqkv = np.empty((B, T, 3, nh, hs), dtype=dq.dtype)  # the inverse of the split
-    for i, d in enumerate((dq, dk, dv)):
-        dqkv[:, :, i] = d.transpose(0, 2, 1, 3)
-    dqkv = dqkv.reshape(B, T, 3 * nh * hs)
-    dln_1, g["attn.c_attn.w"], g["attn.c_attn.b"] = linear_backward(
-        dqkv, t.ln_1.out, w["attn.c_attn.w"])
-    dx_ln_1, g["ln_1.g"], g["ln_1.b"] = layernorm_backward(
-        dln_1, t.ln_1.x_hat, t.ln_1.rstd, w["ln_1.g"])
+        dheads = dheads * t.head_mask[:, None, None]
+    dq, dk, dv = layers.attention_backward(dheads, c["attn"])
+    dqkv = np.concatenate([merge_heads(d) for d in (dq, dk, dv)], axis=-1)  # (B, T, 3C)
+    dln_1, g["attn.c_attn.w"], g["attn.c_attn.b"] = layers.linear_backward(dqkv, c["attn.c_attn"])
+    dx_ln_1, g["ln_1.g"], g["ln_1.b"] = layers.layernorm_backward(dln_1, c["ln_1"])
     return dresid_mid + dx_ln_1, g
 
 
@@ -190,13 +184,15 @@ class KVCache:
 class GPT:
     """The model: its config, its parameters, and forward/backward passes over them.
 
-    `params` is a plain dict name -> array; optimizers update it in place.
+    `params` is a plain dict name -> array; optimizers update it in place. `layers` are the
+    layer functions it runs (default STAND_INS; kernels.readable(layers) forces layers.py's).
     """
 
     def __init__(self, config: GPTConfig, seed: int = 0, dtype=np.float32,
-                 params: Params | None = None):
+                 params: Params | None = None, layers: Layers | None = None):
         self.config = config
         self.params = init_params(config, seed, dtype) if params is None else params
+        self.layers = STAND_INS if layers is None else layers
         self._layer_names = [[(n[len(f"h.{i}."):], n) for n in config.param_shapes()
                               if n.startswith(f"h.{i}.")] for i in range(config.n_layer)]
 
@@ -226,78 +222,78 @@ class GPT:
                              f"{T_max} (block_size); keep the last {T_max} tokens")
         return idx
 
-    def forward(self, idx, head_mask=None, cache: KVCache | None = None):
+    def forward(self, idx, targets=None, *, head_mask=None, cache: KVCache | None = None):
         """Logits for every position, and the trace of everything computed on the way.
 
         idx: (B, T) or (T,) token ids; logits come back (B, T, V) or (T, V) to match.
+        targets: optional next-token ids shaped like idx; then trace.loss is their mean
+        cross-entropy, and `backward(trace)` gives its gradients.
         head_mask: optional (n_layer, n_head) array, 1 keeps a head and 0 switches it off.
         cache: optional KVCache of earlier positions; the new tokens follow them.
         """
         single = np.ndim(idx) == 1
         P = len(cache) if cache is not None else 0
         idx = self.check_idx(idx, P)
-        p, cfg = self.params, self.config
+        p, cfg, layers = self.params, self.config, self.layers
         masks = self._head_masks(head_mask)
+        tc = {}  # the caches of the layers outside the blocks
 
-        tok_emb = p["wte"][idx]  # (B, T, C)
-        pos_emb = p["wpe"][P:P + idx.shape[1]]  # (T, C)
+        tok_emb, tc["wte"] = layers.embedding(p["wte"], idx)  # (B, T, C)
+        pos_emb, tc["wpe"] = layers.embedding(p["wpe"], np.arange(P, P + idx.shape[1]))  # (T, C)
         x = emb = tok_emb + pos_emb
         blocks = []
         for i in range(cfg.n_layer):
             past = cache.layer(i) if cache is not None else None
-            blocks.append(block(x, self.layer_params(i), cfg.n_head, masks[i], past))
+            blocks.append(block(x, self.layer_params(i), cfg.n_head, layers, masks[i], past))
             x = blocks[-1].resid_out
-        ln_f = Norm(*layernorm(x, p["ln_f.g"], p["ln_f.b"]))
-        logits = ln_f.out @ p["wte"].T  # (B, T, V)
-        trace = Trace(idx, tok_emb, pos_emb, emb, blocks, ln_f, logits, past_len=P)
+        ln_f, tc["ln_f"] = layers.layernorm(x, p["ln_f.g"], p["ln_f.b"])
+        # the LM head: a linear layer whose weights are wteᵀ (tied) and whose bias is zero
+        logits, tc["lm_head"] = layers.linear(ln_f, p["wte"].T, self._no_bias())  # (B, T, V)
+        trace = Trace(idx, tok_emb, pos_emb, emb, blocks, ln_f, logits, past_len=P, cache=tc)
+        if targets is not None:
+            V = cfg.vocab_size
+            trace.loss, tc["loss"] = layers.cross_entropy(logits.reshape(-1, V),
+                                                          self._check_targets(idx, targets))
         if cache is not None:
             cache.update(trace)
         return (logits[0] if single else logits), trace
 
-    def backward(self, trace: Trace, dlogits: np.ndarray) -> Params:
-        """Gradients of the loss for every parameter, given dLoss/dlogits (B, T, V)."""
+    def backward(self, trace: Trace, dlogits: np.ndarray | None = None) -> Params:
+        """Gradients for every parameter, by the chain rule backwards through the trace: of
+        trace.loss (the forward was given targets), or given dLoss/dlogits (B, T, V)."""
         if trace.past_len:
             raise ValueError("backward needs a forward pass without a KV cache")
-        p = self.params
-        grads = {}
-        # logits = ln_f.out @ wteᵀ: a linear layer with weights wteᵀ and no bias
-        dln_f, dwte_T, _ = linear_backward(dlogits, trace.ln_f.out, p["wte"].T)
-        dwte = np.ascontiguousarray(dwte_T.T)  # (V, C)
-        dx, grads["ln_f.g"], grads["ln_f.b"] = layernorm_backward(
-            dln_f, trace.ln_f.x_hat, trace.ln_f.rstd, p["ln_f.g"])
+        layers, tc, grads = self.layers, trace.cache, {}
+        if dlogits is None:
+            if "loss" not in tc:
+                raise ValueError("backward needs the loss: call forward(idx, targets) first")
+            dlogits = layers.cross_entropy_backward(1.0, tc["loss"]).reshape(trace.logits.shape)
+        dx, dwte_t, _ = layers.linear_backward(dlogits, tc["lm_head"])  # dwte_t: (C, V)
+        dx, grads["ln_f.g"], grads["ln_f.b"] = layers.layernorm_backward(dx, tc["ln_f"])
         for i in reversed(range(self.config.n_layer)):
-            dx, g = block_backward(dx, trace.blocks[i], self.layer_params(i))
+            dx, g = block_backward(dx, trace.blocks[i], layers)
             grads |= {f"h.{i}.{n}": gi for n, gi in g.items()}
-        # emb = wte[idx] + wpe[:T]
-        grads["wte"] = dwte + embedding_backward(dx, trace.idx, self.config.vocab_size)
-        grads["wpe"] = np.zeros_like(p["wpe"])
-        grads["wpe"][:dx.shape[1]] = dx.sum(axis=0)
-        return {name: grads[name] for name in p}  # same order as params
-
-    def loss(self, idx, targets, head_mask=None) -> float:
-        """Mean cross-entropy of the next-token targets (same shape as idx)."""
-        logits, _ = self.forward(idx, head_mask)
-        V = self.config.vocab_size
-        return cross_entropy(logits.reshape(-1, V), self._check_targets(idx, targets))[0]
+        # emb = wte[idx] + wpe[positions]
+        grads["wte"] = dwte_t.T + layers.embedding_backward(dx, tc["wte"])
+        grads["wpe"] = layers.embedding_backward(dx.sum(axis=0), tc["wpe"])
+        return {name: grads[name] for name in self.params}  # same order as params
 
     def loss_and_grads(self, idx, targets, head_mask=None) -> tuple[float, Params]:
-        """Mean cross-entropy of the targets and its gradient for every parameter."""
-        loss, grads, _ = self.loss_grads_trace(idx, targets, head_mask)
-        return loss, grads
+        """Mean cross-entropy of the next-token targets and its gradient for every parameter."""
+        _, trace = self.forward(idx, targets, head_mask=head_mask)
+        return trace.loss, self.backward(trace)
 
-    def loss_grads_trace(self, idx, targets, head_mask=None):
-        """Like `loss_and_grads`, also returning the forward's trace (the dashboard shows it)."""
-        logits, trace = self.forward(idx, head_mask)
-        V = self.config.vocab_size
-        flat_targets = self._check_targets(idx, targets)
-        loss, probs = cross_entropy(logits.reshape(-1, V), flat_targets)
-        dlogits = cross_entropy_backward(probs, flat_targets).reshape(trace.logits.shape)
-        return loss, self.backward(trace, dlogits), trace
+    def _no_bias(self) -> np.ndarray:
+        return np.zeros(self.config.vocab_size, dtype=self.dtype)
 
-    def _check_targets(self, idx, targets) -> np.ndarray:
+    def _check_targets(self, idx: np.ndarray, targets) -> np.ndarray:
         targets = np.asarray(targets)
-        if targets.shape != np.shape(idx):
-            raise ValueError(f"targets shape {targets.shape} differs from idx {np.shape(idx)}")
+        if targets.size == idx.size and targets.ndim == 1:
+            targets = targets[None, :]
+        if targets.shape != idx.shape:
+            raise ValueError(f"targets shape {targets.shape} differs from idx {idx.shape}")
+        if not np.issubdtype(targets.dtype, np.integer):
+            raise ValueError(f"targets must hold integers, got {targets.dtype}")
         if targets.min() < 0 or targets.max() >= self.config.vocab_size:
             raise ValueError(f"target ids must lie in [0, {self.config.vocab_size})")
         return targets.reshape(-1)

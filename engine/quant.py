@@ -295,7 +295,8 @@ def quantize_model(model: GPT, fmt: str,
         else:
             new_params[name] = w.copy()
         tensors[name] = TensorQuant(name, new_params[name] - w, stored)
-    return GPT(model.config, params=new_params), QuantReport(fmt, tensors)
+    quantized = GPT(model.config, params=new_params, layers=model.layers)
+    return quantized, QuantReport(fmt, tensors)
 
 
 def quantized_loss(model: GPT, fmt: str, idx, targets,
@@ -303,4 +304,4 @@ def quantized_loss(model: GPT, fmt: str, idx, targets,
                    ) -> tuple[float, float]:
     """(float loss, quantized loss) of the same next-token targets, e.g. on validation data."""
     quantized, _ = quantize_model(model, fmt, which)
-    return model.loss(idx, targets), quantized.loss(idx, targets)
+    return model.forward(idx, targets)[1].loss, quantized.forward(idx, targets)[1].loss

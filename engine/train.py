@@ -114,7 +114,8 @@ class Trainer:
         the current parameters is not finite or exceeds 2·ln(V).
         """
         batch = next(self.sampler)
-        loss, grads, trace = self.model.loss_grads_trace(batch.x, batch.y)
+        _, trace = self.model.forward(batch.x, batch.y)
+        loss, grads = trace.loss, self.model.backward(trace)
         norm = clip_grad_norm(grads, self.config.grad_clip)
         if not (math.isfinite(loss) and math.isfinite(norm)) or loss > self.divergence_loss:
             self._restore(self._last_good)
@@ -158,7 +159,7 @@ def evaluate(model: GPT, tokens: np.ndarray, max_windows: int = 512,
     total = 0.0
     for i in range(0, len(starts), batch_size):
         batch = make_batch(tokens, starts[i:i + batch_size], T)
-        total += model.loss(batch.x, batch.y) * len(batch.starts)
+        total += model.forward(batch.x, batch.y)[1].loss * len(batch.starts)
     return total / len(starts)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine import GPTConfig
-from tests.conftest import random_model
+from engine.model import KVCache
+from tests.conftest import LAYER_PATHS, random_model
 
 CONFIG = GPTConfig(vocab_size=17, block_size=12, n_layer=2, n_head=3, n_embd=12)
 
@@ -102,3 +103,53 @@ def test_float32_is_the_default_and_float64_agrees():
 def test_bad_token_ids_are_refused_with_a_message(model, bad, message):
     with pytest.raises(ValueError, match=message):
         model.forward(bad)
+
+
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+def test_every_path_gives_the_same_logits_with_a_kv_cache(path):
+    """Queries fewer than keys (the cached ones come first) on every way the layers run."""
+    model = random_model(CONFIG, seed=6, layers=LAYER_PATHS[path])
+    idx = np.random.default_rng(4).integers(0, CONFIG.vocab_size, 12)
+    full, _ = model.forward(idx)
+    cache = KVCache()
+    model.forward(idx[:7], cache=cache)
+    for t in range(7, 12):
+        step, trace = model.forward(idx[t:t + 1], cache=cache)
+        np.testing.assert_allclose(step[0], full[t], rtol=1e-12, atol=1e-12)
+        assert trace.blocks[0].att.shape == (1, CONFIG.n_head, 1, t + 1)
+
+
+@pytest.mark.parametrize("block", [None, 16, 7], ids=["whole", "blocks of 16", "blocks of 7"])
+@pytest.mark.parametrize("Tq, Tk", [(40, 40), (20, 30), (1, 30), (17, 17)])
+def test_the_attention_kernel_attends_like_the_readable_function(block, Tq, Tk):
+    """The kernel whole and in blocks of queries (skipping what the mask hides), against
+    layers.attention, with and without earlier keys from a cache."""
+    from engine import kernels, layers
+
+    rng = np.random.default_rng(Tq)
+    q = rng.normal(size=(2, 3, Tq, 4))
+    k, v = rng.normal(size=(2, 3, Tk, 4)), rng.normal(size=(2, 3, Tk, 4))
+    dout = rng.normal(size=q.shape)
+    (y, cache), (y_ref, cache_ref) = kernels.attention(q, k, v, block), layers.attention(q, k, v)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cache.att, cache_ref.att, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cache.scores, cache_ref.scores, rtol=1e-12, atol=1e-12)
+    for got, want in zip(kernels.attention_backward(dout, cache, block),
+                         layers.attention_backward(dout, cache_ref), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_browser_runs_attention_in_blocks_from_four_windows_on(monkeypatch):
+    from engine import kernels
+
+    blocks, original = [], kernels.attention
+
+    def spy(q, k, v, block=None):
+        blocks.append(block)
+        return original(q, k, v, block)
+
+    monkeypatch.setattr(kernels, "attention", spy)
+    for B in (2, 8):  # windows of 64 tokens, 4 heads
+        q = np.zeros((B, 4, 64, 16))
+        kernels.attention_in_blocks(q, q, q)
+    assert blocks == [None, 16]

@@ -29,6 +29,13 @@ def gelu(x):
     """Not GELU at all: a ReLU, to see what the model makes of it."""
     return np.maximum(x, 0.0), np.zeros_like(x)
 '''
+RELU_BOTH = '''
+def gelu(x):
+    return np.maximum(x, 0.0), x
+
+def gelu_backward(dout, x):
+    return dout * (x > 0)
+'''
 
 
 @pytest.fixture
@@ -149,3 +156,62 @@ def test_edits_are_saved_restored_validated_and_downloaded(editor):
     assert editor.store.value == "" and "damaged" in editor.session.message
     editor.store.error = "full"
     assert "storage is full" in editor._status.object
+
+
+# ---- the gradient check after Run -----------------------------------------------------------
+
+def run_edit(editor, file: str, source: str) -> None:
+    editor.file = file
+    editor.editor.value = source
+    editor.run()
+
+
+def test_run_checks_an_untouched_engine_and_it_passes(editor):
+    editor.run()
+    shown = editor._check.object
+    assert editor.check.gradients_ok and "computes what the shipped engine does" in shown
+    assert "WRONG" not in shown and shown.count("matches (relative error") == 7
+
+
+def test_a_forward_only_edit_is_flagged_and_training_still_runs(editor):
+    run_edit(editor, "layers.py", shipped_sources()["layers.py"] + RELU)
+    s = editor.session
+    assert s.engine.edited == ("layers.py",) and not editor.check.gradients_ok
+    shown = editor._check.object
+    assert "follows a wrong gradient" in shown and "gelu and the whole model" in shown
+    assert "WRONG" in shown and "changed: by up to" in shown
+    assert s.train_once() is not None  # the reader may still train with it
+
+
+def test_a_consistent_edit_passes_and_says_what_changed(editor):
+    run_edit(editor, "layers.py", shipped_sources()["layers.py"] + RELU_BOTH)
+    assert editor.check.gradients_ok
+    assert "changes what gelu and the whole model computes" in editor._check.object
+    assert "WRONG" not in editor._check.object
+
+
+def test_a_check_that_raises_says_so_and_the_lab_goes_on(editor):
+    broken = shipped_sources()["gradcheck.py"].replace(
+        '    start = time.perf_counter()\n', '    raise RuntimeError("broken check")\n', 1)
+    run_edit(editor, "gradcheck.py", broken)
+    assert "the check itself failed: RuntimeError: broken check" in editor._check.object
+    assert editor.session.engine.edited == ("gradcheck.py",)
+
+
+def test_reset_clears_the_check(editor):
+    run_edit(editor, "layers.py", shipped_sources()["layers.py"] + RELU)
+    editor.reset(["layers.py"])
+    assert editor._check.object.count("note") == 0 and editor.session.engine.edited == ()
+
+
+def test_the_trial_run_returns_the_check(session):
+    check = trial_run(layers_with(RELU), vars(session.config), session.model.params,
+                      list(session.ids), 30)
+    assert not check.gradients_ok
+    assert {r.name for r in check.rows if not r.backward_ok} == {"gelu", "model"}
+
+
+def test_a_backward_that_never_ends_is_stopped_by_the_trial_run(session):
+    endless = layers_with("\ndef gelu_backward(dout, x):\n    while True:\n        pass\n")
+    with pytest.raises(CodeError, match=r"checking its gradients .* more than 3 s"):
+        trial_run(endless, vars(session.config), session.model.params, list(session.ids), 3.0)

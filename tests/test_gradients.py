@@ -1,22 +1,13 @@
-"""Every gradient of the hand-written backward against central finite differences (float64)."""
+"""Every gradient of the hand-written backward against central finite differences (float64),
+for each path the model can run: layers.py's readable functions and both platforms' kernels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from engine import GPTConfig
-from engine.layers import (
-    attention,
-    attention_backward,
-    cross_entropy,
-    cross_entropy_backward,
-    gelu,
-    gelu_backward,
-    layernorm,
-    layernorm_backward,
-)
-from tests.conftest import random_model
+from engine import GPT, GPTConfig, kernels, layers
+from tests.conftest import LAYER_PATHS, random_model
 
 EPS = 1e-6
 
@@ -41,6 +32,10 @@ def assert_close(analytic: np.ndarray, numeric: np.ndarray, name: str) -> None:
     assert err < 1e-6, f"{name}: relative error {err:.2e}"
 
 
+def model_loss(model: GPT, idx, targets, head_mask=None) -> float:
+    return model.forward(idx, targets, head_mask=head_mask)[1].loss
+
+
 CONFIGS = [
     GPTConfig(vocab_size=7, block_size=5, n_layer=1, n_head=1, n_embd=4),
     GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8),
@@ -48,74 +43,94 @@ CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"L{c.n_layer}H{c.n_head}C{c.n_embd}")
-def test_every_parameter_gradient_matches_finite_differences(config):
-    model = random_model(config, seed=config.vocab_size)
+def check_gradients(model: GPT, names=None, head_mask=None) -> None:
+    """The gradients of `names` (default: every parameter) on a random batch."""
+    config = model.config
     rng = np.random.default_rng(0)
     T = config.block_size - 1
     idx = rng.integers(0, config.vocab_size, (2, T))
     targets = rng.integers(0, config.vocab_size, (2, T))
-    _, grads = model.loss_and_grads(idx, targets)
+    _, grads = model.loss_and_grads(idx, targets, head_mask)
     assert list(grads) == list(model.params)
-    for name, p in model.params.items():
-        numeric = numerical_grad(lambda: model.loss(idx, targets), p)
+    for name in names or model.params:
+        numeric = numerical_grad(lambda: model_loss(model, idx, targets, head_mask),
+                                 model.params[name])
         assert_close(grads[name], numeric, name)
 
 
-def test_gradients_with_a_head_switched_off():
-    config = CONFIGS[1]
-    model = random_model(config, seed=3)
-    rng = np.random.default_rng(1)
-    idx = rng.integers(0, config.vocab_size, (2, 6))
-    targets = rng.integers(0, config.vocab_size, (2, 6))
-    mask = np.array([[1.0, 0.0], [1.0, 1.0]])
-    _, grads = model.loss_and_grads(idx, targets, head_mask=mask)
-    for name in ("h.0.attn.c_attn.w", "h.0.attn.c_proj.w", "h.1.attn.c_attn.w", "wte"):
-        numeric = numerical_grad(lambda: model.loss(idx, targets, mask), model.params[name])
-        assert_close(grads[name], numeric, name)
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"L{c.n_layer}H{c.n_head}C{c.n_embd}")
+def test_every_parameter_gradient_matches_finite_differences(config):
+    check_gradients(random_model(config, seed=config.vocab_size))
 
 
-# ---- each layer on its own, so a failure points at the op --------------------------------
-
-def test_layernorm_backward():
-    rng = np.random.default_rng(0)
-    x, g, b = rng.normal(size=(3, 5)), rng.normal(size=5), rng.normal(size=5)
-    w = rng.normal(size=(3, 5))  # loss = sum(w * out)
-    _, x_hat, rstd = layernorm(x, g, b)
-    dx, dg, db = layernorm_backward(w, x_hat, rstd, g)
-    for array, analytic in ((x, dx), (g, dg), (b, db)):
-        assert_close(analytic, numerical_grad(lambda: (w * layernorm(x, g, b)[0]).sum(), array),
-                     "layernorm")
+@pytest.mark.parametrize("path", ["native", "browser"])
+def test_every_parameter_gradient_of_the_kernels(path):
+    check_gradients(random_model(CONFIGS[0], seed=2, layers=LAYER_PATHS[path]))
 
 
-def test_gelu_backward():
-    x = np.linspace(-4, 4, 33)
-    w = np.random.default_rng(0).normal(size=33)
-    _, t = gelu(x)
-    assert_close(gelu_backward(w, x, t), numerical_grad(lambda: (w * gelu(x)[0]).sum(), x),
-                 "gelu")
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+def test_gradients_with_a_head_switched_off(path):
+    model = random_model(CONFIGS[1], seed=3, layers=LAYER_PATHS[path])
+    check_gradients(model, ("h.0.attn.c_attn.w", "h.0.attn.c_proj.w", "h.1.attn.c_attn.w", "wte"),
+                    head_mask=np.array([[1.0, 0.0], [1.0, 1.0]]))
 
 
-def test_attention_backward():
-    rng = np.random.default_rng(0)
+# ---- each layer pair on its own, on every path, so a failure points at the op -----------------
+
+def layer_cases(rng):
+    """name -> (inputs the gradient is taken for, forward taking them, extra arguments)."""
+    x, g, b = rng.normal(size=(2, 3, 5)), rng.normal(size=5), rng.normal(size=5)
+    w = rng.normal(size=(5, 4))
     q, k, v = (rng.normal(size=(2, 2, 4, 3)) for _ in range(3))
-    w = rng.normal(size=(2, 2, 4, 3))
-    _, _, att = attention(q, k, v)
-    dq, dk, dv = attention_backward(w, q, k, v, att)
-    for array, analytic in ((q, dq), (k, dk), (v, dv)):
-        assert_close(analytic, numerical_grad(lambda: (w * attention(q, k, v)[0]).sum(), array),
-                     "attention")
+    return {
+        "linear": (x, w, b[:4]),
+        "layernorm": (x, g, b),
+        "gelu": (np.linspace(-4, 4, 33).reshape(3, 11),),
+        "attention": (q, k, v),
+    }
 
 
-def test_cross_entropy_backward():
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+@pytest.mark.parametrize("op", ["linear", "layernorm", "gelu", "attention"])
+def test_each_layer_backward(path, op):
+    fns = LAYER_PATHS[path]
+    forward, backward = getattr(fns, op), getattr(fns, f"{op}_backward")
     rng = np.random.default_rng(0)
+    inputs = layer_cases(rng)[op]
+    out, cache = forward(*inputs)
+    w = rng.normal(size=out.shape)  # loss = sum(w * out), so dout = w
+    grads = backward(w, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for i, (array, analytic) in enumerate(zip(inputs, grads, strict=True)):
+        numeric = numerical_grad(lambda: (w * forward(*inputs)[0]).sum(), array)
+        assert_close(analytic, numeric, f"{op} input {i}")
+
+
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+def test_embedding_and_cross_entropy_backward(path):
+    fns = LAYER_PATHS[path]
+    rng = np.random.default_rng(0)
+    table, ids = rng.normal(size=(6, 3)), np.array([[1, 4, 1], [0, 1, 5]])
+    w = rng.normal(size=(2, 3, 3))
+    _, cache = fns.embedding(table, ids)
+    assert_close(fns.embedding_backward(w, cache),
+                 numerical_grad(lambda: (w * fns.embedding(table, ids)[0]).sum(), table),
+                 "embedding")
     logits, targets = rng.normal(size=(6, 4)), rng.integers(0, 4, 6)
-    _, probs = cross_entropy(logits, targets)
-    assert_close(cross_entropy_backward(probs, targets),
-                 numerical_grad(lambda: cross_entropy(logits, targets)[0], logits), "xent")
+    _, cache = fns.cross_entropy(logits, targets)
+    assert_close(fns.cross_entropy_backward(1.0, cache),
+                 numerical_grad(lambda: fns.cross_entropy(logits, targets)[0], logits), "xent")
 
 
-def test_cross_entropy_is_exact_where_probabilities_underflow():
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
+def test_cross_entropy_is_exact_where_probabilities_underflow(path):
     logits = np.array([[0.0, -200.0]], dtype=np.float32)  # p(1) = e^-200 underflows in float32
-    loss, _ = cross_entropy(logits, np.array([1]))
+    loss, _ = LAYER_PATHS[path].cross_entropy(logits, np.array([1]))
     assert loss == pytest.approx(200.0, rel=1e-6)
+
+
+def test_the_paths_are_what_they_say():
+    assert LAYER_PATHS["readable"].kernels == ()
+    assert LAYER_PATHS["readable"].gelu is layers.gelu
+    assert LAYER_PATHS["native"].linear is kernels.NATIVE["linear"]
+    assert LAYER_PATHS["browser"].linear is kernels.BROWSER["linear"]

@@ -406,5 +406,5 @@ def test_quantized_loss_helper(model):
     rng = np.random.default_rng(4)
     idx, targets = rng.integers(0, CONFIG.vocab_size, size=(2, 2, 16))
     float_loss, q8_loss = quantized_loss(model, "q8_0", idx, targets)
-    assert float_loss == model.loss(idx, targets)
+    assert float_loss == model.forward(idx, targets)[1].loss
     assert q8_loss != float_loss and abs(q8_loss - float_loss) < 0.01 * float_loss

@@ -15,6 +15,7 @@ pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '
 from app.session.loader import load_session
 from app.session.quantization import EVAL_WINDOWS, TENSOR_CHOICES, QuantizationLab
 from app.views.quantization import QuantizationView
+from engine import quant
 from engine.model import GPT
 from engine.quant import QuantTensor, ggml_layout, quantize
 from engine.train import evaluate
@@ -108,7 +109,7 @@ def test_the_tensor_choice_changes_what_is_quantized_and_the_selector(view):
     view.tensor = "h.2.mlp.c_proj.w"
     lab.which = "block matrices + embeddings"
     assert set(lab.report.quantized) == {n for n in lab.report.tensors
-                                         if TENSOR_CHOICES[lab.which](n)}
+                                         if TENSOR_CHOICES[lab.which](n, quant)}
     assert "wte" in view.param.tensor.objects and view.tensor == "h.2.mlp.c_proj.w"
     assert "14 of 40 tensors" in text_of(view._choice)
     lab.which = "every tensor"
@@ -178,7 +179,8 @@ def test_bytes_equal_the_exact_block_count(view, fmt):
     for which, choose in TENSOR_CHOICES.items():
         lab.which = which
         report = lab.report
-        assert report.bytes_after == expected_bytes(view.session.model, fmt, choose)
+        assert report.bytes_after == expected_bytes(view.session.model, fmt,
+                                                    lambda n, choose=choose: choose(n, quant))
         stored = [t.stored for t in report.tensors.values() if t.stored]
         floats = [t for t in report.tensors.values() if not t.stored]
         assert report.bytes_after == (sum(len(q.to_bytes()) for q in stored)
@@ -252,7 +254,7 @@ def test_the_margins_catch_broken_quantizers(held_out, fmt, fault):
     s = held_out.session
     params = {}
     for name, w in s.model.params.items():
-        if TENSOR_CHOICES["block matrices"](name):
+        if TENSOR_CHOICES["block matrices"](name, quant):
             bad = broken(quantize(ggml_layout(name, w), fmt), fault)
             params[name] = ggml_layout(name, bad.dequantize()).astype(w.dtype)
         else:

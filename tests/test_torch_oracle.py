@@ -1,4 +1,6 @@
-"""Our forward, loss, gradients and optimizer against PyTorch, an implementation we did not write.
+"""Our forward, loss, gradients and optimizer against PyTorch, an implementation we did not write,
+on every path the model can run: layers.py's readable functions, the native kernels and the
+browser kernels (each forced here, whatever the platform).
 
 The reference (tests/torch_reference.py) is written from torch's own building blocks (F.layer_norm,
 F.scaled_dot_product_attention with is_causal, F.gelu(approximate="tanh"), F.cross_entropy,
@@ -12,7 +14,7 @@ import pytest
 
 from engine import GPTConfig
 from engine.optim import AdamW, clip_grad_norm
-from tests.conftest import random_model
+from tests.conftest import LAYER_PATHS, random_model
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
 from tests.torch_reference import torch_gpt_loss  # noqa: E402  (needs torch)
@@ -23,17 +25,18 @@ def as_torch(params: dict) -> dict:
 
 
 CONFIG = GPTConfig(vocab_size=13, block_size=16, n_layer=2, n_head=4, n_embd=16)
-# large enough that every array takes the BLAS path of layers.row_sum (>= 4096 numbers)
+# large enough that every array takes the `x @ ones` path of kernels.row_sum (>= 4096 numbers)
 LARGE = GPTConfig(vocab_size=40, block_size=48, n_layer=2, n_head=4, n_embd=64)
 TOLERANCE = {np.float64: 1e-10, np.float32: 2e-4}
 
 
+@pytest.mark.parametrize("path", list(LAYER_PATHS))
 @pytest.mark.parametrize("config, batch", [(CONFIG, (3, 12)), (LARGE, (8, 48))],
                          ids=["small", "large"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("with_mask", [False, True], ids=["all-heads", "head-off"])
-def test_logits_loss_and_every_gradient_match_torch(dtype, with_mask, config, batch):
-    model = random_model(config, seed=5, dtype=dtype)
+def test_logits_loss_and_every_gradient_match_torch(dtype, with_mask, config, batch, path):
+    model = random_model(config, seed=5, dtype=dtype, layers=LAYER_PATHS[path])
     rng = np.random.default_rng(0)
     idx = rng.integers(0, config.vocab_size, batch)
     targets = rng.integers(0, config.vocab_size, batch)
@@ -41,8 +44,9 @@ def test_logits_loss_and_every_gradient_match_torch(dtype, with_mask, config, ba
     mask[1, 2] = 0.0
     head_mask = mask if with_mask else None
 
-    logits, _ = model.forward(idx, head_mask)
+    logits, _ = model.forward(idx, head_mask=head_mask)
     loss, grads = model.loss_and_grads(idx, targets, head_mask)
+    assert logits.dtype == dtype and all(g.dtype == dtype for g in grads.values())
     tparams = as_torch(model.params)
     tmask = torch.tensor(mask, dtype=tparams["wte"].dtype) if with_mask else None
     tlogits, tloss = torch_gpt_loss(tparams, config, torch.tensor(idx), torch.tensor(targets),

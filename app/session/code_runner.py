@@ -24,8 +24,9 @@ from pathlib import Path
 from types import ModuleType
 
 PACKAGE = "engine"
-# the modules the lab itself calls; the rest are imported by these as they need
-USED = ("model", "sampling", "train", "data", "char_tokenizer", "layers")
+# engine files the lab runs only while it starts (the package's imports, loading the weights
+# and the text, tuning malloc): an edit to them could not take effect, so none is offered
+STARTUP_ONLY = ("__init__.py", "allocator.py", "corpus.py", "weights.py")
 MAX_SOURCE = 400_000  # characters per file
 
 
@@ -75,16 +76,21 @@ class CodeError(Exception):
 
 @dataclass(frozen=True)
 class Engine:
-    """The engine modules the lab uses, shipped or built from edited sources."""
+    """One engine, shipped or built from edited sources: every one of its modules, by name
+    (`engine.model`, `engine.quant`, ...). All the model code the lab runs comes from here.
 
-    model: ModuleType
-    sampling: ModuleType
-    train: ModuleType
-    data: ModuleType
-    char_tokenizer: ModuleType
-    layers: ModuleType
+    `getattr(engine, "gguf", None)` asks for a module that an engine may not have.
+    """
+
+    modules: dict[str, ModuleType]
     edited: tuple[str, ...] = ()  # file names that differ from the shipped ones
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __getattr__(self, name: str) -> ModuleType:
+        try:
+            return self.__dict__["modules"][name]
+        except KeyError:
+            raise AttributeError(f"the engine has no module {name!r}") from None
 
 
 def shipped_sources() -> dict[str, str]:
@@ -95,9 +101,20 @@ def shipped_sources() -> dict[str, str]:
             if f.name.endswith(".py")}
 
 
+def editable(sources: dict[str, str]) -> list[str]:
+    """The files the editor offers: every module the lab runs after it has started."""
+    return [name for name in sources if name not in STARTUP_ONLY]
+
+
+def module_names(sources: dict[str, str]) -> list[str]:
+    """Every module of the package (the package itself is `__init__.py`)."""
+    return [name.removesuffix(".py") for name in sources if name != "__init__.py"]
+
+
 def shipped_engine() -> Engine:
     """The installed engine."""
-    return Engine(*(importlib.import_module(f"{PACKAGE}.{name}") for name in USED))
+    return Engine({name: importlib.import_module(f"{PACKAGE}.{name}")
+                   for name in module_names(shipped_sources())})
 
 
 class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -142,6 +159,10 @@ def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
     unknown = sorted(set(edits) - set(shipped))
     if unknown:
         raise CodeError(f"the engine has no file {', '.join(unknown)}")
+    fixed = sorted(n for n, s in edits.items() if n in STARTUP_ONLY and s != shipped[n])
+    if fixed:
+        raise CodeError(f"{', '.join(fixed)} runs only while the lab starts, so an edit to it "
+                        "could not take effect; the editor does not offer it")
     too_long = [n for n, s in edits.items() if len(s) > MAX_SOURCE]
     if too_long:
         raise CodeError(f"{', '.join(too_long)} is longer than {MAX_SOURCE:,} characters")
@@ -153,7 +174,8 @@ def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
         del sys.modules[name]
     sys.meta_path.insert(0, finder)
     try:
-        modules = [importlib.import_module(f"{PACKAGE}.{name}") for name in USED]
+        modules = {name: importlib.import_module(f"{PACKAGE}.{name}")
+                   for name in module_names(sources)}
     except BaseException as e:
         raise CodeError(f"your code did not load: {type(e).__name__}: {e}",
                         _traceback(e)) from None
@@ -163,7 +185,7 @@ def load_engine(edits: dict[str, str], tag: str = "edited") -> Engine:
             del sys.modules[name]
         sys.modules.update(installed)
     edited = tuple(sorted(n for n, s in edits.items() if s != shipped[n]))
-    return Engine(*modules, edited=edited, sources=sources)
+    return Engine(modules, edited=edited, sources=sources)
 
 
 def _traceback(e: BaseException) -> str:
@@ -183,12 +205,28 @@ def describe_failure(e: BaseException) -> CodeError:
                      _traceback(e))
 
 
-# ---- a trial run in a separate process (under `napkin-gpt serve`) ---------------------------
+# ---- the gradient check, after each Run -------------------------------------------------------
+
+CHECK_BUDGET = 1.5  # seconds; the check stops between its rows after this (see gradcheck.py)
+
+
+def run_check(engine: Engine, budget: float = CHECK_BUDGET):
+    """The engine's own gradient check (its gradcheck.py) of its layers and model against the
+    shipped model: a gradcheck.EngineCheck. If the check itself raises, a report saying so."""
+    shipped = shipped_engine()
+    try:
+        return engine.gradcheck.check_engine(engine.model, shipped.model, budget)
+    except Exception as e:
+        return shipped.gradcheck.EngineCheck(
+            [], 0.0, f"the check itself failed: {type(e).__name__}: {e}")
+
+
+# ---- a trial run in a separate process (under `napkin-gpt serve`) -----------------------------
 
 TRIAL = """
 import json, sys
 import numpy as np
-from app.session.code_runner import CodeError, describe_failure, load_engine
+from app.session.code_runner import CodeError, describe_failure, load_engine, run_check
 job = json.load(sys.stdin)
 try:
     engine = load_engine(job["edits"], tag="edited")
@@ -199,15 +237,18 @@ try:
         model.forward(np.array(job["ids"]))
     except Exception as e:
         raise describe_failure(e) from None
+    print(json.dumps({"forward": "ran"}), flush=True)
+    print(json.dumps({"check": run_check(engine).to_dict()}), flush=True)
 except CodeError as e:
     print(json.dumps({"error": str(e), "details": e.details}))
 """
 
 
 def trial_run(edits: dict[str, str], config: dict, params: dict, ids: list[int],
-              timeout: float) -> None:
-    """Load the edited engine and run one forward pass in a child process first, so that
-    code that never ends cannot hang the server: CodeError if it fails or overruns."""
+              timeout: float):
+    """Load the edited engine, run one forward pass and the gradient check in a child
+    process first, so that code that never ends cannot hang the server: CodeError if it
+    fails or overruns, else the check's report (a gradcheck.EngineCheck)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -219,13 +260,34 @@ def trial_run(edits: dict[str, str], config: dict, params: dict, ids: list[int],
             done = subprocess.run([sys.executable, "-c", TRIAL], input=job, text=True,
                                   capture_output=True, timeout=timeout,
                                   cwd=Path(__file__).resolve().parents[2])
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as e:
+            if any("forward" in line for line in _json_lines(e.stdout)):
+                raise CodeError(
+                    f"your code's forward pass ran, but checking its gradients (which runs its "
+                    f"backward pass) took more than {timeout:g} s in a trial run and was "
+                    "stopped: a backward pass that never ends would hang training, so the lab "
+                    "keeps the engine it had") from None
             raise CodeError(f"your code ran for more than {timeout:g} s in a trial run and was "
                             "stopped; the lab keeps the engine it had") from None
-    if done.stdout.strip():
-        failure = json.loads(done.stdout.strip().splitlines()[-1])
-        raise CodeError(failure["error"], failure["details"])
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        raise CodeError(f"your code failed in a trial run: {lines[-1] if lines else ''}",
+    lines = _json_lines(done.stdout)
+    if lines and "error" in lines[-1]:
+        raise CodeError(lines[-1]["error"], lines[-1]["details"])
+    if done.returncode != 0 or not lines or "check" not in lines[-1]:
+        errors = done.stderr.strip().splitlines()
+        raise CodeError(f"your code failed in a trial run: {errors[-1] if errors else ''}",
                         done.stderr[-6000:])
+    return shipped_engine().gradcheck.EngineCheck.from_dict(lines[-1]["check"])
+
+
+def _json_lines(out: str | bytes | None) -> list[dict]:
+    """The trial's messages among whatever else the reader's code printed."""
+    text = out.decode(errors="replace") if isinstance(out, bytes) else out or ""
+    messages = []
+    for line in text.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            messages.append(message)
+    return messages

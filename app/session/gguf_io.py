@@ -14,9 +14,11 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
+from engine import gguf_file
 from engine.char_tokenizer import CharTokenizer
 from engine.gguf_file import (
     ARCH,
@@ -25,8 +27,6 @@ from engine.gguf_file import (
     GGUFTensor,
     char_tokenizer_from_gguf,
     gguf_config,
-    gguf_metadata,
-    gguf_tensors,
     params_from_gguf,
 )
 from engine.model import GPT
@@ -48,13 +48,14 @@ def import_gguf():
 # ---- writing ----------------------------------------------------------------------------------
 
 def write_gguf(path: str | Path, model: GPT, tokenizer: CharTokenizer, fmt: str,
-               description: str = "") -> Path:
+               description: str = "", code: ModuleType = gguf_file) -> Path:
     """Write `model` to `path` as a GGUF of type `fmt`. Everything is checked before the
     file is touched, the file is written beside it under a temporary name and renamed at the
-    end: on any error no file, whole or half, is left at `path`."""
+    end: on any error no file, whole or half, is left at `path`. `code` is the gguf_file
+    module of the engine in use (the lab passes `session.engine.gguf_file`)."""
     path = Path(path)
-    tensors = gguf_tensors(model, fmt)
-    metadata = gguf_metadata(model.config, tokenizer, fmt, description)
+    tensors = code.gguf_tensors(model, fmt)
+    metadata = code.gguf_metadata(model.config, tokenizer, fmt, description)
     gguf = import_gguf()
     if path.is_dir():
         raise GGUFError(f"cannot write {path}: it is a folder; give a file name")
@@ -75,10 +76,12 @@ def write_gguf(path: str | Path, model: GPT, tokenizer: CharTokenizer, fmt: str,
     return path
 
 
-def gguf_bytes(model: GPT, tokenizer: CharTokenizer, fmt: str, description: str = "") -> bytes:
+def gguf_bytes(model: GPT, tokenizer: CharTokenizer, fmt: str, description: str = "",
+               code: ModuleType = gguf_file) -> bytes:
     """The GGUF file `write_gguf` would write, as bytes (written in a temporary folder)."""
     with tempfile.TemporaryDirectory() as folder:
-        path = write_gguf(Path(folder) / "model.gguf", model, tokenizer, fmt, description)
+        path = write_gguf(Path(folder) / "model.gguf", model, tokenizer, fmt, description,
+                          code)
         return path.read_bytes()
 
 

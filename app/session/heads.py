@@ -55,7 +55,7 @@ class HeadRoles(param.Parameterized):
         length = min(s.config.block_size // 2, len(candidates))
         if length < 2:
             return None
-        heads = s.engine_module("heads")
+        heads = s.engine.heads
         return heads.repeated_random_tokens(candidates, length, SEQUENCE_SEED)
 
     @param.depends("active", "source", "session.trace", "session.weights_version",
@@ -85,7 +85,7 @@ class HeadRoles(param.Parameterized):
 
     def _measure(self) -> None:
         s = self.session
-        heads = s.engine_module("heads")
+        heads = s.engine.heads
         if self.source == "prompt":
             trace = s.trace
         else:

@@ -33,5 +33,5 @@ class LogitLens(param.Parameterized):
         if not self.active or key == self._key:
             return
         self._key = key
-        lens = s.engine_module("lens")
+        lens = s.engine.lens
         self.reading = lens.logit_lens(s.trace, s.model.params, s.query_position)

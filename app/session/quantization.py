@@ -11,23 +11,21 @@ it becomes active again. Each change recomputes only what depends on it:
     prompt or switched-off heads            -           -              -            yes
 
 "Before" is the session's float model, "after" its quantized copy, both at temperature 1
-and with the session's switched-off heads, so the two bars differ by quantization alone.
+and with the session's switched-off heads, so the two bars differ by quantization alone:
+both run the engine in use (`session.engine`), edited or shipped, quantizer included.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import param
 
 from app.session.session import LabSession
-from engine.data import evaluation_starts
-from engine.layers import softmax
-from engine.model import GPT
-from engine.quant import FORMATS, QuantReport, is_block_matrix, quantize_model
-from engine.train import evaluate
+from engine.quant import FORMATS
 
 # 64 evenly spaced windows of block_size tokens (64 x 64 = 4,096 predictions on the shipped
 # model): one forward pass of about 30 ms per model, within 0.005 nats of all 512 windows
@@ -35,22 +33,23 @@ EVAL_WINDOWS = 64
 EMBEDDINGS = ("wte", "wpe")
 
 
-def block_matrices(name: str) -> bool:
+def block_matrices(name: str, quant: ModuleType) -> bool:
     """The four weight matrices of each block; embeddings, biases and LayerNorm stay float."""
-    return is_block_matrix(name)
+    return quant.is_block_matrix(name)
 
 
-def block_matrices_and_embeddings(name: str) -> bool:
+def block_matrices_and_embeddings(name: str, quant: ModuleType) -> bool:
     """The block matrices and the token and position embeddings (wte is also the LM head)."""
-    return is_block_matrix(name) or name in EMBEDDINGS
+    return quant.is_block_matrix(name) or name in EMBEDDINGS
 
 
-def every_tensor(name: str) -> bool:
+def every_tensor(name: str, quant: ModuleType) -> bool:
     """Everything, biases and LayerNorm gains and biases too."""
     return True
 
 
-TENSOR_CHOICES: dict[str, Callable[[str], bool]] = {
+# which tensors to quantize: name, quant module of the engine in use -> bool
+TENSOR_CHOICES: dict[str, Callable[[str, ModuleType], bool]] = {
     "block matrices": block_matrices,
     "block matrices + embeddings": block_matrices_and_embeddings,
     "every tensor": every_tensor,
@@ -67,8 +66,8 @@ class QuantizationLab(param.Parameterized):
     active = param.Boolean(default=False, doc="Compute only while True (the view is shown).")
 
     # ---- derived (views read these) ----------------------------------------------------------
-    report = param.ClassSelector(class_=QuantReport, precedence=-1,
-                                 doc="Every tensor: how it is stored and its rounding error.")
+    report = param.Parameter(precedence=-1, doc="The engine's QuantReport: every tensor, how it "
+                             "is stored and its rounding error.")
     float_loss = param.Number(default=None, allow_None=True, precedence=-1,
                               doc="Validation loss of the float model; None without text.")
     quant_loss = param.Number(default=None, allow_None=True, precedence=-1,
@@ -80,7 +79,7 @@ class QuantizationLab(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.model: GPT | None = None  # the quantized copy, once active
+        self.model = None  # the quantized copy (a GPT of the engine in use), once active
         self._keys: dict[str, object] = {}  # what each result was computed from
         self._refresh()
 
@@ -104,10 +103,12 @@ class QuantizationLab(param.Parameterized):
         weights = (s.model, s.weights_version)
         quantized = (*weights, self.fmt, self.which)
         shown = (*quantized, s.trace)
+        quant, softmax = s.engine.quant, s.engine.layers.softmax
         updates = {}
         if self._keys.get("quantized") != quantized:
-            self.model, updates["report"] = quantize_model(s.model, self.fmt,
-                                                           TENSOR_CHOICES[self.which])
+            choose = TENSOR_CHOICES[self.which]
+            self.model, updates["report"] = quant.quantize_model(
+                s.model, self.fmt, lambda name: choose(name, quant))
             updates["quant_loss"] = self._loss(self.model)
             self._keys["quantized"] = quantized
         if self._keys.get("float") != weights:
@@ -124,11 +125,15 @@ class QuantizationLab(param.Parameterized):
         self.param.update(**updates)
 
     def _windows(self) -> int:
-        val, T = self.session.val_tokens, self.session.config.block_size
-        return len(evaluation_starts(val, T, EVAL_WINDOWS)) if len(val) > T + 1 else 0
+        s = self.session
+        val, T = s.val_tokens, s.config.block_size
+        if len(val) <= T + 1:
+            return 0
+        return len(s.engine.data.evaluation_starts(val, T, EVAL_WINDOWS))
 
-    def _loss(self, model: GPT) -> float | None:
+    def _loss(self, model) -> float | None:
         """Mean validation loss over EVAL_WINDOWS windows, in one forward pass."""
         if not self._windows():
             return None
-        return evaluate(model, self.session.val_tokens, EVAL_WINDOWS, EVAL_WINDOWS)
+        s = self.session
+        return s.engine.train.evaluate(model, s.val_tokens, EVAL_WINDOWS, EVAL_WINDOWS)

@@ -8,9 +8,7 @@ changes (temperature, top-k, top-p) only recompute what depends on them.
 from __future__ import annotations
 
 import copy
-import importlib
 from dataclasses import dataclass
-from types import ModuleType
 
 import numpy as np
 import param
@@ -205,13 +203,6 @@ class LabSession(Training):
 
     # ---- the engine's code ---------------------------------------------------------------------
 
-    def engine_module(self, name: str) -> ModuleType:
-        """The engine module `name` the lab runs: the engine handle's, when it carries one
-        by that name, else the installed one."""
-        module = getattr(self.engine, name, None)
-        return module if isinstance(module, ModuleType) else importlib.import_module(
-            f"engine.{name}")
-
     def use_engine(self, engine: Engine) -> None:
         """Run on `engine` from now on, with the same weights; every view follows.
 
@@ -222,6 +213,8 @@ class LabSession(Training):
         try:
             model = engine.model.GPT(engine.model.GPTConfig(**vars(self.config)), params=params)
             logits, _ = model.forward(np.array(self.ids), head_mask=self.head_mask())
+            tokenizer = engine.tokenizer.tokenizer_from_dict(self.tokenizer.to_dict())
+            bpe = self.bpe and engine.bpe_tokenizer.BPETokenizer.from_dict(self.bpe.to_dict())
         except Exception as e:
             raise describe_failure(e) from None
         if np.shape(logits) != (len(self.ids), self.config.vocab_size):
@@ -231,11 +224,11 @@ class LabSession(Training):
         if not np.all(np.isfinite(logits)):
             raise describe_failure(ValueError("forward gave NaN or infinite logits"))
         self.clock.playing = False
-        self.engine, self.model = engine, model
+        self.engine, self.model, self.tokenizer, self.bpe = engine, model, tokenizer, bpe
         self.trainer, self._pending = None, None
         with param.parameterized.batch_call_watchers(self):
             self.weights_version += 1
-            self._run_model()
+            self._encode_prompt()  # the prompt, through the engine's tokenizer, then the model
 
     # ---- the clock's timeline -----------------------------------------------------------------
 

@@ -11,7 +11,9 @@ import param
 
 from app.session.code_runner import (
     CodeError,
+    editable,
     load_engine,
+    run_check,
     shipped_engine,
     shipped_sources,
     trial_run,
@@ -24,9 +26,13 @@ from app.views.parts.view import View
 EXPLAIN = (
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
     "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
-    "press Run: the lab imports your version and every view follows. If your code fails, you "
-    "see why, and the lab keeps the engine it had. Your edits stay in this browser; Reset "
-    "brings back the shipped code.")
+    "press Run: the lab imports your version and every view follows. For speed, the faster "
+    "functions of kernels.py stand in for those of layers.py, but only for the ones you have "
+    "not edited: an edited function always runs as you wrote it. If your code fails, you "
+    "see why, and the lab keeps the engine it had. After each Run the lab checks your code on "
+    "a tiny model: does each layer still compute what it did, and does its backward pass still "
+    "match its forward (by finite differences)? Your edits stay in this browser; Reset brings "
+    "back the shipped code.")
 STORAGE_KEY = "napkin-gpt:edits:v1"
 FIRST_FILE = "layers.py"
 
@@ -34,10 +40,13 @@ FIRST_FILE = "layers.py"
 class CodeView(View):
     file = param.Selector(default=FIRST_FILE, objects=[FIRST_FILE])
     edits = param.Dict(default={}, doc="file name -> edited source (only changed files)")
+    check = param.Parameter(default=None, precedence=-1,
+                            doc="The gradient check of the engine last Run (an EngineCheck).")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.shipped = shipped_sources()
+        self.shipped = {name: source for name, source in shipped_sources().items()
+                        if name in editable(shipped_sources())}
         self.param.file.objects = list(self.shipped)
         self.store = BrowserStorage(key=STORAGE_KEY)
         self.store.param.watch(self._restore_edits, "loaded")
@@ -57,9 +66,11 @@ class CodeView(View):
                                            label="Download edited files", width=210)
         self._status = html_pane()
         self._error = html_pane()
+        self._check = html_pane()
         self._layout = pn.Column(
             explain(EXPLAIN), wrap_row(picker, run, reset_file, reset_all, download),
-            self._status, self._error, self.editor, self.store, sizing_mode="stretch_width")
+            self._status, self._error, self._check, self.editor, self.store,
+            sizing_mode="stretch_width")
         self._show_status()
 
     # ---- editing ----------------------------------------------------------------------------
@@ -107,6 +118,7 @@ class CodeView(View):
         self._open()
         set_html(self._error, "")
         if self.session.engine.edited and not self.edits:
+            set_html(self._check, "")
             self.session.use_engine(shipped_engine())
             self.session.tell("Back to the shipped engine.")
         self._show_status()
@@ -121,9 +133,10 @@ class CodeView(View):
             set_html(self._error, notes([policy.reason], "error"))
             return
         try:
-            if policy.trial_timeout is not None:
-                trial_run(self.edits, vars(s.config), s.model.params, list(s.ids),
-                          policy.trial_timeout)
+            check = None
+            if policy.trial_timeout is not None:  # the forward and the check, in a child
+                check = trial_run(self.edits, vars(s.config), s.model.params, list(s.ids),
+                                  policy.trial_timeout)
             engine = load_engine(self.edits)
             s.use_engine(engine)
         except CodeError as e:
@@ -134,6 +147,8 @@ class CodeView(View):
         set_html(self._error, "")
         s.tell(f"The lab now runs your edited {', '.join(engine.edited)}."
                if engine.edited else "The lab runs the shipped engine.")
+        self.check = check or run_check(engine)
+        set_html(self._check, check_html(self.check))
         self._show_status()
 
     def _download(self) -> io.BytesIO:
@@ -159,3 +174,73 @@ class CodeView(View):
 
     def __panel__(self):
         return self._layout
+
+
+# ---- the check's report, in words and a table ---------------------------------------------
+
+LABELS = {"model": "the whole model"}
+
+
+def _names(names: list[str]) -> str:
+    labels = [LABELS.get(n, n) for n in names]
+    return ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
+
+
+def check_summary(check) -> tuple[str, str]:
+    """The check in plain words, and the note's kind ("error" when training would be wrong
+    or fail)."""
+    wrong = [r.name for r in check.rows if r.backward_error is not None and not r.backward_ok]
+    failed = [r.name for r in check.rows if r.note]
+    changed = [r.name for r in check.rows if r.forward_change is not None
+               and not r.forward_same]
+    said = []
+    if wrong:
+        said.append(f"Training with this code follows a wrong gradient: the backward pass of "
+                    f"{_names(wrong)} no longer matches its forward pass. You can still train "
+                    "with it and see what the model makes of it.")
+    if failed:
+        said.append(f"Checking {_names(failed)} raised an error (see the table); training may "
+                    "fail the same way.")
+    if check.stopped:
+        said.append(f"The check did not finish: {check.stopped}.")
+    if not said and changed:
+        said.append(f"Your code changes what {_names(changed)} computes; every backward pass "
+                    "still matches its forward pass, so training follows the true gradient "
+                    "of your model's loss.")
+    elif not said:
+        said.append("Your code computes what the shipped engine does, and every backward pass "
+                    "matches its forward pass.")
+    said.append(f"Checked in {check.seconds:.2f} s on a tiny float64 model.")
+    return " ".join(said), "error" if wrong or failed or check.stopped else ""
+
+
+def _forward(row) -> str:
+    if row.forward_change is None:
+        return "–"
+    if row.forward_same:
+        return "the shipped one's"
+    return f"changed: by up to {100 * row.forward_change:.3g}% of the largest shipped value"
+
+
+def _backward(row) -> str:
+    if row.backward_error is None:
+        return "–"
+    verdict = "matches" if row.backward_ok else "WRONG"
+    return f"{verdict} (relative error {row.backward_error:.2g})"
+
+
+def check_html(check) -> str:
+    """The summary, a row per operation, and each parameter tensor's error."""
+    summary, kind = check_summary(check)
+    rows = "".join(
+        f"<tr><td>{esc(LABELS.get(r.name, r.name))}</td><td>{esc(_forward(r))}</td>"
+        f"<td>{esc(_backward(r))}</td><td>{esc(r.note)}</td></tr>" for r in check.rows)
+    table = ("<table class='data check'><tr><th>operation</th><th>forward</th>"
+             "<th>backward vs finite differences</th><th>error raised</th></tr>"
+             f"{rows}</table>")
+    params = next((r.errors for r in check.rows if r.name == "model" and r.errors), {})
+    detail = ("<details><summary>Each parameter tensor of the model: relative error of its "
+              "gradient</summary><table class='data'>" + "".join(
+                  f"<tr><td>{esc(n)}</td><td>{e:.2g}</td></tr>" for n, e in params.items())
+              + "</table></details>") if params else ""
+    return notes([summary], kind) + table + detail

@@ -135,7 +135,7 @@ class ScaleView(View):
 
     @param.depends("session.weights_version", watch=True)
     def _update(self) -> None:
-        scale = self.session.engine_module("scale")  # the engine in use: edits show here
+        scale = self.session.engine.scale  # the engine in use: an edit to scale.py shows here
         models = [scale.scale_of("Napkin GPT", self.session.config),
                   scale.scale_of("GPT-2 small", scale.GPT2_SMALL),
                   scale.scale_of("GPT-3 175B", scale.GPT3_175B)]

@@ -6,7 +6,8 @@ For the shipped config and one about four times larger it prints: training-step 
 tokens/s, FLOPs per step and achieved GFLOP/s beside NumPy's own matmul GFLOP/s, the same
 step in PyTorch eager (forward, backward, clipping, AdamW) and our time divided by its,
 and generation tokens/s with and without the KV cache. Both libraries get the same number
-of threads (default 1, as in the browser, where WebAssembly runs NumPy on one thread).
+of threads (default 1, as in the browser, where WebAssembly runs NumPy on one thread), and
+their steps are timed in turn within each repeat, so that both see the same load.
 """
 
 from __future__ import annotations
@@ -28,14 +29,25 @@ def set_threads(n: int) -> None:
 
 
 def median_ms(fn, repeat: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+    return alternating_ms([fn], repeat, warmup)[0][0]
+
+
+def alternating_ms(fns, repeat: int, warmup: int = 3) -> list[tuple[float, float]]:
+    """(wall, CPU) median milliseconds of each function, timed in turn within every
+    repeat so that all of them see the same load. CPU time (of this process, one thread)
+    hardly moves with other work on the machine; wall time is what a reader waits."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [([], []) for _ in fns]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        for fn, (wall, cpu) in zip(fns, times, strict=True):
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+    return [(1000 * statistics.median(wall), 1000 * statistics.median(cpu))
+            for wall, cpu in times]
 
 
 def main() -> None:
@@ -97,11 +109,8 @@ def bench_config(name: str, config, B: int, T: int, repeat: int, torch) -> None:
         clip_grad_norm(grads, 1.0)
         opt.step(grads)
 
-    ours = median_ms(step, repeat)
     flops = 3 * B * forward_flops(config, T)
     print(f"\n{name}: {config.n_params:,} parameters")
-    print(f"  train step      {ours:7.1f} ms   {B * T / ours * 1000:9,.0f} tokens/s   "
-          f"{flops / 1e9:.2f} GFLOP/step   {flops / ours / 1e6:5.1f} GFLOP/s achieved")
     if torch is not None:
         from tests.torch_reference import torch_gpt_loss
 
@@ -115,8 +124,15 @@ def bench_config(name: str, config, B: int, T: int, repeat: int, torch) -> None:
             torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
             topt.step()
 
-        theirs = median_ms(torch_step, repeat)
-        print(f"  torch eager     {theirs:7.1f} ms   ratio ours/torch = {ours / theirs:.2f}")
+        (ours, ours_cpu), (theirs, theirs_cpu) = alternating_ms([step, torch_step], repeat)
+    else:
+        ours, ours_cpu = alternating_ms([step], repeat)[0]
+    print(f"  train step      {ours:7.1f} ms   {B * T / ours * 1000:9,.0f} tokens/s   "
+          f"{flops / 1e9:.2f} GFLOP/step   {flops / ours / 1e6:5.1f} GFLOP/s achieved   "
+          f"(CPU {ours_cpu:.1f} ms)")
+    if torch is not None:
+        print(f"  torch eager     {theirs:7.1f} ms   ratio ours/torch = {ours / theirs:.2f}   "
+              f"(CPU {theirs_cpu:.1f} ms, ratio {ours_cpu / theirs_cpu:.2f})")
 
     # the next token when the context holds T tokens: one new position against T-1 cached
     # ones, or all T positions recomputed

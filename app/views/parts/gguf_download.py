@@ -18,14 +18,7 @@ from app.session.gguf_io import gguf_bytes
 from app.session.session import LabSession
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
-from engine.gguf_file import (
-    GGUF_TYPES,
-    GGUFError,
-    gguf_metadata,
-    gguf_size,
-    gguf_tensors,
-    stored_type,
-)
+from engine.gguf_file import GGUF_TYPES, GGUFError
 
 TYPE_LABELS = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
 
@@ -69,11 +62,12 @@ class GGUFDownload(pn.viewable.Viewer):
             return
         self._key = key
         self._button.filename = self._filename()
+        code = s.engine.gguf_file  # the engine in use: an edit to gguf_file.py counts
         try:
-            self.size = gguf_size(gguf_metadata(s.model.config, s.tokenizer, self.fmt,
-                                                 self._description()),
-                                  gguf_tensors(s.model, self.fmt))
-        except GGUFError as e:
+            self.size = code.gguf_size(code.gguf_metadata(s.model.config, s.tokenizer, self.fmt,
+                                                          self._description()),
+                                       code.gguf_tensors(s.model, self.fmt))
+        except (GGUFError, code.GGUFError) as e:
             self.size = None
             self._button.disabled = True
             set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
@@ -83,6 +77,7 @@ class GGUFDownload(pn.viewable.Viewer):
 
     def _show_size(self) -> None:
         T = self.session.config.block_size
+        stored_type = self.session.engine.gguf_file.stored_type
         matrices, embedding = (stored_type(n, self.fmt).upper() for n in ("h.0.mlp.c_fc.w",
                                                                           "wte"))
         set_html(self._note,
@@ -98,13 +93,14 @@ class GGUFDownload(pn.viewable.Viewer):
 
     def _bytes(self) -> bytes:
         s = self.session
-        return gguf_bytes(s.model, s.tokenizer, self.fmt, self._description())
+        return gguf_bytes(s.model, s.tokenizer, self.fmt, self._description(),
+                          s.engine.gguf_file)
 
     def _file(self) -> io.BytesIO:
         """The click: the file from the weights as they are now."""
         try:
             return io.BytesIO(self._bytes())
-        except GGUFError as e:
+        except (GGUFError, self.session.engine.gguf_file.GGUFError) as e:
             set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
             raise
 
