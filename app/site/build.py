@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.site import bytecode, wheels
+from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
 from app.site.report import payload, print_report
 from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
-from app.site.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
 from engine.weights import BPE_NAME, SHIPPED_WEIGHTS
 
 # The release `panel convert` of Panel 1.9.4 pins; the runtime and the npm package must match.

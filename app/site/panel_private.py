@@ -14,6 +14,7 @@ from typing import Any
 
 PANEL_VERSION = "1.9.4"
 BOKEH_VERSION = "3.9.2"
+DIST_URL = "static/extensions/panel/"  # where the site keeps Panel's CSS, as `panel serve`
 
 
 def set_dist_url(doc, url: str) -> None:

@@ -8,8 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.site.panel_private import extension_names, set_dist_url
-from app.site.worker_bridge import DIST_URL  # Panel's files, where `panel serve` has them
+from app.site.panel_private import DIST_URL, extension_names, set_dist_url
 
 
 class VendorError(Exception):

@@ -255,12 +255,20 @@ def compiled_wheels(lock: dict, base_url: str | None, source: Path | None,
 def write_lock(stock: dict, wheels: list[Wheel], dest: Path) -> None:
     """A pyodide-lock.json that lists exactly the wheels the site installs (Pyodide's own
     bokeh 3.6.3 and everything else in its lock are left out)."""
+    # Not the `pyodide-lock` package: it models the whole file with pydantic (a compiled
+    # dependency chain of four packages) to write what is here one dict of the stock file's
+    # own entries plus ours, whose fields `Wheel.lock_entry` fills; Pyodide checks the result
+    # when it boots, and the tests boot it.
     lock = {"info": stock["info"], "packages": {w.name: w.lock_entry() for w in wheels}}
     dest.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 class WheelWriter:
     """Writes a wheel member by member with fixed timestamps, then its RECORD."""
+
+    # Not `wheel.wheelfile.WheelFile`: the `wheel` project says it has no stable public API
+    # (it is setuptools' tool, and the module moved before), and the 25 lines here are the
+    # whole of what a wheel needs beyond a zip: a RECORD of sha256 digests and sizes.
 
     def __init__(self, path: Path):
         self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9)

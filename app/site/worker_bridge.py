@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from app.site.panel_private import apply_page_patch, link_to_page, set_dist_url
-
-DIST_URL = "static/extensions/panel/"  # where the site keeps Panel's CSS, as `panel serve`
+from app.site.panel_private import DIST_URL, apply_page_patch, link_to_page, set_dist_url
 
 
 class _Laps:
