@@ -456,7 +456,7 @@ def test_python_that_never_returns_is_stopped_and_the_worker_restarted(visit, se
     stopped = time.perf_counter() - started
     print(f"\nendless loop stopped after {stopped:.2f} s (limit {RUNAWAY_SECONDS} s)")
     assert outcome == "The worker was stopped."
-    assert RUNAWAY_SECONDS - 0.1 < stopped < RUNAWAY_SECONDS + 2
+    assert RUNAWAY_SECONDS - 0.1 < stopped < RUNAWAY_SECONDS + 10  # the guard, not sooner
     assert v.page.evaluate("[napkin.log.restarts, napkin.log.starts]") == [1, 2]
     # the new worker starts Python again (and would restore the lab from the address)
     v.page.wait_for_function(
@@ -505,6 +505,7 @@ BLOG = """<!doctype html><meta charset="utf-8"><title>A post with three embeds</
 def test_a_post_with_three_embeds_boots_one_runtime_at_a_time(site, visit, server):
     (site / "blog.html").write_text(BLOG)
     v = visit()
+    v.hold = True  # the first boot waits for its packages until the third has been clicked
     v.page.goto(server.url + "blog.html")
     frames = {name: v.page.frame_locator(f"#{name}") for name in ("one", "two", "three")}
     handles = {name: v.page.locator(f"#{name}").element_handle().content_frame()
@@ -525,6 +526,7 @@ def test_a_post_with_three_embeds_boots_one_runtime_at_a_time(site, visit, serve
     assert "another Napkin GPT on this page is starting" in frames["three"].locator(
         "#status").inner_text()
     screenshot(v.page, "static-blog-waiting")
+    v.release()  # the first boot gets its answer (numpy is not in the npm core) and ends
     # scrolling the second into view starts it too, after the others
     v.page.locator("#two").scroll_into_view_if_needed()
     handles["two"].wait_for_function("napkin.log.starts === 1", timeout=10_000)

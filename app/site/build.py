@@ -276,6 +276,8 @@ def build_site(options: BuildOptions) -> dict:
     pyodide = options.self_host or options.pyodide_npm or default_npm()
     stock_lock = check_pyodide(pyodide, "the Pyodide folder" if options.self_host
                                else "the npm package pyodide at")
+    if options.self_host:
+        wheels.check_compiled(stock_lock, options.self_host)  # before the slow part
     site = Site(_fresh(options.out))
     corpus_text = corpus.read_text(encoding="utf-8")
     needs = page_needs(options.weights, corpus_text)  # renders every view, so imports all

@@ -232,14 +232,7 @@ def compiled_wheels(lock: dict, base_url: str | None, source: Path | None,
     if source is None:
         return [Wheel(name, e["version"], None, base_url + e["file_name"], e["sha256"],
                       tuple(e["imports"]), ()) for name, e in entries.items()]
-    missing = {n: e for n, e in entries.items() if not (source / e["file_name"]).is_file()}
-    if missing:
-        raise WheelsError(
-            f"{source} has no wheel for {', '.join(missing)} (looked for "
-            f"{', '.join(e['file_name'] for e in missing.values())}). These compiled packages come "
-            "only from a full Pyodide distribution (the release archive pyodide-<version>.tar.bz2, "
-            "unpacked); the npm package holds the core alone. Point --self-host at a full "
-            "distribution, or build without --self-host to load them from the Pyodide CDN.")
+    check_compiled(lock, source)
     wheels = []
     for name, e in entries.items():
         dest = dest_dir / e["file_name"]
@@ -250,6 +243,19 @@ def compiled_wheels(lock: dict, base_url: str | None, source: Path | None,
         wheels.append(Wheel(name, e["version"], dest, dest.name, e["sha256"],
                             tuple(e["imports"]), ()))
     return wheels
+
+
+def check_compiled(lock: dict, source: Path) -> None:
+    """WheelsError naming the compiled packages the distribution folder `source` lacks."""
+    entries = {name: lock["packages"][name] for name in COMPILED}
+    missing = {n: e for n, e in entries.items() if not (source / e["file_name"]).is_file()}
+    if missing:
+        raise WheelsError(
+            f"{source} has no wheel for {', '.join(missing)} (looked for "
+            f"{', '.join(e['file_name'] for e in missing.values())}). These compiled packages come "
+            "only from a full Pyodide distribution (the release archive pyodide-<version>.tar.bz2, "
+            "unpacked); the npm package holds the core alone. Point --self-host at a full "
+            "distribution, or build without --self-host to load them from the Pyodide CDN.")
 
 
 def write_lock(stock: dict, wheels: list[Wheel], dest: Path) -> None:
