@@ -22,12 +22,13 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from app.views.code import STORAGE_KEY
 from tests.conftest import ROOT, local_page, screenshot
-from tests.test_static_site import serving
+from tests.test_static_site import assert_self_hosted, serving
 
 pytestmark = pytest.mark.browser
 DIST = os.environ.get("NAPKIN_PYODIDE_DIST")
@@ -96,6 +97,10 @@ def lab(browser, site):
     assert page.outside == []
     assert not [p for code, p in site.log if code >= 400]
     page.context.close()
+
+
+def test_the_site_carries_the_distribution_it_was_built_from(site):
+    assert_self_hosted(site.root, Path(DIST))
 
 
 def test_a_share_link_is_restored_in_pyodide(lab):
