@@ -184,6 +184,15 @@ def test_a_diverging_learning_rate_stops_training_with_a_message(page, lab_url):
     assert page.errors == []
 
 
+def test_a_link_to_a_view_opens_that_view(page, lab_url):
+    """Under serve the address reaches Python only once the page has loaded; a view
+    switched to before that showed its title over the default view's body."""
+    page.goto(lab_url + "#view=code")
+    page.get_by_text("Running: the shipped engine").wait_for(timeout=30_000)
+    assert page.get_by_text("attends most to").first.is_hidden()
+    assert page.errors == [] and page.outside == []
+
+
 def test_code_editor_runs_edits_shows_errors_and_keeps_edits_across_reloads(page, lab_url):
     open_lab(page, lab_url)
     page.get_by_role("button", name="Code", exact=True).click()

@@ -413,13 +413,14 @@ def test_snapshot_shows_at_once_then_python_starts_and_the_missing_numpy_is_name
     v.page.goto(server.url + "index.html#view=next&layer=1", wait_until="commit")
     v.page.locator('[data-view="next"]').wait_for(state="visible", timeout=5_000)
     seen = time.perf_counter() - started
+    # shown before the runtime is even loaded (how soon is the browser benchmark's question)
+    assert v.page.evaluate("!napkin.log.progress.some((p) => p.stage === 'runtime' && p.done)")
     assert v.page.locator('[data-view="attention"]').is_hidden()
     paint = "performance.getEntriesByName('first-contentful-paint')[0]?.startTime"
     v.page.wait_for_function(f"{paint} !== undefined", timeout=5_000)
     fcp = v.page.evaluate(paint)
     print(f"\nsnapshot visible {seen * 1000:.0f} ms after navigation (first contentful paint "
           f"{fcp:.0f} ms)")
-    assert seen < 1.0 and fcp < 1000
     assert v.settled() == "error"
     # the runtime stage streamed exactly the pinned files, with steps in between
     config = page_config((site / "index.html").read_text())

@@ -63,7 +63,7 @@ class Lab(pn.viewable.Viewer):
         if pn.state.curdoc is not None:
             pn.config.exception_handler = self._show_error  # per session when in a session
         if pn.state.location is not None:
-            pn.state.location.param.watch(self._follow_location, "hash")
+            pn.state.onload(self._take_location)
         self._show_view()
         self._show_notes()
         self._show_stage()
@@ -135,6 +135,16 @@ class Lab(pn.viewable.Viewer):
         self.share.state = text
         if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
             pn.state.location.hash = f"#{text}" if text else ""
+
+    def _take_location(self) -> None:
+        """Once the page has loaded (under `panel serve` its address reaches Python only
+        then): take the state it carries, and follow the reader's later edits of it. A
+        view switched to before the page has loaded never reaches the browser."""
+        location = pn.state.location
+        if location.hash.lstrip("#") != to_hash(self.state()):
+            self._apply_state(location.hash)
+            self._show_notes()
+        location.param.watch(self._follow_location, "hash")
 
     def _follow_location(self, event) -> None:
         """The reader edited the address bar: take the new state."""
