@@ -141,8 +141,9 @@ class Lab(pn.viewable.Viewer):
         then): take the state it carries, and follow the reader's later edits of it. A
         view switched to before the page has loaded never reaches the browser."""
         location = pn.state.location
-        if location.hash.lstrip("#") != to_hash(self.state()):
-            self._apply_state(location.hash)
+        text = location.hash.lstrip("#")
+        if text and text != to_hash(self.state()):  # none yet (the worker's comes later)
+            self._apply_state(text)
             self._show_notes()
         location.param.watch(self._follow_location, "hash")
 
