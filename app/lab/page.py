@@ -141,16 +141,14 @@ class Lab(pn.viewable.Viewer):
         then): take the state it carries, and follow the reader's later edits of it. A
         view switched to before the page has loaded never reaches the browser."""
         location = pn.state.location
-        text = location.hash.lstrip("#")
-        if text and text != to_hash(self.state()):  # none yet (the worker's comes later)
-            self._apply_state(text)
-            self._show_notes()
-        location.param.watch(self._follow_location, "hash")
+        if location.hash.lstrip("#"):  # none yet in the worker: the page's comes later
+            self._follow_location(location.hash)
+        location.param.watch(lambda event: self._follow_location(event.new), "hash")
 
-    def _follow_location(self, event) -> None:
-        """The reader edited the address bar: take the new state."""
-        if event.new.lstrip("#") != to_hash(self.state()):
-            self._apply_state(event.new)
+    def _follow_location(self, text: str) -> None:
+        """Take the state of the address `text`, unless it is the lab's own."""
+        if text.lstrip("#") != to_hash(self.state()):
+            self._apply_state(text)
             self._show_notes()
 
     # ---- reader actions --------------------------------------------------------------------
