@@ -15,7 +15,7 @@ When a kernel stands in: each kernel pair (forward and backward) replaces the re
 functions listed in STANDS_IN_FOR only while their source is exactly as shipped, which
 SHIPPED records as a sha256. Edit one of them and the fingerprint differs, so the model runs
 your code; edit nothing, and it runs these. Every path (the readable functions, the native
-kernels, the browser kernels) is checked against PyTorch by tests/test_torch_oracle.py.
+kernels, the browser kernels) is checked against PyTorch by tests/engine/test_torch_oracle.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
  * runtime (Pyodide), packages (the wheels in the site's pyodide-lock.json), model (weights
  * and training text, written into Pyodide's file system) and first render (Python builds
  * the lab and returns Bokeh's JSON). Then it relays messages between the page and Python's
- * WorkerBridge (app/worker_bridge.py); the lab's logic is all Python.
+ * WorkerBridge (app/site/worker_bridge.py); the lab's logic is all Python.
  *
  * page -> worker  {type: "boot", config} once, then "rendered" | "patch" | "location" |
  *                 "ping" | "run"; each of these is answered by {type: "idle"} when done;
@@ -18,7 +18,7 @@
 
 let cfg = null;     // the page's config; every URL in it is absolute (a blob: worker has no base)
 let py = null;      // the Pyodide API, once the runtime stage is done
-let bridge = null;  // app.worker_bridge.WorkerBridge (a PyProxy), once the lab is rendered
+let bridge = null;  // app.site.worker_bridge.WorkerBridge (a PyProxy), once the lab is rendered
 let stage = "runtime";
 const stats = {};   // stage -> {loaded, total, started, shown, ms}
 const post = (message, transfer = []) => self.postMessage(message, transfer);
@@ -115,8 +115,11 @@ self.fetch = async (input, init = {}) => {
 // Request the packages' wheels and the model's files now, each counted in its own stage,
 // with Pyodide's sha256 for the wheels, taken from the pinned lock file.
 async function prefetch() {
-  const fetched = await download(cfg.lock, {}, "runtime");
-  early.set(cfg.lock, Promise.resolve(fetched));  // for Pyodide's own request
+  // Registered before it is awaited: Pyodide asks for the lock file while it boots, and
+  // asking before this download had ended used to download (and count) it twice.
+  const pending = download(cfg.lock, {}, "runtime");
+  early.set(cfg.lock, pending);  // for Pyodide's own request
+  const fetched = await pending;
   if (fetched.meta.status !== 200) return;  // a pinned file: the download has failed the boot
   const lock = JSON.parse(new TextDecoder().decode(fetched.body));
   for (const name of cfg.packages) {

@@ -1,37 +1,31 @@
-"""Shared fixtures: small random models, the corpus and the shipped weights."""
+"""Shared fixtures: the corpus, the shipped weights, a lab session, Chromium.
+
+The tests live by room: tests/engine (the NumPy GPT), tests/app (session, views, lab, site
+code, without a browser) and tests/browser (Chromium against `napkin-gpt serve`, the
+static site with Pyodide). Everything under tests/browser is marked `browser`, so
+
+    pytest -m "not browser"     # the fast lane: engine and app, no browser, no site build
+
+Helpers shared between rooms are in tests/support.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from engine import GPT, GPTConfig, kernels, layers
-from engine.kernels import Layers
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, local_page
+from tests.support.models import WEIGHTS_TINY
 
-ROOT = Path(__file__).resolve().parent.parent
-WEIGHTS_TINY = ROOT / "weights_tiny"
-
-
-# every way the model can run its layers: layers.py's functions as written, and the kernels
-# that stand in for them natively and in the browser (forced here on any platform)
-LAYER_PATHS = {
-    "readable": kernels.readable(layers),
-    "native": kernels.stand_ins(layers, platform="linux"),
-    "browser": kernels.stand_ins(layers, platform="emscripten"),
-}
+BROWSER_ROOM = Path(__file__).parent / "browser"
 
 
-def random_model(config: GPTConfig, seed: int = 0, dtype=np.float64, jitter: float = 0.1,
-                 layers: Layers | None = None) -> GPT:
-    """A model whose every parameter (LayerNorm gains and biases too) is randomised, so that
-    no gradient is zero or symmetric by accident."""
-    model = GPT(config, seed=seed, dtype=dtype, layers=layers)
-    rng = np.random.default_rng(seed + 1)
-    for p in model.params.values():
-        p += rng.normal(0.0, jitter, p.shape).astype(dtype)
-    return model
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test of tests/browser `browser` (Chromium, Pyodide, the static site)."""
+    for item in items:
+        if BROWSER_ROOM in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -58,30 +52,7 @@ def shipped():
     return load_weights(WEIGHTS_TINY)
 
 
-# ---- the browser: the system Chromium driven by Playwright, against the real server --------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"]
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def is_local(url: str) -> bool:
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1",
-                                                                            "localhost")
-
+# ---- the browser: the system Chromium driven by Playwright ----------------------------
 
 @pytest.fixture(scope="session")
 def browser():
@@ -97,35 +68,9 @@ def browser():
         browser.close()
 
 
-def local_page(browser):
-    """A page in a fresh context whose requests (its workers' too) may only go to this
-    machine: anything else is aborted and recorded in `page.outside`; page errors are
-    recorded in `page.errors`."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.outside, page.errors = [], []
-
-    def guard(route):
-        if is_local(route.request.url):
-            route.continue_()
-        else:
-            page.outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    return page
-
-
 @pytest.fixture
 def page(browser):
     page = local_page(browser)
     yield page
     page.context.close()
 
-
-def screenshot(page, name: str) -> None:
-    """Keep a picture of the page for review (test-artifacts/screens, not committed)."""
-    folder = ARTIFACTS / "screens"
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

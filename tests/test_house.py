@@ -8,7 +8,7 @@ import ast
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.models import ROOT
 
 # Each room may import its own and the rooms before it, never one after it.
 ROOMS = ("engine", "app.session", "app.views", "app.lab", "app.site", "app.cli")

@@ -83,7 +83,9 @@ def compiled_members(wheel: Path, python: str, cache: Path,
                             "--invalidation-mode", "unchecked-hash", tmp],
                            check=True, capture_output=True)
             cache.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(".part")
+            # a name of this process's own: builds running at once may compile the same
+            # wheel, and each then renames its complete file over the other's
+            partial = cached.with_name(f"{cached.stem}.{os.getpid()}.part")
             with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as out:
                 for path in sorted(Path(tmp).rglob("__pycache__/*.pyc")):
                     out.write(path, path.relative_to(tmp).as_posix())

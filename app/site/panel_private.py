@@ -3,7 +3,7 @@
 Panel's own `panel convert --to pyodide-worker` keeps a page and a worker in step with
 functions it does not export; the site does the same, with the same functions. They may
 change in any Panel release, so the versions they were written against are pinned here
-(and in pyproject.toml), and tests/test_panel_private.py fails, naming what moved, when
+(and in pyproject.toml), and tests/app/test_panel_private.py fails, naming what moved, when
 the installed Panel or Bokeh is another one. Update both together.
 """
 

@@ -3,7 +3,7 @@
 What the worker installs was found by running the lab in CPython with nothing but these
 packages on `sys.path` and Pyodide's `js`/`pyodide` modules stubbed (so Panel takes its
 worker code paths), rendering the page and switching through every view; the browser tests
-in tests/test_static_site.py repeat that with the wheels of every build they make:
+in tests/browser/test_site_build.py repeat that with the wheels of every build they make:
 
 * compiled, from the Pyodide distribution: numpy; pyyaml (imported by `bokeh.settings`);
   markupsafe (by jinja2); nh3 (Panel sanitises the strings of `FlexBox`, a ReactiveHTML).

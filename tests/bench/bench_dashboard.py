@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
 
 # A deep search through shadow roots, a mutation observer on the summary line, and the key
 # press itself, all inside the page, so the timer does not include Playwright's round trips.

@@ -112,7 +112,7 @@ def bench_config(name: str, config, B: int, T: int, repeat: int, torch) -> None:
     flops = 3 * B * forward_flops(config, T)
     print(f"\n{name}: {config.n_params:,} parameters")
     if torch is not None:
-        from tests.torch_reference import torch_gpt_loss
+        from tests.support.torch_reference import torch_gpt_loss
 
         params = {n: torch.tensor(p, requires_grad=True) for n, p in model.params.items()}
         topt = torch.optim.AdamW(params.values(), lr=1e-4)

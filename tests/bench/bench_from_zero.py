@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tests.test_static_site import serving  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from tests.support.static_site import serving  # noqa: E402
 
 STATS = ("import json; s = bridge.lab.session\n"
          "json.dumps([len(s.history), s.steps_per_minute, s.val_history[-1]])")

@@ -27,7 +27,7 @@ from app.session.gguf_io import load_gguf, write_gguf  # noqa: E402
 from engine.corpus import load_corpus  # noqa: E402
 from engine.gguf_file import GGUF_TYPES  # noqa: E402
 from engine.weights import SHIPPED_WEIGHTS, load_weights  # noqa: E402
-from tests.test_llama_cpp import (  # noqa: E402
+from tests.engine.test_llama_cpp import (  # noqa: E402
     NEW_TOKENS,
     PROMPT,
     WINDOW,

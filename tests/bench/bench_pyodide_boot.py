@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
-from tests.test_static_site import PYODIDE_CDN, RUNTIME_FILES, npm_core, serving  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
+from tests.support.static_site import PYODIDE_CDN, RUNTIME_FILES, npm_core, serving  # noqa: E402
 
 COUNT_WORKERS = """
 const Original = window.Worker;

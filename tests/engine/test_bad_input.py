@@ -9,7 +9,7 @@ import pytest
 from engine import CharTokenizer, GPTConfig
 from engine.char_tokenizer import UNKNOWN
 from engine.sampling import MAX_NEW_TOKENS, SamplingSettings, generate, next_token_probs
-from tests.conftest import random_model
+from tests.support.models import random_model
 
 TOK = CharTokenizer.from_text("abcdefghijklmnopqrstuvwxyz .,\n")
 CONFIG = GPTConfig(vocab_size=TOK.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=8)

@@ -3,15 +3,8 @@ browser: `napkin-gpt serve` on localhost, driven in the system Chromium."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests import test_browser_lab
-from tests.conftest import screenshot
-from tests.test_browser_lab import open_lab, set_prompt
-
-lab_url = test_browser_lab.lab_url  # the same fixture: `napkin-gpt serve` on a free port
-
-pytestmark = pytest.mark.browser
+from tests.support.browser import screenshot
+from tests.support.serve import open_lab, set_prompt
 
 
 def go(page, view: str, text: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 from engine import GPTConfig
 from engine.layers import softmax
 from engine.lens import depth_names, lens_logits, logit_lens
-from tests.conftest import random_model
+from tests.support.models import random_model
 
 CONFIG = GPTConfig(vocab_size=11, block_size=12, n_layer=3, n_head=2, n_embd=8)
 
@@ -67,7 +67,7 @@ def test_every_depth_matches_pytorch_running_the_model_cut_short(model):
     embedding, a one-block model with both projections zeroed. PyTorch's reference GPT
     (tests/torch_reference.py) runs each cut-short model; its logits must be the lens's."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed")
-    from tests.torch_reference import torch_gpt_loss
+    from tests.support.torch_reference import torch_gpt_loss
 
     idx = np.random.default_rng(1).integers(0, 11, (1, 10))
     _, trace = model.forward(idx)

@@ -12,7 +12,7 @@ import pytest
 from engine import GPT, GPTConfig
 from engine.char_tokenizer import CharTokenizer
 from engine.weights import FORMAT_VERSION, WeightsError, load_weights, save_weights
-from tests.conftest import WEIGHTS_TINY
+from tests.support.models import WEIGHTS_TINY
 
 TEXT = "to be, or not to be: that is the question.\n"
 

@@ -10,7 +10,7 @@ pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '
 from app.lab.page import VIEWS, Lab
 from app.session.loader import load_session
 from engine.model import GPT
-from tests.conftest import WEIGHTS_TINY
+from tests.support.models import WEIGHTS_TINY
 
 
 @pytest.fixture

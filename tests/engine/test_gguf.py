@@ -22,7 +22,7 @@ from engine.gguf_file import (
 )
 from engine.model import GPT, GPTConfig
 from engine.quant import quantize, quantize_model
-from tests.conftest import random_model
+from tests.support.models import random_model
 
 gguf = pytest.importorskip("gguf", reason="the gguf package is not installed "
                                           "(pip install -e '.[app]' installs gguf==0.19.0)")

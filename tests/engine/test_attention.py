@@ -7,7 +7,7 @@ import pytest
 
 from engine import GPTConfig
 from engine.model import KVCache
-from tests.conftest import LAYER_PATHS, random_model
+from tests.support.models import LAYER_PATHS, random_model
 
 CONFIG = GPTConfig(vocab_size=17, block_size=12, n_layer=2, n_head=3, n_embd=12)
 

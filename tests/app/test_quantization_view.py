@@ -19,7 +19,7 @@ from engine import quant
 from engine.model import GPT
 from engine.quant import QuantTensor, ggml_layout, quantize
 from engine.train import evaluate
-from tests.conftest import WEIGHTS_TINY
+from tests.support.models import WEIGHTS_TINY
 
 BLOCK_BYTES = {"q8_0": 34, "q4_0": 18}  # ggml's block_q8_0 and block_q4_0: fp16 d + quants
 # the validation loss of the shipped weights may move by at most this much (see the test)

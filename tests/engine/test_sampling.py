@@ -13,7 +13,7 @@ from engine.sampling import (
     next_token_probs,
     sample_token,
 )
-from tests.conftest import random_model
+from tests.support.models import random_model
 
 CONFIG = GPTConfig(vocab_size=23, block_size=16, n_layer=2, n_head=2, n_embd=16)
 

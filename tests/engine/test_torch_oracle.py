@@ -14,10 +14,10 @@ import pytest
 
 from engine import GPTConfig
 from engine.optim import AdamW, clip_grad_norm
-from tests.conftest import LAYER_PATHS, random_model
+from tests.support.models import LAYER_PATHS, random_model
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
-from tests.torch_reference import torch_gpt_loss  # noqa: E402  (needs torch)
+from tests.support.torch_reference import torch_gpt_loss  # noqa: E402  (needs torch)
 
 
 def as_torch(params: dict) -> dict:

@@ -1,6 +1,6 @@
 """'Download GGUF' in the lab: the file comes from the model the reader is looking at, its size
-is shown before, and a model that cannot be exported says why. In Python, then in Chromium
-against `napkin-gpt serve`."""
+is shown before, and a model that cannot be exported says why (in Chromium:
+tests/browser/test_serve_gguf_download.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from app.session.gguf_io import gguf_bytes, load_gguf
-from tests.test_browser_lab import lab_url  # noqa: F401 (the server fixture)
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
 pytest.importorskip("gguf", reason="the gguf package is not installed (pip install -e '.[app]')")
@@ -72,43 +71,3 @@ def test_a_model_that_cannot_be_exported_says_why(session):
     download = GGUFDownload(session=session, fmt="f16", active=True)
     assert download._button.disabled
     assert "Cannot export" in download._note.object and "h.0.mlp.c_fc.b" in download._note.object
-
-
-# ---- in Chromium, against napkin-gpt serve ------------------------------------------------------
-
-@pytest.mark.browser
-def test_download_in_chromium_after_choosing_a_type_and_after_training(
-        page, lab_url, tmp_path, shipped):  # noqa: F811
-    import re
-
-    from tests.test_browser_lab import open_lab
-
-    def download(name: str):
-        box = page.locator(".napkin", has_text=f"{name}:").locator("visible=true").first
-        box.wait_for(timeout=20_000)
-        shown = int(re.search(rf"{re.escape(name)}: ([\d,]+) bytes",
-                              box.inner_text()).group(1).replace(",", ""))
-        button = page.get_by_role("button", name="Download GGUF").locator("visible=true")
-        with page.expect_download(timeout=30_000) as info:
-            button.click()
-        path = tmp_path / info.value.suggested_filename
-        info.value.save_as(path)
-        assert path.name == name
-        assert path.stat().st_size == shown
-        return load_gguf(path)
-
-    open_lab(page, lab_url)
-    page.get_by_role("button", name="Quantization", exact=True).click()
-    page.get_by_role("button", name="Q4_0", exact=True).click()
-    back = download("napkin-gpt-q4_0.gguf")
-    assert back.tokenizer.chars == shipped.tokenizer.chars
-
-    text = "Now is the winter of our discontent made glorious summer. " * 60
-    page.get_by_role("button", name="Training", exact=True).click()
-    page.get_by_placeholder("Paste a few thousand characters").fill(text)
-    page.get_by_placeholder("Paste a few thousand characters").press("Tab")
-    page.get_by_role("button", name="Train a new model on this text").click()
-    page.get_by_text("will learn your").first.wait_for(timeout=30_000)
-    back = download("napkin-gpt-f32.gguf")
-    assert back.tokenizer.chars == [*sorted(set(text)), "\ufffd"]
-    assert page.errors == []

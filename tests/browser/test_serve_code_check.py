@@ -3,12 +3,8 @@ the editor, Run, and the check's table in the page."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.conftest import screenshot
-from tests.test_browser_lab import lab_url, open_lab  # noqa: F401  (a fixture, and a helper)
-
-pytestmark = pytest.mark.browser
+from tests.support.browser import screenshot
+from tests.support.serve import open_lab
 
 
 def type_at_end(page, text: str) -> None:
@@ -17,7 +13,7 @@ def type_at_end(page, text: str) -> None:
     page.keyboard.type(text)
 
 
-def test_the_check_flags_a_forward_only_edit_and_passes_a_consistent_one(page, lab_url):  # noqa: F811
+def test_the_check_flags_a_forward_only_edit_and_passes_a_consistent_one(page, lab_url):
     open_lab(page, lab_url)
     page.get_by_role("button", name="Code", exact=True).click()
     page.get_by_text("Running: the shipped engine").wait_for(timeout=15_000)

@@ -9,7 +9,7 @@ pytest.importorskip("panel", reason="the lab needs Panel (pip install -e '.[app]
 from app.lab.urlstate import HIDEABLE, MAX_HASH, MAX_PROMPT, VIEWS, LabState, parse_hash, to_hash
 from app.session.loader import load_session
 from app.session.session import LabSession
-from tests.conftest import WEIGHTS_TINY
+from tests.support.models import WEIGHTS_TINY
 
 
 @pytest.fixture(scope="module")

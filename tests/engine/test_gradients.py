@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine import GPT, GPTConfig, kernels, layers
-from tests.conftest import LAYER_PATHS, random_model
+from tests.support.models import LAYER_PATHS, random_model
 
 EPS = 1e-6
 

@@ -14,7 +14,7 @@ from engine.heads import (
     previous_token_targets,
     repeated_random_tokens,
 )
-from tests.conftest import random_model
+from tests.support.models import random_model
 
 L = 6  # half of the repeated sequence
 SEQ = np.array([5, 2, 9, 7, 1, 3] * 2)  # distinct tokens, repeated: T = 12

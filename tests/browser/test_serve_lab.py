@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
-from tests.conftest import ROOT, free_port, screenshot
+from tests.support.browser import painted, screenshot, wait_until
+from tests.support.serve import open_lab, prompt_box, set_prompt
 
-pytestmark = pytest.mark.browser
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
 
 VIEW_CHECKS = {  # nav button -> text that only that view shows once it has drawn
@@ -26,53 +21,6 @@ VIEW_CHECKS = {  # nav button -> text that only that view shows once it has draw
     "Quantization": "Next token after the prompt",
 }
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
-
-
-@pytest.fixture(scope="module")
-def lab_url():
-    """`napkin-gpt serve` itself, on a free port, as a reader would start it."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-browser"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=30).read()  # a session: seconds when busy
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("napkin-gpt serve did not start:\n" + server.stdout.read())
-            time.sleep(0.3)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
-
-
-def open_lab(page, url: str) -> None:
-    page.goto(url)
-    page.get_by_text("attends most to").wait_for(timeout=30_000)
-
-
-def prompt_box(page):
-    return page.locator("textarea").first
-
-
-def wait_until(page, condition, timeout: float = 15.0, what: str = "") -> None:
-    """Poll `condition()` (Python side) until it holds; fail saying `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        page.wait_for_timeout(200)
-
-
-def set_prompt(page, text: str) -> None:
-    box = prompt_box(page)
-    box.fill(text)
-    box.press("Tab")  # Panel sends the value when the field loses focus
 
 
 def test_every_view_renders_with_nothing_from_outside(page, lab_url):
@@ -91,7 +39,7 @@ def test_the_lab_fits_a_phone_without_sideways_scrolling(page, lab_url):
     for button, text in VIEW_CHECKS.items():
         page.get_by_role("button", name=button, exact=True).click()
         page.get_by_text(text).first.wait_for(timeout=15_000)
-        page.wait_for_timeout(300)
+        painted(page)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{button}: the page is {width} px wide"
         screenshot(page, f"phone-{button.lower().replace(' ', '-')}")
@@ -129,7 +77,7 @@ def test_html_in_the_prompt_shows_as_text_and_never_runs(page, lab_url):
     page.get_by_text("became \ufffd").first.wait_for(timeout=10_000)  # '<' etc. are unknown
     page.get_by_role("button", name="Next token", exact=True).click()
     page.get_by_text("onerror").first.wait_for(timeout=10_000)  # shown, as text
-    page.wait_for_timeout(500)
+    painted(page)  # an <img> would be in the page now, and its load failed at once
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
     assert page.errors == []

@@ -4,7 +4,7 @@ Needs a full Pyodide 0.29.3 distribution (the npm package holds only the core; n
 the other compiled packages come from the release archive). Point NAPKIN_PYODIDE_DIST at
 it (.ci/run does, when ../shared/pyodide-0.29.3-full exists):
 
-    NAPKIN_PYODIDE_DIST=../shared/pyodide-0.29.3-full pytest tests/test_pyodide_e2e.py
+    NAPKIN_PYODIDE_DIST=../shared/pyodide-0.29.3-full pytest tests/browser/test_pyodide_lab.py
 
 The site is built once with --self-host, served from 127.0.0.1, and every request outside
 this machine is aborted and fails the test. A boot costs tens of seconds on two cores, so
@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 
 from app.views.code import STORAGE_KEY
-from tests.conftest import ROOT, local_page, screenshot
-from tests.test_static_site import assert_self_hosted, serving
+from tests.support.browser import local_page, screenshot
+from tests.support.models import ROOT
+from tests.support.static_site import assert_self_hosted, serving
 
-pytestmark = pytest.mark.browser
 DIST = os.environ.get("NAPKIN_PYODIDE_DIST")
 if not DIST:
     pytest.skip("NAPKIN_PYODIDE_DIST is not set: these tests need a full Pyodide 0.29.3 "
@@ -39,7 +39,7 @@ if not DIST:
 BOOT_MS = 300_000  # a cold start on two busy cores: runtime, packages, the first render
 RUNAWAY_SECONDS = 10  # the shipped default
 LINK = "#view=next&layer=1&temperature=0.5&seed=5"
-TRAIN_MS = 12_000  # training from zero, as fast as it can, before pausing
+FROM_ZERO_STEPS = 30  # training from zero, as fast as it can, before pausing
 VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "tokens": ("Tokens", "tokens, vocabulary of 77"),
     "examples": ("Training examples", "Showing the window at"),
@@ -153,8 +153,8 @@ def test_training_steps_pauses_follows_the_rate_and_learns_my_text(lab):
     lab.wait_for_function(f"napkin.run('{session}.clock.playing').then((p) => !p)",
                           timeout=30_000)
     steps = python(lab, f"len({session}.history)")
-    lab.wait_for_timeout(1500)
-    assert python(lab, f"len({session}.history)") == steps  # paused means paused
+    for _ in range(5):  # paused means paused: round trips through the worker's event loop
+        assert python(lab, f"len({session}.history)") == steps
     assert python(lab, f"{session}.trainer.config.lr") == python(
         lab, f"{session}.learning_rate")
     app(lab).get_by_text(f"Step {steps - 1}: batch loss").first.wait_for(timeout=30_000)
@@ -249,7 +249,8 @@ def test_learning_from_zero_trains_in_the_page(lab):
         fastest.first.click()
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
-    lab.wait_for_timeout(TRAIN_MS)
+    lab.wait_for_function(f"napkin.run('len(bridge.lab.session.history)')"
+                          f".then((n) => n >= {FROM_ZERO_STEPS})", timeout=120_000)
     train.click()
     lab.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
                           ".then((playing) => !playing)", timeout=60_000)
@@ -257,9 +258,9 @@ def test_learning_from_zero_trains_in_the_page(lab):
         "import json; s = bridge.lab.session\n"
         "json.dumps([len(s.history), s.steps_per_minute, s.val_history[0][1],"
         " [m.step for m in s.milestones]])")))
-    print(f"\nlearning from zero in the page: {steps} steps in about {TRAIN_MS / 1000:g} s, "
-          f"{per_minute:.0f} steps a minute (measured by the session while playing)")
-    assert steps >= 5 and per_minute > 0
+    print(f"\nlearning from zero in the page: {steps} steps, {per_minute:.0f} steps a minute "
+          "(measured by the session while playing)")
+    assert steps >= FROM_ZERO_STEPS and per_minute > 0
     assert abs(first_val - math.log(77)) < 0.05 and milestones[0] == 0
     app(lab).get_by_text("steps a minute").first.wait_for(timeout=60_000)
     app(lab).get_by_role("button", name="Learn from zero").click()  # twice: kept
