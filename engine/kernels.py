@@ -12,17 +12,17 @@ tests/bench/bench_engine.py and tests/bench/bench_engine_pyodide.py:
   copies, and attention skips the blocks of keys the causal mask hides.
 
 When a kernel stands in: each kernel pair (forward and backward) replaces the readable
-functions listed in STANDS_IN_FOR only while their source is exactly as shipped, which
-SHIPPED records as a sha256. Edit one of them and the fingerprint differs, so the model runs
-your code; edit nothing, and it runs these. Every path (the readable functions, the native
-kernels, the browser kernels) is checked against PyTorch by tests/engine/test_torch_oracle.py.
+functions listed in STANDS_IN_FOR only while their code is as shipped, which SHIPPED records
+as a sha256 of their tokens (comments, docstrings, blank lines and spacing left out). Change
+what one of them computes and the fingerprint differs, so the model runs your code; change
+nothing, or only its comments and docstrings, and it runs these.
+Every path (the readable functions, the native kernels, the browser kernels) is checked
+against PyTorch by tests/engine/test_torch_oracle.py.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -31,6 +31,7 @@ from types import ModuleType
 
 import numpy as np
 
+from engine.fingerprint import fingerprint
 from engine.layers import AttentionCache
 
 # kernel pair -> the readable functions of layers.py it stands in for (all as shipped)
@@ -42,15 +43,15 @@ STANDS_IN_FOR = {
     "attention": ("attention", "attention_backward", "softmax", "log_softmax", "causal_mask"),
     "cross_entropy": ("cross_entropy", "cross_entropy_backward", "log_softmax"),
 }
-# kernel pair -> sha256 (first 16 hex digits) of those functions' shipped source; a change
-# to layers.py must be checked against the kernel and then recorded here (a test says so)
+# kernel pair -> fingerprint.py's fingerprint of those functions' shipped code; a change to
+# what they compute must be checked against the kernel and then recorded here (a test says so)
 SHIPPED = {
-    "embedding": "c4db06f4a6a3d436",
-    "linear": "d61fbe479945738f",
-    "layernorm": "60766d6678efbb59",
-    "gelu": "46630b873ec9bebe",
-    "attention": "24b505b697853594",
-    "cross_entropy": "bfda05dee11781ff",
+    "embedding": "b891fa4b7e7b038d",
+    "linear": "3964b15e079b0810",
+    "layernorm": "5a150693e3ba59ef",
+    "gelu": "e8252b9c3f1f072a",
+    "attention": "cd75e5245eac1f23",
+    "cross_entropy": "d3f9080ba9291e99",
 }
 
 
@@ -71,15 +72,6 @@ class Layers:
     cross_entropy: Callable
     cross_entropy_backward: Callable
     kernels: tuple[str, ...] = ()  # the pairs a kernel stands in for; () is all readable
-
-
-def fingerprint(module: ModuleType, names: tuple[str, ...]) -> str:
-    """sha256 (16 hex digits) of the source of `names` in `module`; "" if it has none."""
-    try:
-        source = "\n".join(inspect.getsource(getattr(module, name)) for name in names)
-    except (OSError, TypeError, AttributeError):
-        return ""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
 def readable(layers: ModuleType) -> Layers:
