@@ -9,7 +9,7 @@ tests/bench/bench_engine.py and tests/bench/bench_engine_pyodide.py:
 - Pyodide's NumPy (in the browser, sys.platform == "emscripten") has no BLAS: its `@` runs
   a plain loop, 1.5 to 2 times slower than an `einsum` whose innermost loop is a dot
   product of two contiguous rows, so there the linear layers are einsums over contiguous
-  copies, and attention skips the blocks of keys the causal mask hides.
+  copies, and attention runs in tiles of queries, skipping the keys the causal mask hides.
 
 When a kernel stands in: each kernel pair (forward and backward) replaces the readable
 functions listed in STANDS_IN_FOR only while their code is as shipped, which SHIPPED records
@@ -252,7 +252,7 @@ def gelu_backward(dout: np.ndarray, cache) -> np.ndarray:
     return grad
 
 
-# ---- attention: the causal mask as a cached bias, skipping the masked blocks -----------------
+# ---- attention: the causal mask as a cached bias, in tiles that skip the masked keys ---------
 
 @functools.lru_cache(maxsize=256)
 def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
@@ -262,9 +262,9 @@ def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
     return bias
 
 
-def query_blocks(Tq: int, Tk: int, size: int) -> list[tuple[int, int, int]]:
-    """(first query, last query + 1, keys seen) for blocks of `size` queries: the Tq queries
-    are the last of the Tk positions, so the block ending at query b sees Tk - Tq + b keys."""
+def query_tiles(Tq: int, Tk: int, size: int) -> list[tuple[int, int, int]]:
+    """(first query, last query + 1, keys seen) for tiles of `size` queries: the Tq queries
+    are the last of the Tk positions, so the tile ending at query b sees Tk - Tq + b keys."""
     return [(a, min(a + size, Tq), Tk - Tq + min(a + size, Tq)) for a in range(0, Tq, size)]
 
 
@@ -275,19 +275,19 @@ def softmax_in_place(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, block: int | None = None):
-    """With `block`, each block of that many queries runs its softmax and weighted sum over
-    the keys it may see only: for 64 tokens in blocks of 16, 5/8 of the work of the whole
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, tile: int | None = None):
+    """With `tile`, each tile of that many queries runs its softmax and weighted sum over
+    the keys it may see only: for 64 tokens in tiles of 16, 5/8 of the work of the whole
     square (the scores stay whole: the pictures show them)."""
     scores = q @ k.swapaxes(-1, -2)  # (B, nh, Tq, Tk)
     scores *= 1.0 / math.sqrt(q.shape[-1])
     Tq, Tk = scores.shape[-2:]
-    if block is None or block >= Tq:
+    if tile is None or tile >= Tq:
         att = softmax_in_place(scores + causal_bias(Tq, Tk, scores.dtype.str))
         return att @ v, AttentionCache(q, k, v, scores, att)
     att = np.zeros_like(scores)
     y = np.empty_like(q)
-    for a, b, keys in query_blocks(Tq, Tk, block):
+    for a, b, keys in query_tiles(Tq, Tk, tile):
         weights = softmax_in_place(scores[..., a:b, :keys]
                                    + causal_bias(b - a, keys, scores.dtype.str))
         att[..., a:b, :keys] = weights
@@ -295,13 +295,13 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, block: int | None = N
     return y, AttentionCache(q, k, v, scores, att)
 
 
-def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | None = None):
-    """The backward of `attention`; in blocks, the keys a block may not see get no gradient
+def attention_backward(dout: np.ndarray, cache: AttentionCache, tile: int | None = None):
+    """The backward of `attention`; in tiles, the keys a tile may not see get no gradient
     from it (their weights are 0)."""
     q, k, v, _, att = cache
     scale = 1.0 / math.sqrt(q.shape[-1])
     Tq, Tk = att.shape[-2:]
-    if block is None or block >= Tq:
+    if tile is None or tile >= Tq:
         dv = att.swapaxes(-1, -2) @ dout
         dscores = dout @ v.swapaxes(-1, -2)  # datt, turned into dscores in place
         dscores -= row_sum(dscores * att)
@@ -309,7 +309,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | Non
         dscores *= scale
         return dscores @ k, dscores.swapaxes(-1, -2) @ q, dv
     dq, dk, dv = np.empty_like(q), np.zeros_like(k), np.zeros_like(v)
-    for a, b, keys in query_blocks(Tq, Tk, block):
+    for a, b, keys in query_tiles(Tq, Tk, tile):
         weights, dy = att[..., a:b, :keys], dout[..., a:b, :]
         dv[..., :keys, :] += weights.swapaxes(-1, -2) @ dy
         dscores = dy @ v[..., :keys, :].swapaxes(-1, -2)
@@ -321,18 +321,18 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | Non
     return dq, dk, dv
 
 
-BLOCKED_FROM = 1 << 16  # attention weights from which blocks pay in Pyodide (4 windows of 64)
+TILED_FROM = 1 << 16  # attention weights from which tiles pay in Pyodide (4 windows of 64)
 
 
-def attention_in_blocks(q: np.ndarray, k: np.ndarray, v: np.ndarray):
-    """`attention` in blocks of 16 queries once there are enough weights: in Pyodide 14%
+def attention_in_tiles(q: np.ndarray, k: np.ndarray, v: np.ndarray):
+    """`attention` in tiles of 16 queries once there are enough weights: in Pyodide 14%
     faster at 8 windows of 64 tokens (natively, no faster)."""
     return attention(q, k, v, 16 if q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
-                     >= BLOCKED_FROM else None)
+                     >= TILED_FROM else None)
 
 
-def attention_backward_in_blocks(dout: np.ndarray, cache: AttentionCache):
-    return attention_backward(dout, cache, 16 if cache.att.size >= BLOCKED_FROM else None)
+def attention_backward_in_tiles(dout: np.ndarray, cache: AttentionCache):
+    return attention_backward(dout, cache, 16 if cache.att.size >= TILED_FROM else None)
 
 
 # ---- the loss --------------------------------------------------------------------------------
@@ -368,5 +368,5 @@ NATIVE = {
 }
 BROWSER = NATIVE | {"gelu": gelu,
                     "linear": linear_einsum, "linear_backward": linear_backward_einsum,
-                    "attention": attention_in_blocks,
-                    "attention_backward": attention_backward_in_blocks}
+                    "attention": attention_in_tiles,
+                    "attention_backward": attention_backward_in_tiles}
