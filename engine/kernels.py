@@ -74,6 +74,13 @@ class Layers:
     kernels: tuple[str, ...] = ()  # the pairs a kernel stands in for; () is all readable
 
 
+def as_written(layers: Layers) -> tuple[str, ...]:
+    """The functions of layers.py that a model running `layers` runs as written: those of
+    every pair no kernel stands in for (log_softmax, say, once either pair using it does)."""
+    return tuple(dict.fromkeys(name for pair, names in STANDS_IN_FOR.items()
+                               if pair not in layers.kernels for name in names))
+
+
 def readable(layers: ModuleType) -> Layers:
     """The functions of `layers` (the module layers.py), with no kernel standing in."""
     return Layers(**{f.name: getattr(layers, f.name) for f in fields(Layers)

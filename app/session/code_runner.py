@@ -233,7 +233,9 @@ try:
     with np.load(job["params"]) as arrays:
         params = {name: arrays[name] for name in arrays.files}
     try:
-        model = engine.model.GPT(engine.model.GPTConfig(**job["config"]), params=params)
+        layers = engine.kernels.readable(engine.layers) if job["readable_only"] else None
+        model = engine.model.GPT(engine.model.GPTConfig(**job["config"]), params=params,
+                                 layers=layers)
         model.forward(np.array(job["ids"]))
     except Exception as e:
         raise describe_failure(e) from None
@@ -245,17 +247,18 @@ except CodeError as e:
 
 
 def trial_run(edits: dict[str, str], config: dict, params: dict, ids: list[int],
-              timeout: float):
-    """Load the edited engine, run one forward pass and the gradient check in a child
-    process first, so that code that never ends cannot hang the server: CodeError if it
-    fails or overruns, else the check's report (a gradcheck.EngineCheck)."""
+              timeout: float, readable_only: bool = False):
+    """Load the edited engine, run one forward pass (on layers.py's functions as written,
+    with `readable_only`) and the gradient check in a child process first, so that code
+    that never ends cannot hang the server: CodeError if it fails or overruns, else the
+    check's report (a gradcheck.EngineCheck)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "params.npz"
         np.savez(weights, **params)
         job = json.dumps({"edits": edits, "config": config, "params": str(weights),
-                          "ids": ids})
+                          "ids": ids, "readable_only": readable_only})
         try:
             done = subprocess.run([sys.executable, "-c", TRIAL], input=job, text=True,
                                   capture_output=True, timeout=timeout,
