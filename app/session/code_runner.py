@@ -28,6 +28,16 @@ PACKAGE = "engine"
 # and the text, tuning malloc): an edit to them could not take effect, so none is offered
 STARTUP_ONLY = ("__init__.py", "allocator.py", "corpus.py", "weights.py")
 MAX_SOURCE = 400_000  # characters per file
+# The engine's files in the order a reader learns them, by group: the Code view's file picker
+# and the README's map of the engine follow it (the picker leaves out STARTUP_ONLY files)
+READING_PATH: dict[str, tuple[str, ...]] = {
+    "model": ("layers.py", "model.py", "trace.py", "kernels.py", "fingerprint.py"),
+    "training": ("data.py", "optim.py", "train.py"),
+    "sampling": ("sampling.py",),
+    "tokenizers": ("tokenizer.py", "char_tokenizer.py", "bpe_tokenizer.py"),
+    "explainers": ("lens.py", "heads.py", "scale.py", "gradcheck.py"),
+    "file formats": ("quant.py", "gguf_file.py", "weights.py"),
+}
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,20 @@ def shipped_sources() -> dict[str, str]:
 
 
 def editable(sources: dict[str, str]) -> list[str]:
-    """The files the editor offers: every module the lab runs after it has started."""
-    return [name for name in sources if name not in STARTUP_ONLY]
+    """The files the editor offers, in reading order: every module the lab runs after it
+    has started."""
+    return [name for names in reading_groups(sources).values() for name in names]
+
+
+def reading_groups(sources: dict[str, str]) -> dict[str, list[str]]:
+    """The files of `sources` the editor offers, grouped and ordered as READING_PATH has
+    them; a file the path does not name yet comes last, under "more"."""
+    offered = [name for name in sources if name not in STARTUP_ONLY]
+    on_path = [name for names in READING_PATH.values() for name in names]
+    groups = {group: [name for name in names if name in offered]
+              for group, names in READING_PATH.items()}
+    groups["more"] = [name for name in offered if name not in on_path]
+    return {group: names for group, names in groups.items() if names}
 
 
 def module_names(sources: dict[str, str]) -> list[str]:

@@ -9,7 +9,7 @@ import zipfile
 import panel as pn
 import param
 
-from app.session.code_runner import CodeError, editable, shipped_sources
+from app.session.code_runner import CodeError, reading_groups, shipped_sources
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, explain, html_pane, notes, set_html
 from app.views.parts.storage import BrowserStorage
@@ -38,13 +38,16 @@ class CodeView(View):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.shipped = {name: source for name, source in shipped_sources().items()
-                        if name in editable(shipped_sources())}
+        sources = shipped_sources()
+        groups = reading_groups(sources)  # the reading path through the engine
+        self.shipped = {name: sources[name] for names in groups.values() for name in names}
         self.param.file.objects = list(self.shipped)
         self.store = BrowserStorage(key=STORAGE_KEY)
         self.store.param.watch(self._restore_edits, "loaded")
         self.store.param.watch(lambda _: self._show_status(), "error")
-        self.picker = pn.widgets.Select.from_param(self.param.file, label="File", width=220)
+        self.picker = pn.widgets.Select(label="File", groups=groups, value=self.file,
+                                        width=220)
+        self.picker.link(self, value="file", bidirectional=True)
         self.editor = pn.widgets.CodeEditor(value=self.shipped[self.file], language="python",
                                             height=480, sizing_mode="stretch_width",
                                             theme="github_light_default")
