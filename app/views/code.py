@@ -60,8 +60,8 @@ class CodeView(View):
         reset_all.on_click(lambda _: self.reset(list(self.shipped)))
         download = pn.widgets.FileDownload(callback=self._download, filename="engine.zip",
                                            label="Download edited files", width=210)
-        readable_only = pn.widgets.Checkbox.from_param(
-            self.session.param.readable_only, label="Run the readable code only")
+        readable_only = pn.widgets.Toggle.from_param(
+            self.session.param.readable_only, label="Run the readable code only", width=230)
         self._status = html_pane()
         self._error = html_pane()
         self._check = html_pane()
