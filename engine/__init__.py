@@ -11,7 +11,6 @@ The model reads like the paper in model.py and layers.py; kernels.py holds the f
 versions of layers.py's functions that stand in for them while they are as shipped.
 """
 
-from engine.allocator import reuse_freed_memory
 from engine.bpe_tokenizer import BPETokenizer
 from engine.char_tokenizer import CharTokenizer
 from engine.model import GPT, GPTConfig, KVCache
@@ -19,8 +18,6 @@ from engine.sampling import SamplingSettings, generate
 from engine.tokenizer import Tokenizer, tokenizer_from_dict
 from engine.trace import BlockTrace, Trace
 from engine.weights import Checkpoint, WeightsError, load_weights, save_weights
-
-reuse_freed_memory()  # big temporaries reuse memory (glibc only; see engine/allocator.py)
 
 __all__ = [
     "GPT",

@@ -6,6 +6,10 @@ for the next one, which costs more than the arithmetic done on it (about a fifth
 step for the shipped model). Raising malloc's mmap threshold keeps such blocks in the heap
 for reuse, as PyTorch's caching allocator does for its tensors. This only exists on glibc
 (Linux); elsewhere, the browser included, it does nothing.
+
+It changes malloc for the whole process, so importing the engine never does it: a program
+that trains for long calls `reuse_freed_memory()` once as it starts (the `napkin-gpt`
+command does, before any subcommand; so do the engine benchmarks, for comparable figures).
 """
 
 from __future__ import annotations

@@ -9,20 +9,20 @@ tests/bench/bench_engine.py and tests/bench/bench_engine_pyodide.py:
 - Pyodide's NumPy (in the browser, sys.platform == "emscripten") has no BLAS: its `@` runs
   a plain loop, 1.5 to 2 times slower than an `einsum` whose innermost loop is a dot
   product of two contiguous rows, so there the linear layers are einsums over contiguous
-  copies, and attention skips the blocks of keys the causal mask hides.
+  copies, and attention runs in tiles of queries, skipping the keys the causal mask hides.
 
 When a kernel stands in: each kernel pair (forward and backward) replaces the readable
-functions listed in STANDS_IN_FOR only while their source is exactly as shipped, which
-SHIPPED records as a sha256. Edit one of them and the fingerprint differs, so the model runs
-your code; edit nothing, and it runs these. Every path (the readable functions, the native
-kernels, the browser kernels) is checked against PyTorch by tests/engine/test_torch_oracle.py.
+functions listed in STANDS_IN_FOR only while their code is as shipped, which SHIPPED records
+as a sha256 of their tokens (comments, docstrings, blank lines and spacing left out). Change
+what one of them computes and the fingerprint differs, so the model runs your code; change
+nothing, or only its comments and docstrings, and it runs these.
+Every path (the readable functions, the native kernels, the browser kernels) is checked
+against PyTorch by tests/engine/test_torch_oracle.py.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -31,6 +31,7 @@ from types import ModuleType
 
 import numpy as np
 
+from engine.fingerprint import fingerprint
 from engine.layers import AttentionCache
 
 # kernel pair -> the readable functions of layers.py it stands in for (all as shipped)
@@ -42,15 +43,15 @@ STANDS_IN_FOR = {
     "attention": ("attention", "attention_backward", "softmax", "log_softmax", "causal_mask"),
     "cross_entropy": ("cross_entropy", "cross_entropy_backward", "log_softmax"),
 }
-# kernel pair -> sha256 (first 16 hex digits) of those functions' shipped source; a change
-# to layers.py must be checked against the kernel and then recorded here (a test says so)
+# kernel pair -> fingerprint.py's fingerprint of those functions' shipped code; a change to
+# what they compute must be checked against the kernel and then recorded here (a test says so)
 SHIPPED = {
-    "embedding": "c4db06f4a6a3d436",
-    "linear": "d61fbe479945738f",
-    "layernorm": "60766d6678efbb59",
-    "gelu": "46630b873ec9bebe",
-    "attention": "24b505b697853594",
-    "cross_entropy": "bfda05dee11781ff",
+    "embedding": "b891fa4b7e7b038d",
+    "linear": "3964b15e079b0810",
+    "layernorm": "5a150693e3ba59ef",
+    "gelu": "e8252b9c3f1f072a",
+    "attention": "cd75e5245eac1f23",
+    "cross_entropy": "d3f9080ba9291e99",
 }
 
 
@@ -73,13 +74,11 @@ class Layers:
     kernels: tuple[str, ...] = ()  # the pairs a kernel stands in for; () is all readable
 
 
-def fingerprint(module: ModuleType, names: tuple[str, ...]) -> str:
-    """sha256 (16 hex digits) of the source of `names` in `module`; "" if it has none."""
-    try:
-        source = "\n".join(inspect.getsource(getattr(module, name)) for name in names)
-    except (OSError, TypeError, AttributeError):
-        return ""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+def as_written(layers: Layers) -> tuple[str, ...]:
+    """The functions of layers.py that a model running `layers` runs as written: those of
+    every pair no kernel stands in for (log_softmax, say, once either pair using it does)."""
+    return tuple(dict.fromkeys(name for pair, names in STANDS_IN_FOR.items()
+                               if pair not in layers.kernels for name in names))
 
 
 def readable(layers: ModuleType) -> Layers:
@@ -260,7 +259,7 @@ def gelu_backward(dout: np.ndarray, cache) -> np.ndarray:
     return grad
 
 
-# ---- attention: the causal mask as a cached bias, skipping the masked blocks -----------------
+# ---- attention: the causal mask as a cached bias, in tiles that skip the masked keys ---------
 
 @functools.lru_cache(maxsize=256)
 def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
@@ -270,9 +269,9 @@ def causal_bias(Tq: int, Tk: int, dtype: str) -> np.ndarray:
     return bias
 
 
-def query_blocks(Tq: int, Tk: int, size: int) -> list[tuple[int, int, int]]:
-    """(first query, last query + 1, keys seen) for blocks of `size` queries: the Tq queries
-    are the last of the Tk positions, so the block ending at query b sees Tk - Tq + b keys."""
+def query_tiles(Tq: int, Tk: int, size: int) -> list[tuple[int, int, int]]:
+    """(first query, last query + 1, keys seen) for tiles of `size` queries: the Tq queries
+    are the last of the Tk positions, so the tile ending at query b sees Tk - Tq + b keys."""
     return [(a, min(a + size, Tq), Tk - Tq + min(a + size, Tq)) for a in range(0, Tq, size)]
 
 
@@ -283,19 +282,19 @@ def softmax_in_place(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, block: int | None = None):
-    """With `block`, each block of that many queries runs its softmax and weighted sum over
-    the keys it may see only: for 64 tokens in blocks of 16, 5/8 of the work of the whole
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, tile: int | None = None):
+    """With `tile`, each tile of that many queries runs its softmax and weighted sum over
+    the keys it may see only: for 64 tokens in tiles of 16, 5/8 of the work of the whole
     square (the scores stay whole: the pictures show them)."""
     scores = q @ k.swapaxes(-1, -2)  # (B, nh, Tq, Tk)
     scores *= 1.0 / math.sqrt(q.shape[-1])
     Tq, Tk = scores.shape[-2:]
-    if block is None or block >= Tq:
+    if tile is None or tile >= Tq:
         att = softmax_in_place(scores + causal_bias(Tq, Tk, scores.dtype.str))
         return att @ v, AttentionCache(q, k, v, scores, att)
     att = np.zeros_like(scores)
     y = np.empty_like(q)
-    for a, b, keys in query_blocks(Tq, Tk, block):
+    for a, b, keys in query_tiles(Tq, Tk, tile):
         weights = softmax_in_place(scores[..., a:b, :keys]
                                    + causal_bias(b - a, keys, scores.dtype.str))
         att[..., a:b, :keys] = weights
@@ -303,13 +302,13 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, block: int | None = N
     return y, AttentionCache(q, k, v, scores, att)
 
 
-def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | None = None):
-    """The backward of `attention`; in blocks, the keys a block may not see get no gradient
+def attention_backward(dout: np.ndarray, cache: AttentionCache, tile: int | None = None):
+    """The backward of `attention`; in tiles, the keys a tile may not see get no gradient
     from it (their weights are 0)."""
     q, k, v, _, att = cache
     scale = 1.0 / math.sqrt(q.shape[-1])
     Tq, Tk = att.shape[-2:]
-    if block is None or block >= Tq:
+    if tile is None or tile >= Tq:
         dv = att.swapaxes(-1, -2) @ dout
         dscores = dout @ v.swapaxes(-1, -2)  # datt, turned into dscores in place
         dscores -= row_sum(dscores * att)
@@ -317,7 +316,7 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | Non
         dscores *= scale
         return dscores @ k, dscores.swapaxes(-1, -2) @ q, dv
     dq, dk, dv = np.empty_like(q), np.zeros_like(k), np.zeros_like(v)
-    for a, b, keys in query_blocks(Tq, Tk, block):
+    for a, b, keys in query_tiles(Tq, Tk, tile):
         weights, dy = att[..., a:b, :keys], dout[..., a:b, :]
         dv[..., :keys, :] += weights.swapaxes(-1, -2) @ dy
         dscores = dy @ v[..., :keys, :].swapaxes(-1, -2)
@@ -329,18 +328,18 @@ def attention_backward(dout: np.ndarray, cache: AttentionCache, block: int | Non
     return dq, dk, dv
 
 
-BLOCKED_FROM = 1 << 16  # attention weights from which blocks pay in Pyodide (4 windows of 64)
+TILED_FROM = 1 << 16  # attention weights from which tiles pay in Pyodide (4 windows of 64)
 
 
-def attention_in_blocks(q: np.ndarray, k: np.ndarray, v: np.ndarray):
-    """`attention` in blocks of 16 queries once there are enough weights: in Pyodide 14%
+def attention_in_tiles(q: np.ndarray, k: np.ndarray, v: np.ndarray):
+    """`attention` in tiles of 16 queries once there are enough weights: in Pyodide 14%
     faster at 8 windows of 64 tokens (natively, no faster)."""
     return attention(q, k, v, 16 if q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
-                     >= BLOCKED_FROM else None)
+                     >= TILED_FROM else None)
 
 
-def attention_backward_in_blocks(dout: np.ndarray, cache: AttentionCache):
-    return attention_backward(dout, cache, 16 if cache.att.size >= BLOCKED_FROM else None)
+def attention_backward_in_tiles(dout: np.ndarray, cache: AttentionCache):
+    return attention_backward(dout, cache, 16 if cache.att.size >= TILED_FROM else None)
 
 
 # ---- the loss --------------------------------------------------------------------------------
@@ -376,5 +375,5 @@ NATIVE = {
 }
 BROWSER = NATIVE | {"gelu": gelu,
                     "linear": linear_einsum, "linear_backward": linear_backward_einsum,
-                    "attention": attention_in_blocks,
-                    "attention_backward": attention_backward_in_blocks}
+                    "attention": attention_in_tiles,
+                    "attention_backward": attention_backward_in_tiles}

@@ -7,8 +7,9 @@ and returns the gradients with respect to the inputs and parameters. Nothing her
 Speed: these functions say what is computed, as plainly as NumPy allows. The model runs
 faster versions of them from engine/kernels.py (the same arithmetic arranged for speed,
 checked against PyTorch), but a kernel stands in for a function here only while that
-function is exactly as shipped. Edit `gelu` (or `gelu_backward`), press Run, and the model
-runs your GELU; edit nothing, and it runs the kernels.
+function's code is as shipped (comments and docstrings aside). Change what `gelu` (or
+`gelu_backward`) computes, press Run, and the model runs your GELU; change nothing, and it
+runs the kernels.
 """
 
 from __future__ import annotations

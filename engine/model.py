@@ -117,9 +117,8 @@ def block(x: np.ndarray, w: Params, n_head: int, layers: Layers,
     cache = {}
     ln_1, cache["ln_1"] = layers.layernorm(x, w["ln_1.g"], w["ln_1.b"])
     qkv, cache["attn.c_attn"] = layers.linear(ln_1, w["attn.c_attn.w"], w["attn.c_attn.b"])
-    B, T, C3 = qkv.shape
-    q, k, v = qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
-    # q, k, v: (B, nh, T, hs) each
+    # (B, T, 3C) -> q, k, v: (B, nh, T, hs) each
+    q, k, v = (split_heads(part, n_head) for part in np.split(qkv, 3, axis=-1))
     if past_kv is not None:
         k = np.concatenate([past_kv[0], k], axis=2)  # (B, nh, P+T, hs)
         v = np.concatenate([past_kv[1], v], axis=2)
@@ -135,8 +134,10 @@ def block(x: np.ndarray, w: Params, n_head: int, layers: Layers,
     mlp_out, cache["mlp.c_proj"] = layers.linear(mlp_post, w["mlp.c_proj.w"],
                                                  w["mlp.c_proj.b"])
     att = cache["attn"]
-    return BlockTrace(x, ln_1, q, k, v, att.scores, att.att, heads, head_mask, attn_out,
-                      resid_mid, ln_2, mlp_pre, mlp_post, mlp_out, resid_mid + mlp_out, cache)
+    return BlockTrace(x=x, ln_1=ln_1, q=q, k=k, v=v, scores=att.scores, att=att.att,
+                      heads=heads, head_mask=head_mask, attn_out=attn_out, resid_mid=resid_mid,
+                      ln_2=ln_2, mlp_pre=mlp_pre, mlp_post=mlp_post, mlp_out=mlp_out,
+                      resid_out=resid_mid + mlp_out, cache=cache)
 
 
 def block_backward(dout: np.ndarray, t: BlockTrace, layers: Layers) -> tuple[np.ndarray, Params]:
@@ -249,7 +250,8 @@ class GPT:
         ln_f, tc["ln_f"] = layers.layernorm(x, p["ln_f.g"], p["ln_f.b"])
         # the LM head: a linear layer whose weights are wteᵀ (tied) and whose bias is zero
         logits, tc["lm_head"] = layers.linear(ln_f, p["wte"].T, self._no_bias())  # (B, T, V)
-        trace = Trace(idx, tok_emb, pos_emb, emb, blocks, ln_f, logits, past_len=P, cache=tc)
+        trace = Trace(idx=idx, tok_emb=tok_emb, pos_emb=pos_emb, emb=emb, blocks=blocks,
+                      ln_f=ln_f, logits=logits, past_len=P, cache=tc)
         if targets is not None:
             V = cfg.vocab_size
             trace.loss, tc["loss"] = layers.cross_entropy(logits.reshape(-1, V),

@@ -17,7 +17,7 @@ import numpy as np
 from engine.layers import causal_mask, softmax
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class BlockTrace:
     """One transformer block: x -> x + attn(ln_1(x)) -> that + mlp(ln_2(that))."""
 
@@ -46,7 +46,7 @@ class BlockTrace:
         return np.where(causal_mask(Tq, Tk), self.scores, -np.inf)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Trace:
     """Every intermediate of `GPT.forward`, in the order the data flows."""
 

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from app.cli.export import add_parser as add_export_parser
+from engine.allocator import reuse_freed_memory
 from engine.corpus import (
     PACKAGE,
     SDIST_NAME,
@@ -153,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    reuse_freed_memory()  # a long-lived process: big temporaries reuse memory (glibc only)
     if argv[:1] == ["train"]:
         from app.cli.train import main as train_main
 

@@ -28,6 +28,16 @@ PACKAGE = "engine"
 # and the text, tuning malloc): an edit to them could not take effect, so none is offered
 STARTUP_ONLY = ("__init__.py", "allocator.py", "corpus.py", "weights.py")
 MAX_SOURCE = 400_000  # characters per file
+# The engine's files in the order a reader learns them, by group: the Code view's file picker
+# and the README's map of the engine follow it (the picker leaves out STARTUP_ONLY files)
+READING_PATH: dict[str, tuple[str, ...]] = {
+    "model": ("layers.py", "model.py", "trace.py", "kernels.py", "fingerprint.py"),
+    "training": ("data.py", "optim.py", "train.py"),
+    "sampling": ("sampling.py",),
+    "tokenizers": ("tokenizer.py", "char_tokenizer.py", "bpe_tokenizer.py"),
+    "explainers": ("lens.py", "heads.py", "scale.py", "gradcheck.py"),
+    "file formats": ("quant.py", "gguf_file.py", "weights.py"),
+}
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,20 @@ def shipped_sources() -> dict[str, str]:
 
 
 def editable(sources: dict[str, str]) -> list[str]:
-    """The files the editor offers: every module the lab runs after it has started."""
-    return [name for name in sources if name not in STARTUP_ONLY]
+    """The files the editor offers, in reading order: every module the lab runs after it
+    has started."""
+    return [name for names in reading_groups(sources).values() for name in names]
+
+
+def reading_groups(sources: dict[str, str]) -> dict[str, list[str]]:
+    """The files of `sources` the editor offers, grouped and ordered as READING_PATH has
+    them; a file the path does not name yet comes last, under "more"."""
+    offered = [name for name in sources if name not in STARTUP_ONLY]
+    on_path = [name for names in READING_PATH.values() for name in names]
+    groups = {group: [name for name in names if name in offered]
+              for group, names in READING_PATH.items()}
+    groups["more"] = [name for name in offered if name not in on_path]
+    return {group: names for group, names in groups.items() if names}
 
 
 def module_names(sources: dict[str, str]) -> list[str]:
@@ -233,7 +255,9 @@ try:
     with np.load(job["params"]) as arrays:
         params = {name: arrays[name] for name in arrays.files}
     try:
-        model = engine.model.GPT(engine.model.GPTConfig(**job["config"]), params=params)
+        layers = engine.kernels.readable(engine.layers) if job["readable_only"] else None
+        model = engine.model.GPT(engine.model.GPTConfig(**job["config"]), params=params,
+                                 layers=layers)
         model.forward(np.array(job["ids"]))
     except Exception as e:
         raise describe_failure(e) from None
@@ -245,17 +269,18 @@ except CodeError as e:
 
 
 def trial_run(edits: dict[str, str], config: dict, params: dict, ids: list[int],
-              timeout: float):
-    """Load the edited engine, run one forward pass and the gradient check in a child
-    process first, so that code that never ends cannot hang the server: CodeError if it
-    fails or overruns, else the check's report (a gradcheck.EngineCheck)."""
+              timeout: float, readable_only: bool = False):
+    """Load the edited engine, run one forward pass (on layers.py's functions as written,
+    with `readable_only`) and the gradient check in a child process first, so that code
+    that never ends cannot hang the server: CodeError if it fails or overruns, else the
+    check's report (a gradcheck.EngineCheck)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "params.npz"
         np.savez(weights, **params)
         job = json.dumps({"edits": edits, "config": config, "params": str(weights),
-                          "ids": ids})
+                          "ids": ids, "readable_only": readable_only})
         try:
             done = subprocess.run([sys.executable, "-c", TRIAL], input=job, text=True,
                                   capture_output=True, timeout=timeout,

@@ -14,9 +14,19 @@ import numpy as np
 import param
 
 from app.session.clock import Clock
-from app.session.code_runner import CodePolicy, Engine, describe_failure, shipped_engine
+from app.session.code_runner import (
+    CodeError,
+    CodePolicy,
+    Engine,
+    describe_failure,
+    load_engine,
+    run_check,
+    shipped_engine,
+    trial_run,
+)
 from app.session.training import TRAIN_PHASES, Training
 from engine.bpe_tokenizer import BPETokenizer
+from engine.gradcheck import EngineCheck
 from engine.model import GPT, GPTConfig
 from engine.weights import Checkpoint
 
@@ -57,6 +67,8 @@ class LabSession(Training):
                                   doc="Where the examples view's window starts in the text.")
     mode = param.Selector(default="generate", objects=list(MODES),
                           doc="What the clock animates.")
+    readable_only = param.Boolean(default=False, doc=(
+        "Run layers.py's functions as written: no kernel of kernels.py stands in for them."))
 
     # ---- derived by the session (views read these) ----------------------------------------
     ids = param.List(default=[], precedence=-1, doc="The token ids the model sees.")
@@ -82,7 +94,9 @@ class LabSession(Training):
         self.engine: Engine = shipped_engine()  # the code the lab runs; the editor swaps it
         self.code_policy = CodePolicy()  # who may run edited code here (serve.py decides)
         self.clock = Clock(on_tick=self.advance)
-        self._install(copy.deepcopy(checkpoint.model), checkpoint.tokenizer, corpus)
+        model = self.make_model(checkpoint.model.config,
+                                params=copy.deepcopy(checkpoint.model.params))
+        self._install(model, checkpoint.tokenizer, corpus)
 
     # ---- the model and its text ---------------------------------------------------------
 
@@ -114,7 +128,7 @@ class LabSession(Training):
         """Back to the shipped weights and corpus (the reader's training is dropped), run by
         whichever engine is in use."""
         shipped = copy.deepcopy(self._shipped)
-        model = self.engine.model.GPT(shipped.model.config, params=shipped.model.params)
+        model = self.make_model(shipped.model.config, params=shipped.model.params)
         self.clock.playing = False
         self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
         self._install(model, shipped.tokenizer, self._shipped_corpus)
@@ -203,6 +217,59 @@ class LabSession(Training):
 
     # ---- the engine's code ---------------------------------------------------------------------
 
+    def make_model(self, config: GPTConfig, engine: Engine | None = None, **options) -> GPT:
+        """A GPT of `engine` (default: the one in use) shaped by `config`, running the layers
+        `layers_for` chooses; `options` go to GPT (seed, dtype, params). Every model the
+        session runs is made here."""
+        engine = engine or self.engine
+        m = engine.model
+        return m.GPT(m.GPTConfig(**vars(config)), layers=self.layers_for(engine), **options)
+
+    def layers_for(self, engine: Engine):
+        """The layer functions the session's models of `engine` run: with `readable_only`,
+        layers.py's as written; else model.py's STAND_INS (a kernel standing in for every
+        pair of functions as shipped)."""
+        if self.readable_only:
+            return engine.kernels.readable(engine.layers)
+        return engine.model.STAND_INS
+
+    @param.depends("readable_only", watch=True)
+    def _choose_layers(self) -> None:
+        """The same model and weights, now running the layers `readable_only` asks for."""
+        self.model.layers = self.layers_for(self.engine)
+        with param.parameterized.batch_call_watchers(self):
+            self.weights_version += 1  # what the weights compute changed (a little)
+            self._run_model()
+
+    def run_code(self, edits: dict[str, str]) -> EngineCheck:
+        """Run the engine built from `edits` (file name -> edited source) from now on, with
+        the same weights, and check it: its gradcheck.EngineCheck.
+
+        Raises CodeError (the message, and the traceback in `details`) if this lab may not
+        run code, or the code fails to load or to run the prompt; the lab then keeps the
+        engine it had. Under `napkin-gpt serve` the code first runs in a child process with a
+        time limit, so that code that never ends cannot hang the server.
+        """
+        policy = self.code_policy
+        if not policy.allowed:
+            raise CodeError(policy.reason)
+        check = None
+        if policy.trial_timeout is not None:  # the forward and the check, in a child
+            check = trial_run(edits, vars(self.config), self.model.params, list(self.ids),
+                              policy.trial_timeout, readable_only=self.readable_only)
+        engine = load_engine(edits)
+        self.use_engine(engine)
+        self.tell(f"The lab now runs your edited {', '.join(engine.edited)}."
+                  if engine.edited else "The lab runs the shipped engine.")
+        return check or run_check(engine)
+
+    def reset_code(self) -> None:
+        """Run the shipped engine again, if an edited one runs (CodeError if the shipped
+        code cannot run the weights the reader's code left, say NaN ones)."""
+        if self.engine.edited:
+            self.use_engine(shipped_engine())
+            self.tell("Back to the shipped engine.")
+
     def use_engine(self, engine: Engine) -> None:
         """Run on `engine` from now on, with the same weights; every view follows.
 
@@ -211,7 +278,7 @@ class LabSession(Training):
         """
         params = {n: p.copy() for n, p in self.model.params.items()}
         try:
-            model = engine.model.GPT(engine.model.GPTConfig(**vars(self.config)), params=params)
+            model = self.make_model(self.config, engine, params=params)
             logits, _ = model.forward(np.array(self.ids), head_mask=self.head_mask())
             tokenizer = engine.tokenizer.tokenizer_from_dict(self.tokenizer.to_dict())
             bpe = self.bpe and engine.bpe_tokenizer.BPETokenizer.from_dict(self.bpe.to_dict())

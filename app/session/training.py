@@ -101,9 +101,8 @@ class Training(param.Parameterized):
             self.tell("There is no training text: run `napkin-gpt fetch-corpus` and restart "
                       "the lab.", "error")
             return
-        shipped, m = self._shipped, self.engine.model
-        model = m.GPT(m.GPTConfig(**vars(shipped.model.config)), seed=self.seed,
-                      dtype=shipped.model.dtype)
+        shipped = self._shipped
+        model = self.make_model(shipped.model.config, seed=self.seed, dtype=shipped.model.dtype)
         self.clock.playing = False
         self.corpus_name = "Shakespeare"
         self._install(model, shipped.tokenizer, self._shipped_corpus)
@@ -128,9 +127,9 @@ class Training(param.Parameterized):
                       f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
             return
         tokenizer = self.engine.char_tokenizer.CharTokenizer.from_text(text)
-        c, m = self.config, self.engine.model
-        model = m.GPT(m.GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd),
-                      seed=self.seed, dtype=self.model.dtype)
+        config = self.engine.model.GPTConfig(tokenizer.vocab_size, T, self.config.n_layer,
+                                             self.config.n_head, self.config.n_embd)
+        model = self.make_model(config, seed=self.seed, dtype=self.model.dtype)
         self.clock.playing = False
         self.corpus_name = "your text"
         self._install(model, tokenizer, text)

@@ -9,15 +9,7 @@ import zipfile
 import panel as pn
 import param
 
-from app.session.code_runner import (
-    CodeError,
-    editable,
-    load_engine,
-    run_check,
-    shipped_engine,
-    shipped_sources,
-    trial_run,
-)
+from app.session.code_runner import CodeError, reading_groups, shipped_sources
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, explain, html_pane, notes, set_html
 from app.views.parts.storage import BrowserStorage
@@ -27,12 +19,13 @@ EXPLAIN = (
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
     "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
     "press Run: the lab imports your version and every view follows. For speed, the faster "
-    "functions of kernels.py stand in for those of layers.py, but only for the ones you have "
-    "not edited: an edited function always runs as you wrote it. If your code fails, you "
-    "see why, and the lab keeps the engine it had. After each Run the lab checks your code on "
-    "a tiny model: does each layer still compute what it did, and does its backward pass still "
-    "match its forward (by finite differences)? Your edits stay in this browser; Reset brings "
-    "back the shipped code.")
+    "functions of kernels.py stand in for those of layers.py, but only for the ones whose code "
+    "you have not changed (comments and docstrings are yours to change): an edited function "
+    "always runs as you wrote it, and the switch below runs all of them as written. If your "
+    "code fails, you see why, and the lab keeps the engine it had. After each Run the lab "
+    "checks your code on a tiny model: does each layer still compute what it did, and does "
+    "its backward pass still match its forward (by finite differences)? Your edits stay in "
+    "this browser; Reset brings back the shipped code.")
 STORAGE_KEY = "napkin-gpt:edits:v1"
 FIRST_FILE = "layers.py"
 
@@ -45,13 +38,16 @@ class CodeView(View):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.shipped = {name: source for name, source in shipped_sources().items()
-                        if name in editable(shipped_sources())}
+        sources = shipped_sources()
+        groups = reading_groups(sources)  # the reading path through the engine
+        self.shipped = {name: sources[name] for names in groups.values() for name in names}
         self.param.file.objects = list(self.shipped)
         self.store = BrowserStorage(key=STORAGE_KEY)
         self.store.param.watch(self._restore_edits, "loaded")
         self.store.param.watch(lambda _: self._show_status(), "error")
-        picker = pn.widgets.Select.from_param(self.param.file, label="File", width=220)
+        self.picker = pn.widgets.Select(label="File", groups=groups, value=self.file,
+                                        width=220)
+        self.picker.link(self, value="file", bidirectional=True)
         self.editor = pn.widgets.CodeEditor(value=self.shipped[self.file], language="python",
                                             height=480, sizing_mode="stretch_width",
                                             theme="github_light_default")
@@ -64,14 +60,18 @@ class CodeView(View):
         reset_all.on_click(lambda _: self.reset(list(self.shipped)))
         download = pn.widgets.FileDownload(callback=self._download, filename="engine.zip",
                                            label="Download edited files", width=210)
+        readable_only = pn.widgets.Toggle.from_param(
+            self.session.param.readable_only, label="Run the readable code only", width=230)
         self._status = html_pane()
         self._error = html_pane()
         self._check = html_pane()
+        self._swap = html_pane()
         self._layout = pn.Column(
-            explain(EXPLAIN), wrap_row(picker, run, reset_file, reset_all, download),
-            self._status, self._error, self._check, self.editor, self.store,
-            sizing_mode="stretch_width")
+            explain(EXPLAIN), wrap_row(self.picker, run, reset_file, reset_all, download),
+            self._status, self._error, self._check, readable_only, self._swap, self.editor,
+            self.store, sizing_mode="stretch_width")
         self._show_status()
+        self._show_swap()
 
     # ---- editing ----------------------------------------------------------------------------
 
@@ -112,42 +112,30 @@ class CodeView(View):
         self._open()
 
     def reset(self, files: list[str]) -> None:
-        """Bring back the shipped source of `files`; run the shipped engine again if the
-        edited one was running."""
+        """Bring back the shipped source of `files`; run the shipped engine again once no
+        file is edited, if an edited engine was running."""
         self.edits = {n: t for n, t in self.edits.items() if n not in files}
         self._open()
         set_html(self._error, "")
-        if self.session.engine.edited and not self.edits:
+        if not self.edits and self.session.engine.edited:
             set_html(self._check, "")
-            self.session.use_engine(shipped_engine())
-            self.session.tell("Back to the shipped engine.")
+            try:
+                self.session.reset_code()
+            except CodeError as e:
+                set_html(self._error, error_html(e))
         self._show_status()
 
     # ---- running ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Import the edited engine and switch the lab to it, or say why not."""
-        s = self.session
-        policy = s.code_policy
-        if not policy.allowed:
-            set_html(self._error, notes([policy.reason], "error"))
-            return
+        """Run the edited engine, or say why not; then show its gradient check."""
         try:
-            check = None
-            if policy.trial_timeout is not None:  # the forward and the check, in a child
-                check = trial_run(self.edits, vars(s.config), s.model.params, list(s.ids),
-                                  policy.trial_timeout)
-            engine = load_engine(self.edits)
-            s.use_engine(engine)
+            self.check = self.session.run_code(self.edits)
         except CodeError as e:
-            set_html(self._error, notes([str(e)], "error")
-                     + (f"<pre class='traceback'>{esc(e.details)}</pre>" if e.details else ""))
+            set_html(self._error, error_html(e))
             self._show_status()
             return
         set_html(self._error, "")
-        s.tell(f"The lab now runs your edited {', '.join(engine.edited)}."
-               if engine.edited else "The lab runs the shipped engine.")
-        self.check = check or run_check(engine)
         set_html(self._check, check_html(self.check))
         self._show_status()
 
@@ -172,8 +160,55 @@ class CodeView(View):
                          f"({self.store.error}); download them to keep them.")
         set_html(self._status, "".join(f"<p>{esc(line)}</p>" for line in lines))
 
+    @param.depends("session.weights_version", "session.readable_only", watch=True)
+    def _show_swap(self) -> None:
+        """Which kernels run now, in place of which readable functions, and which of
+        layers.py's functions run as written."""
+        s = self.session
+        set_html(self._swap, swap_html(s.model.layers, s.engine.kernels, s.readable_only))
+
     def __panel__(self):
         return self._layout
+
+
+def error_html(e: CodeError) -> str:
+    """A CodeError's message, and its traceback when it has one."""
+    return notes([str(e)], "error") + (
+        f"<pre class='traceback'>{esc(e.details)}</pre>" if e.details else "")
+
+
+# ---- the kernel swap, in words and a table --------------------------------------------------
+
+def _kernel_pair(layers, pair: str) -> str:
+    """The kernels of `pair` that `layers` runs, as kernels.<name>."""
+    return ", ".join(f"kernels.{getattr(layers, name).__name__}"
+                     for name in (pair, f"{pair}_backward"))
+
+
+def swap_html(layers, kernels, readable_only: bool) -> str:
+    """Which kernels of kernels.py stand in for which of layers.py's functions in `layers`
+    (a kernels.Layers of the engine whose kernels module is `kernels`), and which of
+    layers.py's functions run as written."""
+    written = kernels.as_written(layers)
+    if readable_only:
+        said = ("You asked for the readable code only: every function of layers.py runs as "
+                "written and no kernel stands in (they compute the same, up to rounding, "
+                "only faster).")
+    elif not layers.kernels:
+        said = "No kernel stands in: every function of layers.py runs as written."
+    elif written:
+        said = ("These functions of layers.py run as written, since their code is not as "
+                f"shipped: {', '.join(written)}. For the others, the kernels below stand in.")
+    else:
+        said = ("Every function of layers.py is as shipped, so for speed the kernels below "
+                "stand in for them: the same arithmetic, checked against PyTorch.")
+    rows = "".join(
+        f"<tr><td>{esc(_kernel_pair(layers, pair))}</td><td>"
+        f"{esc(', '.join(f'layers.{n}' for n in kernels.STANDS_IN_FOR[pair]))}</td></tr>"
+        for pair in layers.kernels)
+    table = ("<table class='data swap'><tr><th>running now</th><th>in place of</th></tr>"
+             f"{rows}</table>") if rows else ""
+    return notes([said]) + table
 
 
 # ---- the check's report, in words and a table ---------------------------------------------

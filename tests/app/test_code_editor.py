@@ -23,6 +23,7 @@ from app.session.code_runner import (
     shipped_sources,
     trial_run,
 )
+from engine import kernels
 
 RELU = '''
 def gelu(x):
@@ -215,3 +216,112 @@ def test_a_backward_that_never_ends_is_stopped_by_the_trial_run(session):
     endless = layers_with("\ndef gelu_backward(dout, x):\n    while True:\n        pass\n")
     with pytest.raises(CodeError, match=r"checking its gradients .* more than 3 s"):
         trial_run(endless, vars(session.config), session.model.params, list(session.ids), 3.0)
+
+
+# ---- running edited code is the session's ---------------------------------------------------
+
+def test_the_session_runs_edited_code_and_resets_it(session):
+    check = session.run_code(layers_with(RELU_BOTH))
+    assert check.gradients_ok and session.engine.edited == ("layers.py",)
+    assert "now runs your edited layers.py" in session.message
+    assert session.trace.blocks[0].mlp_post.min() >= 0.0  # the ReLU ran
+    session.reset_code()
+    assert session.engine.edited == () and session.message == "Back to the shipped engine."
+    assert session.trace.blocks[0].mlp_post.min() < 0.0  # GELU again
+
+
+def test_the_session_refuses_code_where_its_policy_says_so(session):
+    session.code_policy = CodePolicy.for_server("0.0.0.0", False)
+    engine = session.engine
+    with pytest.raises(CodeError, match="--allow-remote-code"):
+        session.run_code(layers_with(RELU))
+    assert session.engine is engine
+
+
+# ---- the kernel swap, shown, and the readable code only --------------------------------------
+
+def test_the_code_view_shows_which_kernels_stand_in_for_which_functions(editor):
+    shown = editor._swap.object
+    assert shown.count("<tr><td>kernels.") == len(kernels.STANDS_IN_FOR)
+    assert "<td>kernels.gelu_by_exp, kernels.gelu_backward</td>" in shown  # natively
+    assert "layers.attention, layers.attention_backward, layers.softmax" in shown
+
+    run_edit(editor, "layers.py", shipped_sources()["layers.py"] + RELU_BOTH)
+    shown = editor._swap.object
+    assert "run as written, since their code is not as shipped: gelu, gelu_backward." in shown
+    assert "kernels.gelu" not in shown and "<td>kernels.linear, " in shown
+
+    editor.session.readable_only = True
+    shown = editor._swap.object
+    assert "readable code only" in shown and "<td>kernels." not in shown
+
+
+def test_a_comment_in_layers_keeps_every_kernel_in_the_view(editor):
+    run_edit(editor, "layers.py", shipped_sources()["layers.py"].replace(
+        "    mean = x.mean(", "    # the mean of each position's numbers\n    mean = x.mean("))
+    assert editor.session.engine.edited == ("layers.py",)
+    assert editor._swap.object.count("<tr><td>kernels.") == len(kernels.STANDS_IN_FOR)
+
+
+def assert_same_logits(a: np.ndarray, b: np.ndarray) -> None:
+    """float32 logits within 1e-5 of the largest one."""
+    assert a.dtype == b.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_the_readable_code_only_computes_what_the_kernels_do(session):
+    assert set(session.model.layers.kernels) == set(kernels.STANDS_IN_FOR)
+    with_kernels, version = session.trace.logits.copy(), session.weights_version
+    session.readable_only = True
+    assert session.model.layers.kernels == () and session.weights_version > version
+    assert session.model.layers.gelu is session.engine.layers.gelu
+    readable = session.trace.logits.copy()
+    assert not np.array_equal(readable, with_kernels)  # another computation, the same result
+    assert_same_logits(readable, with_kernels)
+    session.readable_only = False
+    assert set(session.model.layers.kernels) == set(kernels.STANDS_IN_FOR)
+    np.testing.assert_array_equal(session.trace.logits, with_kernels)
+
+
+def test_the_readable_code_only_holds_for_every_model_the_session_makes(session):
+    session.readable_only = True
+    made = {}
+    session.run_code(layers_with(RELU_BOTH))
+    made["a new engine"] = session.model
+    session.reset_code()
+    made["the shipped engine again"] = session.model
+    session.reset_weights()
+    made["the shipped weights again"] = session.model
+    session.start_from_zero()
+    made["learning from zero"] = session.model
+    assert session.train_once() is not None
+    session.train_on_text("a b c d. " * 40)
+    made["a new text"] = session.model
+    assert {what: model.layers.kernels for what, model in made.items()} == dict.fromkeys(made, ())
+    assert len({id(model) for model in made.values()}) == len(made)
+
+
+def test_a_session_can_start_on_the_readable_code(corpus_text):
+    from app.session.session import LabSession
+    from engine.weights import load_weights
+    from tests.support.models import WEIGHTS_TINY
+
+    checkpoint = load_weights(WEIGHTS_TINY)
+    on = LabSession(checkpoint, corpus=corpus_text[:40_000], readable_only=True)
+    off = LabSession(checkpoint, corpus=corpus_text[:40_000])
+    assert on.model.layers.kernels == () and off.model.layers.kernels != ()
+    assert_same_logits(on.trace.logits, off.trace.logits)
+
+
+def test_the_trial_run_runs_the_readable_code_when_asked(session):
+    """A broken kernel fails the trial run, unless the reader runs the readable code only."""
+    broken = {"kernels.py": shipped_sources()["kernels.py"].replace(
+        "def gelu_by_exp(x: np.ndarray):\n",
+        "def gelu_by_exp(x: np.ndarray):\n    raise RuntimeError('broken kernel')\n")}
+    session.code_policy = CodePolicy(True, trial_timeout=60.0)
+    with pytest.raises(CodeError, match="broken kernel"):
+        session.run_code(broken)
+    assert session.engine.edited == ()
+    session.readable_only = True
+    session.run_code(broken)
+    assert session.engine.edited == ("kernels.py",) and session.model.layers.kernels == ()

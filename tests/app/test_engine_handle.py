@@ -11,9 +11,10 @@ pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '
 
 from app.lab.page import Lab
 from app.session import code_runner
-from app.session.code_runner import CodeError, load_engine, shipped_sources
+from app.session.code_runner import READING_PATH, CodeError, load_engine, shipped_sources
 from app.session.quantization import QuantizationLab
 from app.views.scale import ScaleView
+from tests.support.models import ROOT
 
 SOURCES = shipped_sources()
 # the files the lab runs only while it starts: an edit to them could not take effect
@@ -40,10 +41,40 @@ def test_the_editor_offers_exactly_what_can_take_effect(session):
     lab = Lab(session=session)
     lab.view = "code"
     offered = lab._views["code"].param.file.objects
-    assert offered == OFFERED == code_runner.editable(SOURCES)
+    assert offered == code_runner.editable(SOURCES) and sorted(offered) == sorted(OFFERED)
     assert "quant.py" in offered and "scale.py" in offered and "layers.py" in offered
     with pytest.raises(CodeError, match="only while the lab starts"):
         load_engine(edited("weights.py", "\n# mine\n"))
+
+
+# ---- the reading path through the engine ------------------------------------------------------
+
+def test_every_engine_file_is_on_the_reading_path_once_or_runs_only_at_start_up():
+    on_path = [name for names in READING_PATH.values() for name in names]
+    engine_files = sorted(path.name for path in (ROOT / "engine").glob("*.py"))
+    assert sorted(SOURCES) == engine_files
+    twice = sorted({name for name in on_path if on_path.count(name) > 1})
+    assert twice == [], f"on the reading path more than once: {twice}"
+    missing = [name for name in engine_files if name not in on_path + list(STARTUP_ONLY)]
+    assert missing == [], (f"engine files missing from the reading path: {missing}; add each "
+                           "to its group of READING_PATH in app/session/code_runner.py")
+    unknown = sorted(set(on_path) - set(engine_files))
+    assert unknown == [], f"the reading path names files the engine does not have: {unknown}"
+
+
+def test_the_picker_offers_the_files_in_reading_order(session):
+    lab = Lab(session=session)
+    lab.view = "code"
+    view = lab._views["code"]
+    expected = {group: [name for name in names if name not in STARTUP_ONLY]
+                for group, names in READING_PATH.items()}
+    assert view.picker.groups == expected  # every group has a file the editor offers
+    assert view.param.file.objects == [name for names in expected.values() for name in names]
+    assert "weights.py" in READING_PATH["file formats"] and "weights.py" not in view.shipped
+    view.picker.value = "optim.py"
+    assert view.file == "optim.py" and view.editor.value == SOURCES["optim.py"]
+    view.file = "gguf_file.py"
+    assert view.picker.value == "gguf_file.py"
 
 
 def test_an_engine_without_a_module_says_so(session):

@@ -61,7 +61,9 @@ def main() -> None:
     import numpy as np
 
     from engine import GPTConfig
+    from engine.allocator import reuse_freed_memory
 
+    reuse_freed_memory()  # as `napkin-gpt` does: figures comparable with earlier runs
     try:
         import torch
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np
 
 from engine import GPT, GPTConfig
+from engine.allocator import reuse_freed_memory
 from engine.optim import AdamW, clip_grad_norm
 
 CONFIG = GPTConfig(vocab_size=77, block_size=64, n_layer=3, n_head=4, n_embd=64)  # shipped
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--layers", default="default", choices=list(layer_paths()))
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    reuse_freed_memory()  # natively, as `napkin-gpt` does (in Pyodide it does nothing)
 
     spent: dict[str, float] = defaultdict(float)
     chosen = layer_paths()[args.layers]

@@ -1,5 +1,6 @@
 """The checked edit in a real browser: `napkin-gpt serve`, the Code view, an edit typed into
-the editor, Run, and the check's table in the page."""
+the editor, Run, and the check's table in the page; the kernels standing in, the switch to
+the readable code only, and the files in reading order."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def test_the_check_flags_a_forward_only_edit_and_passes_a_consistent_one(page, l
     table = page.locator("table.check")
     assert "WRONG" in table.inner_text() and "changed: by up to" in table.inner_text()
     page.get_by_text("The lab now runs your edited layers.py").wait_for(timeout=10_000)
+    page.get_by_text("not as shipped: gelu, gelu_backward.").wait_for(timeout=10_000)
+    assert "kernels.gelu" not in page.locator("table.swap").inner_text()
     screenshot(page, "lab-code-check-wrong")
 
     type_at_end(page, "\ndef gelu_backward(dout, x): return dout * (x > 0)\n")
@@ -37,4 +40,25 @@ def test_the_check_flags_a_forward_only_edit_and_passes_a_consistent_one(page, l
 
     page.get_by_role("button", name="Reset all").click()
     page.get_by_text("Edited here: nothing yet").wait_for(timeout=10_000)
+    assert page.errors == [] and page.outside == []
+
+
+def test_the_kernels_standing_in_are_shown_and_can_be_switched_off(page, lab_url):
+    from app.session.code_runner import reading_groups, shipped_sources
+
+    open_lab(page, lab_url)
+    page.get_by_role("button", name="Code", exact=True).click()
+    page.get_by_text("Running: the shipped engine").wait_for(timeout=15_000)
+    swap = page.locator("table.swap")
+    assert "kernels.gelu_by_exp, kernels.gelu_backward" in swap.inner_text()  # natively
+    groups = page.locator("select optgroup").evaluate_all("gs => gs.map(g => g.label)")
+    assert groups == list(reading_groups(shipped_sources()))
+
+    readable_only = page.get_by_role("button", name="Run the readable code only")
+    readable_only.click()
+    page.get_by_text("You asked for the readable code only").wait_for(timeout=15_000)
+    assert swap.count() == 0
+    screenshot(page, "lab-code-readable-only")
+    readable_only.click()
+    swap.wait_for(timeout=15_000)
     assert page.errors == [] and page.outside == []

@@ -1,6 +1,6 @@
 """Where the speed lives and when it stands in: a kernel of engine/kernels.py replaces a pair
-of layers.py's functions only while their source is as shipped; an edit to a readable
-function reaches the model exactly."""
+of layers.py's functions only while their code is as shipped (their comments, docstrings and
+spacing may change); an edit to what a readable function computes reaches the model exactly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.session.code_runner import load_engine, shipped_sources
-from engine import kernels, layers
+from engine import fingerprint, kernels, layers
 from engine.model import GPT, STAND_INS, GPTConfig
 
 CONFIG = GPTConfig(vocab_size=13, block_size=16, n_layer=2, n_head=2, n_embd=16)
@@ -28,8 +28,9 @@ def test_the_shipped_layers_run_the_kernels_on_both_platforms():
                      for pair, names in kernels.STANDS_IN_FOR.items()
                      if pair not in chosen.kernels}
         assert unmatched == {}, (
-            "layers.py changed: check the kernels against it (tests/test_torch_oracle.py), "
-            f"then record these fingerprints in kernels.SHIPPED: {unmatched}")
+            "the code of layers.py changed: check the kernels against it "
+            "(tests/engine/test_torch_oracle.py), then record these fingerprints in "
+            f"kernels.SHIPPED: {unmatched}")
     assert STAND_INS.gelu is kernels.NATIVE["gelu"]  # this machine is not a browser
 
 
@@ -58,6 +59,71 @@ def test_an_edit_elsewhere_in_the_file_keeps_every_kernel():
     engine = load_engine({"layers.py": shipped_sources()["layers.py"]
                           + "\n\ndef my_helper(x):\n    return 2 * x\n"})
     assert engine.model.STAND_INS.kernels == STAND_INS.kernels
+
+
+# ---- what counts as an edit: the code, not its comments, docstrings or spacing ---------------
+
+GELU_LINE = ("    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * "
+             "(x + 0.044715 * x**3))), x")
+LAYOUT_EDITS = {  # name -> (old, new): each leaves what every function computes as it was
+    "a comment": (GELU_LINE, "    # the tanh form, as GPT-2 has it\n" + GELU_LINE + "  # GELU"),
+    "a new docstring": ('    """0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))"""',
+                        '    """Gaussian error linear unit.\n\n    Smooth ReLU.\n    """'),
+    "no docstring": ('    """exp(x) / sum(exp(x)) over the last axis; -inf entries get '
+                     'probability 0."""\n', ""),
+    "blank lines, indented anyhow": ("    x_hat = (x - mean) * rstd",
+                                     "\n        \n  \n    x_hat = (x - mean) * rstd"),
+    "a line wrapped otherwise": (
+        "    dx = rstd * (dx_hat - dx_hat.mean(axis=-1, keepdims=True)\n"
+        "                 - x_hat * (dx_hat * x_hat).mean(axis=-1, keepdims=True))",
+        "    dx = rstd * (dx_hat - dx_hat.mean(axis=-1, keepdims=True) - x_hat\n"
+        "        * (dx_hat * x_hat).mean(axis=-1, keepdims=True))"),
+    "spaces around operators": ("return 0.5 * x * (1.0 + np.tanh(", "return 0.5*x*(1.0+np.tanh("),
+}
+CODE_EDITS = {  # name -> (old, new, the kernel pairs that must stop standing in)
+    "a constant in gelu": ("(x + 0.044715 * x**3))), x", "(x + 0.0447 * x**3))), x", {"gelu"}),
+    "an operator in linear": ("return x @ w + b, (x, w)", "return x @ w - b, (x, w)",
+                              {"linear"}),
+    "a default of layernorm": ("eps: float = 1e-5):", "eps: float = 1e-6):", {"layernorm"}),
+    "log_softmax, shared": ("shifted = x - x.max(axis=-1, keepdims=True)",
+                            "shifted = x - x.min(axis=-1, keepdims=True)",
+                            {"attention", "cross_entropy"}),
+}
+
+
+def edited_layers(old: str, new: str):
+    source = shipped_sources()["layers.py"]
+    assert old in source, f"{old!r} is not in layers.py"
+    return load_engine({"layers.py": source.replace(old, new, 1)}).model.STAND_INS
+
+
+@pytest.mark.parametrize("edit", list(LAYOUT_EDITS))
+def test_comments_docstrings_and_spacing_keep_every_kernel(edit):
+    assert edited_layers(*LAYOUT_EDITS[edit]).kernels == tuple(kernels.STANDS_IN_FOR)
+
+
+@pytest.mark.parametrize("edit", list(CODE_EDITS))
+def test_a_change_to_the_code_drops_exactly_the_kernels_that_use_it(edit):
+    old, new, dropped = CODE_EDITS[edit]
+    assert set(edited_layers(old, new).kernels) == set(kernels.STANDS_IN_FOR) - dropped
+
+
+def test_indentation_is_structure_and_docstrings_only_come_first():
+    """A line moved out of an `if` is a change; a string after the first statement is code."""
+    inside = "def f(a):\n    if a:\n        x = 1\n        y = 2\n"
+    outside = "def f(a):\n    if a:\n        x = 1\n    y = 2\n"
+    assert fingerprint.code_tokens(inside) != fingerprint.code_tokens(outside)
+    assert fingerprint.code_tokens(inside) == fingerprint.code_tokens(
+        'def f(a):  # f\n  """Doc."""\n  if a:\n\n     x = 1\n     y = 2\n')
+    assert '"late"' in fingerprint.code_tokens('def f(a):\n    a = 1\n    "late"\n')
+    assert fingerprint.code_tokens('def f(a):\n    "".join(a)\n')[8] == '""'
+
+
+def test_an_f_string_is_one_token_on_every_python():
+    """Python 3.12 (Pyodide's is 3.13) splits f-strings into pieces; the fingerprint must
+    not depend on it, or the browser would lose kernels that run natively."""
+    assert fingerprint.code_tokens('x = f"a{b:>{w}}" + f"""{f"{c}"}"""\n') == [
+        "x", "=", 'f"a{b:>{w}}"', "+", 'f"""{f"{c}"}"""', "<NEWLINE>"]
 
 
 def test_softmax_is_shared_so_editing_it_reaches_attention_loss_and_probabilities():
