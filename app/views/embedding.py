@@ -22,17 +22,6 @@ EXPLAIN = (
     "components): tokens the model treats alike sit together, and the map moves as it trains.")
 
 
-def principal_plane(matrix: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-    """(C, 2) directions of largest variance of the rows; signs kept in line with
-    `previous` so the map does not flip between training steps."""
-    centred = matrix - matrix.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
-    axes = vt[:2].T
-    if previous is not None:
-        axes *= np.where((axes * previous).sum(axis=0) < 0, -1.0, 1.0)
-    return axes
-
-
 class EmbeddingView(View):
 
     def __init__(self, **params):
@@ -99,16 +88,16 @@ class EmbeddingView(View):
     def _update_map(self) -> None:
         s = self.session
         wte = s.model.params["wte"]
-        self._axes = principal_plane(wte, self._axes if self._axes is not None and
-                                     self._axes.shape[0] == wte.shape[1] else None)
-        xy = (wte - wte.mean(axis=0)) @ self._axes
+        pca = s.engine.pca  # the engine in use: an edit to pca.py shows here
+        fits = self._axes is not None and self._axes.shape[0] == wte.shape[1]
+        self._axes = pca.principal_plane(wte, self._axes if fits else None)
+        xy = pca.project(wte, self._axes)
         in_prompt = set(s.ids)
         # frame the bulk of the vocabulary: rare tokens (digits, brackets) barely trained
         # and sit far out; the wheel zooms out to them
-        for rng, column in ((self.map.x_range, xy[:, 0]), (self.map.y_range, xy[:, 1])):
-            low, high = np.percentile(column, [4, 96])
-            pad = 0.15 * (high - low) + 1e-6
-            rng.update(start=low - pad, end=high + pad)
+        (x0, x1), (y0, y1) = pca.framing(xy)
+        self.map.x_range.update(start=x0, end=x1)
+        self.map.y_range.update(start=y0, end=y1)
         self.map_source.data = dict(
             x=xy[:, 0], y=xy[:, 1], text=[visible(p) for p in s.pieces(range(len(wte)))],
             color=["#d9480f" if i in in_prompt else "#495057" for i in range(len(wte))],
