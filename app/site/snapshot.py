@@ -15,6 +15,8 @@ from importlib import resources
 import numpy as np
 
 from app.views.parts.markup import chips, esc, visible
+from engine.lens import depth_names
+from engine.residual import track_norms
 from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
 
 SHADES = 8
@@ -87,10 +89,8 @@ def _embedding(session) -> str:
 
 
 def _residual(session) -> str:
-    stream = session.trace.residual_stream()
-    norms = np.stack([np.linalg.norm(s[0], axis=-1) for s in stream])  # (sub-blocks, T)
-    labels = ["embedding"] + [f"{b}.{part}" for b in range(session.config.n_layer)
-                              for part in ("attn", "mlp")]
+    norms = track_norms(session.trace).T  # (sub-blocks, T)
+    labels = depth_names(session.config.n_layer)
     return ("<p class='explain'>The length of each token's vector (column) after every "
             "sub-block (row).</p>"
             + heatmap_svg(norms, labels, [visible(p) for p in _pieces(session, session.ids)],

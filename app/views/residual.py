@@ -126,12 +126,10 @@ class ResidualView(View):
         trace = s.trace
         labels = s.pieces(s.ids)
         stages = depth_names(s.config.n_layer)
-        norms = np.stack([np.linalg.norm(x[0], axis=-1) for x in trace.residual_stream()],
-                         axis=1)  # (T, stages)
+        residual = s.engine.residual  # the engine in use: an edit to residual.py shows here
+        norms = residual.track_norms(trace)  # (T, stages)
         self.tracks.update(norms, labels, stages)
-        added = np.stack([np.linalg.norm(part[0], axis=-1) for b in trace.blocks
-                          for part in (b.attn_out, b.mlp_out)], axis=1)
-        self.added.update(added, labels, stages[1:])
+        self.added.update(residual.added_norms(trace), labels, stages[1:])
         q = s.query_position
         x = list(range(len(stages)))
         self.source.data = dict(
