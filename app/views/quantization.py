@@ -193,18 +193,17 @@ class QuantizationView(View):
     @param.depends("tensor", watch=True)
     def _show_histogram(self) -> None:
         t: TensorQuant = self.lab.report.tensors[self.tensor]
-        error = t.error.astype(np.float64).ravel()
-        bound = float(np.abs(error).max()) or 1.0
-        counts, edges = np.histogram(error, bins=BINS, range=(-bound, bound))
+        quant = self.session.engine.quant  # the engine in use: an edit to quant.py shows here
+        counts, edges = quant.error_histogram(t.error, bins=BINS)
         self.hist_source.data = dict(left=edges[:-1], right=edges[1:], count=counts)
         original = self.lab.model.params[t.name].astype(np.float64) - t.error
-        rms, rms_w = np.sqrt(np.mean(error**2)), np.sqrt(np.mean(original**2))
+        relative = quant.relative_rms_error(t.error, original)
         self.histogram.title.text = f"Rounding error of {t.name} ({fmt_name(t.fmt)})"
         set_html(self._hist_text,
                  f"<p class='explain'>{esc(t.name)} {esc(t.error.shape)}: {t.n_weights:,} "
                  f"weights in {t.stored.n_blocks:,} blocks, {t.bytes_after:,} bytes "
-                 f"(float32: {t.bytes_before:,}). Largest error {bound:.2e}; the typical "
-                 f"(RMS) error is {rms / rms_w:.2%} of the typical weight. Each block's "
+                 f"(float32: {t.bytes_before:,}). Largest error {t.max_abs_error:.2e}; the "
+                 f"typical (RMS) error is {relative:.2%} of the typical weight. Each block's "
                  "largest weight sits on its grid (but for the fp16 rounding of the scale): "
                  "one weight in 32 makes the spike at zero.</p>")
 
@@ -243,18 +242,19 @@ class QuantizationView(View):
             label=[f"{piece!r} (id {i})" for piece, i in zip(labels, order, strict=True)])
         self.probs.yaxis.major_label_overrides = dict(enumerate(labels))
         self.probs.x_range.end = float(max(p.max(), q.max(), 0.05)) * 1.05
+        compare = s.engine.compare
         top_p, top_q = int(np.argmax(p)), int(np.argmax(q))
-        seen = p > 0  # KL(float ‖ quantized), skipping tokens float32 gives no chance
-        kl = float(np.sum(p[seen] * np.log(p[seen] / q[seen])))
+        kl, moved = compare.kl_divergence(p, q), compare.largest_change(p, q)
+        agree = compare.top_agreement(p, q) == 1.0
 
         def token(i: int) -> str:
             return f"<span class='big'>{esc(repr(visible(s.pieces([i])[0])))}</span>"
 
-        same = ("the same token" if top_p == top_q else f"{token(top_q)} instead")
+        same = "the same token" if agree else f"{token(top_q)} instead"
         set_html(self._probs_text,
                  f"<p>Next token after the prompt: float32 picks {token(top_p)} "
                  f"(p = {p[top_p]:.3f}), {fmt_name(lab.fmt)} {same} (p = {q[top_q]:.3f}). "
-                 f"No token's probability moves by more than {np.abs(p - q).max():.4f}; "
+                 f"No token's probability moves by more than {moved:.4f}; "
                  f"the two distributions differ by KL = {kl:.5f} nats.</p>")
 
     def __panel__(self):
