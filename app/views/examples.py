@@ -41,21 +41,23 @@ class ExamplesView(View):
             self._window, self._table, sizing_mode="stretch_width")
         self._update()
 
-    @param.depends("session.train_step", watch=True)
+    @param.depends("session.training.train_step", watch=True)
     def _follow_training(self) -> None:
-        step = self.session.train_step
+        step = self.session.training.train_step
         if step is not None:
             self.param.row.bounds = (0, len(step.batch.starts) - 1)
             self.row = min(self.row, len(step.batch.starts) - 1)
             self.source = "batch"
 
-    @param.depends("session.example_start", "session.clock.frame", "session.train_step",
-                   "source", "row", "session.weights_version", watch=True)
+    @param.depends("session.example_start", "session.clock.frame",
+                   "session.training.train_step", "source", "row", "session.weights_version",
+                   watch=True)
     def _update(self) -> None:
         s = self.session
         T = s.config.block_size
         tokens = s.train_tokens
-        batch = s.train_step.batch if s.train_step is not None else None
+        step = s.training.train_step
+        batch = step.batch if step is not None else None
         use_batch = self.source == "batch" and batch is not None
         slider = self.row_slider if use_batch else self.start_slider
         if self._slider.objects != [slider]:
@@ -77,7 +79,7 @@ class ExamplesView(View):
             cls = ("dim" if pos < 0 or pos > T else "now" if pos == t else
                    "tgt" if pos == t + 1 else "ctx" if pos < t else "")
             spans.append(f'<span class="{cls}">{esc(piece)}</span>')
-        where = (f"window {self.row} of the batch of step {s.train_step.step}, at {start:,}"
+        where = (f"window {self.row} of the batch of step {step.step}, at {start:,}"
                  if use_batch else f"the window at {start:,} of {len(tokens):,} tokens")
         x = tokens[start:start + T]
         y = tokens[start + 1:start + T + 1]

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from tests.support.static_site import serving  # noqa: E402
 
-STATS = ("import json; s = bridge.lab.session\n"
-         "json.dumps([len(s.history), s.steps_per_minute, s.val_history[-1]])")
+STATS = ("import json; t = bridge.lab.session.training\n"
+         "json.dumps([len(t.history), t.steps_per_minute, t.val_history[-1]])")
 
 
 def native(seconds: float) -> tuple[int, float]:
@@ -41,11 +41,11 @@ def native(seconds: float) -> tuple[int, float]:
     lab = Lab(session=load_session())
     lab.view = "training"
     session = lab.session
-    session.start_from_zero()
-    session.train_once()  # the first step builds the trainer
+    session.training.start_from_zero()
+    session.training.train_once()  # the first step builds the trainer
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        session.train_once()
+        session.training.train_once()
         steps += 1
     return steps, time.perf_counter() - start
 
