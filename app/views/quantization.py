@@ -21,6 +21,7 @@ from app.session.quantization import EMBEDDINGS, QuantizationLab
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.quant import QuantReport, TensorQuant
 
@@ -114,12 +115,9 @@ class QuantizationView(View):
                      TableColumn(field="right", title="to",
                                  formatter=NumberFormatter(format="0.000000")),
                      TableColumn(field="count", title="weights")])
-        self._picture = pn.pane.Bokeh(self.histogram, sizing_mode="stretch_width")
-        self._numbers = pn.pane.Bokeh(self.hist_table, sizing_mode="stretch_width")
-        self._hist_body = pn.Column(self._picture, sizing_mode="stretch_width")
-        show_table = pn.widgets.Toggle(label="Show as table", width=120, margin=(0, 5),
-                                       color="light")
-        show_table.param.watch(self._swap, "value")
+        self.hist_numbers = PictureOrTable(
+            pn.pane.Bokeh(self.histogram, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(self.hist_table, sizing_mode="stretch_width"))
 
         self.download = GGUFDownload(session=self.session, fmt=lab.param.fmt,
                                      active=self.param.active)  # the file llama.cpp runs
@@ -131,7 +129,7 @@ class QuantizationView(View):
                 pn.pane.Bokeh(self.probs, sizing_mode="stretch_width"),
                 pn.Column(pn.widgets.Select.from_param(self.param.tensor, label="Tensor",
                                                        width=240),
-                          self._hist_body, show_table, self._hist_text,
+                          self.hist_numbers, self._hist_text,
                           sizing_mode="stretch_width"),
                 min_width=GRID),
             self._tensors, sizing_mode="stretch_width")
@@ -142,11 +140,6 @@ class QuantizationView(View):
     @param.depends("active", watch=True)
     def _follow_page(self) -> None:
         self.lab.active = self.active  # the quantized model is only kept up while shown
-
-    def _swap(self, event) -> None:
-        # the table is only put on the page when asked for: a DataTable rendered while
-        # hidden cannot measure its columns
-        self._hist_body.objects = [self._numbers if event.new else self._picture]
 
     # ---- size and the tensor choice --------------------------------------------------------
 
