@@ -12,6 +12,7 @@ from bokeh.plotting import figure
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -31,9 +32,7 @@ class EmbeddingView(View):
         self.wpe = Heatmap("wpe: one row per position", "position", "dimension", height=420)
         self.sum = Heatmap("the chosen token: wte row + wpe row = input", "vector",
                            "dimension", height=170)
-        self.query = pn.widgets.IntSlider(label="Token", start=0, end=max(1, len(s.ids) - 1),
-                                          width=220)
-        self.query.param.watch(self._pick, "value")
+        self.position = PositionSlider(session=s, label="Token", active=self.param.active)
         self._caption = html_pane()
         self._axes = None
         self.map_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[], size=[]))
@@ -48,16 +47,12 @@ class EmbeddingView(View):
                                 color="color")
         self.map.add_tools(HoverTool(renderers=[dots], tooltips=[("token", "@text")]))
         self._layout = pn.Column(
-            explain(EXPLAIN), self.query, self._caption,
+            explain(EXPLAIN), self.position, self._caption,
             figure_grid(self.wte, self.wpe, min_width=360),
             self.sum, pn.pane.Bokeh(self.map, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         self._update()
         self._update_map()
-
-    def _pick(self, event) -> None:
-        last = len(self.session.ids) - 1
-        self.session.query = -1 if event.new >= last else event.new
 
     @param.depends("session.trace", "session.query", "session.weights_version", watch=True)
     def _update(self) -> None:
@@ -65,7 +60,6 @@ class EmbeddingView(View):
         p = s.model.params
         ids = s.ids
         T, q = len(ids), s.query_position
-        self.query.param.update(end=max(1, T - 1), value=q)
         vocab = s.pieces(range(s.config.vocab_size))
         dims = [str(i) for i in range(s.config.n_embd)]
         lit_rows = np.full((s.config.vocab_size, 1), 0.12)

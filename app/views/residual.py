@@ -14,6 +14,7 @@ from app.views.parts.heatmap import SEQUENTIAL, Heatmap
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import esc, explain, html_pane, set_html, token_colour, visible
 from app.views.parts.picture_or_table import PictureOrTable
+from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 from engine.lens import depth_names
 
@@ -62,9 +63,8 @@ class ResidualView(View):
         self.lines.add_tools(HoverTool(renderers=[lines], tooltips=[("token", "@token")]))
         self.lines.xaxis[0].ticker = FixedTicker(ticks=list(range(len(depths))))
 
-        self.position = pn.widgets.IntSlider(label="Token (position)", start=0, width=240,
-                                             end=max(1, len(self.session.ids) - 1))
-        self.position.param.watch(lambda e: self.session.choose_position(e.new), "value")
+        self.position = PositionSlider(session=self.session, label="Token (position)",
+                                       width=240, active=self.param.active)
         self._lens_caption = html_pane()
         self._lens_table = html_pane()
         self.guess_source = ColumnDataSource(dict(x=[], y=[], prob=[], label=[], token=[],
@@ -138,7 +138,6 @@ class ResidualView(View):
             width=[4 if t == q else 1.5 for t in range(len(labels))],
             token=[f"{t}: {visible(p)}" for t, p in enumerate(labels)])
         self.lines.xaxis[0].major_label_overrides = dict(enumerate(stages))
-        self.position.param.update(end=max(1, len(labels) - 1), value=q)
 
     @param.depends("lens.reading", watch=True)
     def _show_lens(self) -> None:

@@ -66,7 +66,7 @@ def test_the_residual_view_draws_the_lens_with_a_table(session):
     assert f"p = {reading.final_probs[-1]:.2f}" in view._lens_caption.object
     assert "<td>2.mlp</td>" in view._lens_table.object
     assert repr(visible(final)) in text_of(view._lens_table).replace("&#x27;", "'")
-    view.position.value = 1  # the slider picks the position
+    view.position.slider.value = 1  # the slider picks the position
     assert session.query == 1 and view.lens.reading.position == 1
     assert "After token 1 <b>&#x27;&amp;&#x27;</b>" in view._lens_caption.object  # escaped
 
