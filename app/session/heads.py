@@ -29,7 +29,8 @@ class HeadRoles(param.Parameterized):
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
     source = param.Selector(default="random", objects=list(SOURCES),
                             doc="What the heads are measured on.")
-    active = param.Boolean(default=False, doc="Compute only while True (a view shows it).")
+    active = param.Boolean(default=False, allow_refs=True,
+                           doc="Compute only while True; a view passes its own `active`.")
     every = param.Integer(default=1, bounds=(1, None),
                           doc="While training plays, score the random sequence every this "
                               "many steps.")

@@ -110,10 +110,7 @@ class AttentionView(View):
             self.grid, sizing_mode="stretch_width")
         self._update()
         self._show_effect()
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.roles.active = self.active  # the scores are only kept up while shown
+        self.roles.active = self.param.active  # from now on, scored only while shown
 
     # ---- reader actions -------------------------------------------------------------------
 

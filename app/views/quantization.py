@@ -136,10 +136,7 @@ class QuantizationView(View):
         self._show_report()
         self._show_losses()
         self._show_probs()
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.lab.active = self.active  # the quantized model is only kept up while shown
+        self.lab.active = self.param.active  # from now on, quantized only while shown
 
     # ---- size and the tensor choice --------------------------------------------------------
 

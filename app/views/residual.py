@@ -86,6 +86,7 @@ class ResidualView(View):
             sizing_mode="stretch_width")
         self._update()
         self._show_lens()
+        self.lens.active = self.param.active  # from now on, decoded only while shown
 
     def _guess_figure(self, depths: list[str]):
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0)
@@ -115,10 +116,6 @@ class ResidualView(View):
                                                             ("rank", "@rank")]))
         fig.ygrid.visible = False
         return fig
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.lens.active = self.active  # the lens is only kept up while shown
 
     @param.depends("session.trace", "session.query", watch=True)
     def _update(self) -> None:

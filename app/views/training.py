@@ -155,10 +155,7 @@ class TrainingView(View):
         self._update_step()
         self._show_progress()
         self._show_milestones()
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.roles.active = self.active  # head roles are only kept up while shown
+        self.roles.active = self.param.active  # from now on, scored only while shown
 
     def _step(self) -> None:
         s = self.session

@@ -58,7 +58,7 @@ def test_the_lens_decodes_the_sessions_trace_at_the_chosen_position(session, for
 
 def test_the_residual_view_draws_the_lens_with_a_table(session):
     session.prompt = "R&J: O Romeo"  # '&' must come out escaped
-    view = ResidualView(session=session)
+    view = ResidualView(session=session, active=True)
     reading = view.lens.reading
     assert len(view.guess_source.data["prob"]) == 7 * 5
     np.testing.assert_allclose(view.final_source.data["prob"], reading.final_probs)
@@ -133,7 +133,7 @@ def test_head_roles_while_training_plays_every_few_steps_and_catch_up_on_pause(s
 
 
 def test_clicking_a_head_in_the_grid_opens_it(session):
-    view = AttentionView(session=session)
+    view = AttentionView(session=session, active=True)
     assert view.grid.clickable and not TrainingView(session=session).grid.clickable
     source = view.grid.source
     assert len(source.data["score"]) == 24  # 12 heads, two roles

@@ -28,7 +28,7 @@ MARGIN = {"q8_0": (-0.01, 0.01), "q4_0": (0.01, 0.1)}
 
 @pytest.fixture
 def view(session):
-    return QuantizationView(session=session)
+    return QuantizationView(session=session, active=True)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_the_tensor_choice_changes_what_is_quantized_and_the_selector(view):
 
 def test_views_never_run_the_model_the_lab_runs_it_once_per_needed_recomputation(
         session, forward_calls):
-    view = QuantizationView(session=session)
+    view = QuantizationView(session=session, active=True)
     lab = view.lab
     assert len(forward_calls) == 3  # float loss, quantized loss, quantized next-token probs
     forward_calls.clear()
