@@ -15,7 +15,7 @@ from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
@@ -174,13 +174,11 @@ class AttentionView(View):
         now = s.trace.probs[0, -1]
         base = s.baseline_probs
         top = np.argsort(-base)[:6]
-        rows = "".join(
-            f"<tr><td>{esc(repr(visible(s.pieces([i])[0])))}</td><td>{base[i]:.3f}</td>"
-            f"<td>{now[i]:.3f}</td><td>{now[i] - base[i]:+.3f}</td></tr>" for i in top)
+        rows = [(repr(visible(s.pieces([i])[0])), f"{base[i]:.3f}", f"{now[i]:.3f}",
+                 f"{now[i] - base[i]:+.3f}") for i in top]
         set_html(self._effect,
                  f"<p>{len(s.heads_off)} head(s) off. Next-token probabilities (temperature 1):"
-                 "</p><table class='data'><tr><th>token</th><th>all heads</th><th>now</th>"
-                 f"<th>change</th></tr>{rows}</table>")
+                 "</p>" + table_html(["token", "all heads", "now", "change"], rows))
 
     def __panel__(self):
         return self._layout

@@ -6,7 +6,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -90,15 +90,14 @@ class ExamplesView(View):
                  f"<span class='window'><span class='ctx'>context</span></span> and "
                  f"<span class='window'><span class='tgt'>target</span></span> of example "
                  f"{t + 1} of {T}.</p><div class='window'>{''.join(spans)}</div>{ids}")
-        rows = []
+        rows, marks = [], []
         for k in range(max(0, t - 5), min(T, t + 6)):
-            context = "".join(s.pieces(x[max(0, k - 23):k + 1]))
-            more = "…" if k > 23 else ""
-            rows.append(f"<tr class='{'now' if k == t else ''}'><td>{k + 1}</td>"
-                        f"<td>{esc(more + visible(context))}</td><td>→</td>"
-                        f"<td>{esc(visible(s.pieces([y[k]])[0]))}</td></tr>")
-        set_html(self._table, "<table class='examples'><tr><th>#</th><th>context</th><th></th>"
-                              f"<th>next</th></tr>{''.join(rows)}</table>")
+            context = visible("".join(s.pieces(x[max(0, k - 23):k + 1])))
+            rows.append((k + 1, ("…" if k > 23 else "") + context, "→",
+                         visible(s.pieces([y[k]])[0])))
+            marks.append("now" if k == t else "")
+        set_html(self._table, table_html(["#", "context", "", "next"], rows,
+                                         classes="examples", row_classes=marks))
 
     def __panel__(self):
         return self._layout

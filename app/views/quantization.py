@@ -20,7 +20,7 @@ from bokeh.plotting import figure
 from app.session.quantization import EMBEDDINGS, QuantizationLab
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.quant import QuantReport, TensorQuant
@@ -152,26 +152,20 @@ class QuantizationView(View):
         set_html(self._choice,
                  f"<p>{len(quantized)} of {len(report.tensors)} tensors, {share:.1%} of the "
                  f"weights, are stored in {name}{stay}.</p>")
+        sizes = [("bytes", f"{report.bytes_before:,}", f"{report.bytes_after:,}"),
+                 ("bits per weight", "32", f"{report.bits_per_weight:.3f}"),
+                 ("smaller by", "", f"{report.bytes_before / report.bytes_after:.2f}×")]
         set_html(self._size,
-                 "<table class='data'><tr><th>size</th><th>float32</th>"
-                 f"<th>{name}</th></tr>"
-                 f"<tr><td>bytes</td><td>{report.bytes_before:,}</td>"
-                 f"<td>{report.bytes_after:,}</td></tr>"
-                 f"<tr><td>bits per weight</td><td>32</td>"
-                 f"<td>{report.bits_per_weight:.3f}</td></tr>"
-                 f"<tr><td>smaller by</td><td></td>"
-                 f"<td>{report.bytes_before / report.bytes_after:.2f}×</td></tr></table>"
-                 f"<p class='explain'>Tensor data of {report.n_weights:,} weights, exact; a "
+                 table_html(["size", "float32", name], sizes)
+                 + f"<p class='explain'>Tensor data of {report.n_weights:,} weights, exact; a "
                  "GGUF file adds a header.</p>")
-        rows = "".join(
-            f"<tr><td>{esc(t.name)}</td><td>{fmt_name(t.fmt)}</td><td>{t.bytes_after:,}</td>"
-            f"<td>{t.bits_per_weight:.2f}</td><td>{t.max_abs_error:.2e}</td></tr>"
-            for t in report.tensors.values())
+        tensors = [(t.name, fmt_name(t.fmt), f"{t.bytes_after:,}", f"{t.bits_per_weight:.2f}",
+                    f"{t.max_abs_error:.2e}") for t in report.tensors.values()]
+        table = table_html(["tensor", "stored as", "bytes", "bits/weight", "max |error|"],
+                           tensors)
         set_html(self._tensors,
                  f"<details><summary>Every tensor ({len(report.tensors)}): how it is stored"
-                 "</summary><div style='overflow-x:auto'><table class='data'><tr>"
-                 "<th>tensor</th><th>stored as</th><th>bytes</th><th>bits/weight</th>"
-                 f"<th>max |error|</th></tr>{rows}</table></div></details>")
+                 f"</summary><div style='overflow-x:auto'>{table}</div></details>")
         self.probs.title.text = f"Next-token probabilities: float32 and {name}"
         tensor = self.tensor if self.tensor in quantized else quantized[0]
         self.param.tensor.objects = quantized
@@ -210,12 +204,10 @@ class QuantizationView(View):
         T = self.session.config.block_size
         rows = [("validation loss", lab.float_loss, lab.quant_loss, ".4f"),
                 ("perplexity", lab.float_perplexity, lab.quant_perplexity, ".3f")]
-        body = "".join(f"<tr><td>{what}</td><td>{a:{f}}</td><td>{b:{f}}</td>"
-                       f"<td>{b - a:+{f}}</td></tr>" for what, a, b, f in rows)
+        body = [(what, f"{a:{f}}", f"{b:{f}}", f"{b - a:+{f}}") for what, a, b, f in rows]
         set_html(self._loss,
-                 f"<table class='data'><tr><th>held-out text</th><th>float32</th>"
-                 f"<th>{name}</th><th>change</th></tr>{body}</table>"
-                 f"<p class='explain'>Mean over {lab.eval_windows} evenly spaced windows of "
+                 table_html(["held-out text", "float32", name, "change"], body)
+                 + f"<p class='explain'>Mean over {lab.eval_windows} evenly spaced windows of "
                  f"{T} tokens ({lab.eval_windows * T:,} next-token guesses). Perplexity, "
                  "e<sup>loss</sup>, is how many equally likely tokens would be as hard to "
                  "guess between.</p>")

@@ -12,7 +12,15 @@ from bokeh.plotting import figure
 from app.session.lens import LogitLens
 from app.views.parts.heatmap import SEQUENTIAL, Heatmap
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import esc, explain, html_pane, set_html, token_colour, visible
+from app.views.parts.markup import (
+    esc,
+    explain,
+    html_pane,
+    set_html,
+    table_html,
+    token_colour,
+    visible,
+)
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
@@ -36,8 +44,8 @@ ROW = 30  # pixels per depth
 
 
 def guesses(pieces: list[str], probs: np.ndarray) -> str:
-    """'e' 0.412, 'a' 0.103, ... as escaped HTML."""
-    return ", ".join(f"{esc(repr(p))} {q:.3f}" for p, q in zip(pieces, probs, strict=True))
+    """'e' 0.412, 'a' 0.103, ... (plain text: table_html escapes it)."""
+    return ", ".join(f"{p!r} {q:.3f}" for p, q in zip(pieces, probs, strict=True))
 
 
 class ResidualView(View):
@@ -156,12 +164,10 @@ class ResidualView(View):
         final = visible(s.pieces([reading.final])[0])
         self.final.title.text = f"p({final!r}) at each depth: the model's final guess"
         set_html(self._lens_caption, self._describe(reading, depths, final))
-        rows = "".join(
-            f"<tr><td>{d}</td><td>{guesses(row, qs)}</td><td>{fp:.3f}</td><td>{rk}</td></tr>"
-            for d, row, qs, fp, rk in zip(depths, pieces, probs, final_p, ranks, strict=True))
-        set_html(self._lens_table,
-                 f"<table class='data'><tr><th>depth</th><th>top {TOP} guesses</th>"
-                 f"<th>p({esc(repr(final))})</th><th>its rank</th></tr>{rows}</table>")
+        rows = [(d, guesses(row, qs), f"{fp:.3f}", rk)
+                for d, row, qs, fp, rk in zip(depths, pieces, probs, final_p, ranks, strict=True)]
+        set_html(self._lens_table, table_html(["depth", f"top {TOP} guesses", f"p({final!r})",
+                                               "its rank"], rows))
 
     def _describe(self, reading, depths: list[str], final: str) -> str:
         s = self.session

@@ -16,7 +16,7 @@ from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html
+from app.views.parts.markup import Markup, esc, explain, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
@@ -194,19 +194,16 @@ class TrainingView(View):
         if not self.loss_numbers.showing_table:
             return
         batch = np.array([loss for _, loss in training.history])
-        rows = "".join(
-            f"<tr><td>{step:,}</td><td>{batch[max(0, step - VAL_EVERY):step].mean():.3f}"
-            f"</td><td>{val:.3f}</td></tr>" if step else
-            f"<tr><td>0</td><td>–</td><td>{val:.3f}</td></tr>"
-            for step, val in training.val_history)
+        rows = [(f"{step:,}", f"{batch[max(0, step - VAL_EVERY):step].mean():.3f}" if step
+                 else "–", f"{val:.3f}") for step, val in training.val_history]
+        header = ["step", f"batch loss (mean of the {VAL_EVERY} steps before)",
+                  "validation loss"]
         shipped = (f" The shipped model: validation {training.shipped_val_loss}."
                    if self.shipped.visible else "")
         set_html(self._loss_table,
                  f"<p class='explain'>Guessing uniformly: ln V = {training.loss_baseline():.3f}."
                  f"{shipped}</p><div style='max-height:20rem;overflow-y:auto'>"
-                 "<table class='data'><tr><th>step</th><th>batch loss (mean of the "
-                 f"{VAL_EVERY} steps before)</th><th>validation loss</th></tr>{rows}"
-                 "</table></div>")
+                 f"{table_html(header, rows)}</div>")
 
     def _show_references(self) -> None:
         """ln V for this vocabulary; the shipped model's loss when the text is the shipped."""
@@ -247,16 +244,14 @@ class TrainingView(View):
         if not training.milestones:
             set_html(self._milestones, "")
             return
-        rows = "".join(
-            f"<tr><td>{m.step:,}</td><td>{'' if m.val_loss is None else f'{m.val_loss:.3f}'}"
-            f"</td><td style='text-align:left'><span class='generated'>{esc(m.sample)}</span>"
-            "</td></tr>"
-            for m in reversed(training.milestones))
+        rows = [(f"{m.step:,}", "" if m.val_loss is None else f"{m.val_loss:.3f}",
+                 Markup("<div class='generated' style='text-align:left'>"
+                        f"{esc(m.sample)}</div>"))
+                for m in reversed(training.milestones)]
         set_html(self._milestones,
                  "<p class='explain'>What the model writes at milestones (from a newline, "
                  "temperature 0.8, the same seed each time):</p><div style='overflow-x:auto'>"
-                 "<table class='data'><tr><th>step</th><th>validation loss</th>"
-                 f"<th>sample</th></tr>{rows}</table></div>")
+                 f"{table_html(['step', 'validation loss', 'sample'], rows)}</div>")
 
     @param.depends("session.training.train_step", "session.clock.frame", "session.mode",
                    "tensor", "session.clock.playing", watch=True)
