@@ -87,8 +87,10 @@ def in_the_page(site: str | None, seconds: float) -> tuple[int, float, float, li
         page.wait_for_timeout(seconds * 1000)
         train.click()
         wall = time.perf_counter() - start
-        page.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
-                               ".then((playing) => !playing)", timeout=120_000)
+        deadline = time.monotonic() + 120  # a promise counts as true to wait_for_function
+        while page.evaluate("napkin.run('bridge.lab.session.clock.playing')"):
+            assert time.monotonic() < deadline, "training did not pause"
+            page.wait_for_timeout(200)
         steps, per_minute, last_val = json.loads(page.evaluate("(c) => napkin.run(c)", STATS))
         restarts = page.evaluate("napkin.log.restarts")
         browser.close()

@@ -77,6 +77,16 @@ def python(page, code: str):
     return page.evaluate("(code) => napkin.run(code)", code)
 
 
+def wait_in_worker(page, condition: str, timeout: float = 60) -> None:
+    """Until the Python expression `condition` holds in the page's worker, checked once per
+    round trip. (A wait_for_function on napkin.run(...) would not wait: it is handed a
+    promise, and a promise counts as true.)"""
+    deadline = time.monotonic() + timeout
+    while not python(page, f"bool({condition})"):
+        assert time.monotonic() < deadline, f"still not true after {timeout:g} s: {condition}"
+        page.wait_for_timeout(200)
+
+
 def app(page):
     return page.locator("#app")
 
@@ -129,8 +139,7 @@ def test_every_view_renders_and_play_animates_it(lab):
             assert time.monotonic() < deadline, f"Play did not move the {key} view"
             lab.wait_for_timeout(200)
         play.click()
-        lab.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
-                              ".then((playing) => !playing)", timeout=30_000)
+        wait_in_worker(lab, "not bridge.lab.session.clock.playing", 30)
         screenshot(lab, f"pyodide-{key}")
     assert lab.errors == [] and lab.evaluate("napkin.log.errors") == []
 
@@ -142,16 +151,13 @@ def test_training_steps_pauses_follows_the_rate_and_learns_my_text(lab):
     before = python(lab, f"{training}.learning_rate")
     rate.focus()
     rate.press("ArrowRight")
-    lab.wait_for_function(f"napkin.run('{training}.learning_rate').then((r) => r !== {before})",
-                          timeout=30_000)
+    wait_in_worker(lab, f"{training}.learning_rate != {before}", 30)
     app(lab).get_by_text("as fast as it can").first.click()
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
-    lab.wait_for_function(f"napkin.run('len({training}.history)').then((n) => n >= 3)",
-                          timeout=120_000)
+    wait_in_worker(lab, f"len({training}.history) >= 3", 120)
     train.click()
-    lab.wait_for_function(f"napkin.run('{session}.clock.playing').then((p) => !p)",
-                          timeout=30_000)
+    wait_in_worker(lab, f"not {session}.clock.playing", 30)
     steps = python(lab, f"len({training}.history)")
     for _ in range(5):  # paused means paused: round trips through the worker's event loop
         assert python(lab, f"len({training}.history)") == steps
@@ -249,11 +255,9 @@ def test_learning_from_zero_trains_in_the_page(lab):
         fastest.first.click()
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
-    lab.wait_for_function(f"napkin.run('len(bridge.lab.session.training.history)')"
-                          f".then((n) => n >= {FROM_ZERO_STEPS})", timeout=120_000)
+    wait_in_worker(lab, f"len(bridge.lab.session.training.history) >= {FROM_ZERO_STEPS}", 120)
     train.click()
-    lab.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
-                          ".then((playing) => !playing)", timeout=60_000)
+    wait_in_worker(lab, "not bridge.lab.session.clock.playing", 60)
     steps, per_minute, first_val, milestones = json.loads(python(lab, (
         "import json; t = bridge.lab.session.training\n"
         "json.dumps([len(t.history), t.steps_per_minute, t.val_history[0][1],"
@@ -320,8 +324,7 @@ def test_faults_inside_python_leave_the_lab_working(lab):
     python(lab, f"{session}.param.unwatch(watcher)")
     before = python(lab, f"{session}.prompt")
     generate.click()
-    lab.wait_for_function(f"napkin.run('{session}.prompt').then((p) => p.length > "
-                          f"{len(before)})", timeout=30_000)
+    wait_in_worker(lab, f"len({session}.prompt) > {len(before)}", 30)
     assert lab.evaluate("napkin.log.restarts") == 0  # nothing so far needed a new worker
     assert lab.errors == []
 
