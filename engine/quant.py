@@ -38,7 +38,8 @@ fp16 scale (|x| > 65504·127 for Q8_0, 65504·8 for Q4_0).
 `quantize_model` gives a GPT whose chosen parameters are replaced by their dequantized
 values, so it runs through the very same forward. Like llama.cpp's GPT-2 converter, which
 transposes the Conv1D weights to (out, in), the blocks of a `.w` matrix (stored here as
-(in, out)) run along its input axis: the axis the matmul sums over.
+(in, out)) run along its input axis: the axis the matmul sums over. `error_histogram` and
+`relative_rms_error` say what the rounding cost one tensor.
 """
 
 from __future__ import annotations
@@ -268,6 +269,27 @@ class QuantReport:
     def bits_per_weight(self) -> float:
         """Averaged over all parameters, float ones included."""
         return 8 * self.bytes_after / self.n_weights
+
+
+def error_histogram(error: np.ndarray, bins: int = 41) -> tuple[np.ndarray, np.ndarray]:
+    """(bins,) counts and (bins + 1,) edges of rounding errors (quantized - original) over
+    ±their largest magnitude: symmetric, so with an odd `bins` one bin is centred on zero,
+    where each block's largest weight lands (it sits on the grid). No error at all (a
+    tensor kept float) spans ±1."""
+    error = np.asarray(error, dtype=np.float64).ravel()
+    bound = float(np.abs(error).max(initial=0.0)) or 1.0
+    return np.histogram(error, bins=bins, range=(-bound, bound))
+
+
+def relative_rms_error(error: np.ndarray, original: np.ndarray) -> float:
+    """RMS(error) / RMS(original): the typical rounding error as a share of the typical
+    weight. 0 when nothing was rounded (an all-zero tensor too: zero is on every grid)."""
+    error = np.asarray(error, dtype=np.float64)
+    rms_error = math.sqrt(np.mean(error**2))
+    if rms_error == 0.0:
+        return 0.0
+    rms_weight = math.sqrt(np.mean(np.asarray(original, dtype=np.float64)**2))
+    return rms_error / rms_weight if rms_weight else math.inf
 
 
 def quantize_model(model: GPT, fmt: str,

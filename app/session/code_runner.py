@@ -35,7 +35,8 @@ READING_PATH: dict[str, tuple[str, ...]] = {
     "training": ("data.py", "optim.py", "train.py"),
     "sampling": ("sampling.py",),
     "tokenizers": ("tokenizer.py", "char_tokenizer.py", "bpe_tokenizer.py"),
-    "explainers": ("lens.py", "heads.py", "scale.py", "gradcheck.py"),
+    "explainers": ("lens.py", "heads.py", "residual.py", "pca.py", "compare.py", "scale.py",
+                   "gradcheck.py"),
     "file formats": ("quant.py", "gguf_file.py", "weights.py"),
 }
 

@@ -29,7 +29,8 @@ class HeadRoles(param.Parameterized):
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
     source = param.Selector(default="random", objects=list(SOURCES),
                             doc="What the heads are measured on.")
-    active = param.Boolean(default=False, doc="Compute only while True (a view shows it).")
+    active = param.Boolean(default=False, allow_refs=True,
+                           doc="Compute only while True; a view passes its own `active`.")
     every = param.Integer(default=1, bounds=(1, None),
                           doc="While training plays, score the random sequence every this "
                               "many steps.")
@@ -81,7 +82,7 @@ class HeadRoles(param.Parameterized):
         s = self.session
         playing = s.clock.playing and s.mode == "train"
         return (playing and self.measured_at is not None
-                and 0 <= len(s.history) - self.measured_at < self.every)
+                and 0 <= len(s.training.history) - self.measured_at < self.every)
 
     def _measure(self) -> None:
         s = self.session
@@ -91,13 +92,14 @@ class HeadRoles(param.Parameterized):
         else:
             idx = self.sequence()
             if idx is None:
-                self.param.update(scores=None, measured_at=len(s.history), note=(
+                steps = len(s.training.history)
+                self.param.update(scores=None, measured_at=steps, note=(
                     f"The vocabulary has {s.config.vocab_size} tokens: too few to make a "
                     "random sequence of at least 2 distinct ones."))
                 return
             _, trace = s.model.forward(idx, head_mask=s.head_mask())
         scores = heads.head_scores(trace)
-        self.param.update(scores=scores, measured_at=len(s.history),
+        self.param.update(scores=scores, measured_at=len(s.training.history),
                           note=self._describe_gaps(scores))
 
     def _describe_gaps(self, scores) -> str:

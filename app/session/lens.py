@@ -18,7 +18,8 @@ class LogitLens(param.Parameterized):
     """The session's residual stream at the chosen position, decoded at every depth."""
 
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
-    active = param.Boolean(default=False, doc="Compute only while True (the view is shown).")
+    active = param.Boolean(default=False, allow_refs=True,
+                           doc="Compute only while True; a view passes its own `active`.")
     reading = param.Parameter(precedence=-1, doc="The latest engine LensReading.")
 
     def __init__(self, **params):

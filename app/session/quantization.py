@@ -63,7 +63,8 @@ class QuantizationLab(param.Parameterized):
     fmt = param.Selector(default="q8_0", objects=list(FORMATS), doc="llama.cpp's format.")
     which = param.Selector(default="block matrices", objects=list(TENSOR_CHOICES),
                            doc="Which tensors are quantized; the others stay float32.")
-    active = param.Boolean(default=False, doc="Compute only while True (the view is shown).")
+    active = param.Boolean(default=False, allow_refs=True,
+                           doc="Compute only while True; a view passes its own `active`.")
 
     # ---- derived (views read these) ----------------------------------------------------------
     report = param.Parameter(precedence=-1, doc="The engine's QuantReport: every tensor, how it "

@@ -44,9 +44,9 @@ class Sampled:
     piece: str
 
 
-class LabSession(Training):
+class LabSession(param.Parameterized):
     """The state behind every view. Everything a share link restores is a parameter.
-    Training (training.py) brings the trainer, the loss curves and learning from zero."""
+    `training` (training.py) holds the trainer, the loss curves and learning from zero."""
 
     # ---- chosen by the reader ------------------------------------------------------------
     prompt = param.String(default=DEFAULT_PROMPT, doc="The text the model continues.")
@@ -94,6 +94,7 @@ class LabSession(Training):
         self.engine: Engine = shipped_engine()  # the code the lab runs; the editor swaps it
         self.code_policy = CodePolicy()  # who may run edited code here (serve.py decides)
         self.clock = Clock(on_tick=self.advance)
+        self.training = Training(self, self._shipped, corpus)
         model = self.make_model(checkpoint.model.config,
                                 params=copy.deepcopy(checkpoint.model.params))
         self._install(model, checkpoint.tokenizer, corpus)
@@ -114,13 +115,12 @@ class LabSession(Training):
             self.train_tokens, self.val_tokens = tokens, tokens[:0]
         cfg = model.config
         with param.parameterized.batch_call_watchers(self):
-            self._reset_training()
+            self.training.reset()
             self.param.layer.bounds = (0, cfg.n_layer - 1)
             self.param.head.bounds = (0, cfg.n_head - 1)
             self.param.top_k.bounds = (0, cfg.vocab_size)
             self.param.example_start.bounds = (0, max(0, len(tokens) - cfg.block_size - 1))
             self.heads_off = []
-            self.history_version += 1
         self._set_stages()
         self._encode_prompt()
 
@@ -292,7 +292,7 @@ class LabSession(Training):
             raise describe_failure(ValueError("forward gave NaN or infinite logits"))
         self.clock.playing = False
         self.engine, self.model, self.tokenizer, self.bpe = engine, model, tokenizer, bpe
-        self.trainer, self._pending = None, None
+        self.training.drop_trainer()
         with param.parameterized.batch_call_watchers(self):
             self.weights_version += 1
             self._encode_prompt()  # the prompt, through the engine's tokenizer, then the model
@@ -330,15 +330,15 @@ class LabSession(Training):
             self.example_start = (self.example_start + 1) % (self.param.example_start.bounds[1]
                                                              + 1)
         elif clock.playing:
-            if self.train_once() is not None:
+            if self.training.train_once() is not None:
                 clock.frame = len(TRAIN_PHASES) - 1
-        elif clock.stage == "update" or self.train_step is None:
-            if self.compute_step() is not None:
+        elif clock.stage == "update" or self.training.train_step is None:
+            if self.training.compute_step() is not None:
                 clock.frame = 0
         else:
             clock.frame += 1
             if clock.stage == "update":
-                self.apply_step()
+                self.training.apply_step()
 
     def tell(self, text: str, kind: str = "info") -> None:
         """Show the reader `text` (an empty one clears it); kind "error" for failures."""

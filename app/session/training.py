@@ -1,9 +1,9 @@
 """The training part of a lab session: the trainer, the loss curves, milestones with a sample,
 learning from zero, and a new model for the reader's own text.
 
-`LabSession` (session.py) is this plus the prompt, the trace and the clock: one object, so
-every view reads one source of truth. What lives here changes the weights by training;
-what lives there runs them on the prompt.
+A `LabSession` (session.py) holds one `Training` as `session.training`, and views read it
+there (`session.training.history`, `@param.depends("session.training.history_version")`).
+What lives here changes the weights by training; the session runs them on the prompt.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import param
 
 from engine.train import ComputedStep, StepReport, Trainer
+from engine.weights import Checkpoint
 
 MAX_TEXT_CHARS = 2_000_000  # the largest text a reader may train on
 VAL_EVERY = 25  # training steps between validation estimates
@@ -44,7 +45,14 @@ class Milestone:
 
 
 class Training(param.Parameterized):
-    """Training the session's model: LabSession is made of this and the prompt part."""
+    """Training one session's model, and the records of it.
+
+    It is given the LabSession it belongs to, and reads from it what it trains (the model,
+    its text and tokenizer, the engine in use, the seed) and the clock it plays on. The
+    session stays the one place models are installed and run on the prompt: a new model made
+    here is installed with the session's `_install`, and after each step the prompt is run
+    again with its `_run_model`.
+    """
 
     learning_rate = param.Number(default=1e-3, bounds=(1e-5, 10.0), doc="AdamW's rate.")
     batch_size = param.Integer(default=8, bounds=(1, 64), doc="Windows per training step.")
@@ -59,7 +67,15 @@ class Training(param.Parameterized):
     steps_per_minute = param.Number(default=None, allow_None=True, precedence=-1,
                                     doc="Training speed while playing, as measured here.")
 
-    def _reset_training(self) -> None:
+    def __init__(self, session, shipped: Checkpoint, shipped_corpus: str | None, **params):
+        """session: the LabSession that owns this; shipped: the weights the lab shipped with
+        (and their training record), shipped_corpus: their training text, if any."""
+        super().__init__(**params)
+        self.session = session
+        self.shipped, self.shipped_corpus = shipped, shipped_corpus
+        self.reset()
+
+    def reset(self) -> None:
         """Forget the trainer and every record of training (a new model was installed)."""
         self.trainer: Trainer | None = None
         self._pending: ComputedStep | None = None  # computed, not yet applied
@@ -67,16 +83,22 @@ class Training(param.Parameterized):
         self.val_history: list[tuple[int, float]] = []  # (steps done, validation loss)
         self._step_times: deque[float] = deque(maxlen=RATE_WINDOW)
         self.param.update(from_zero=False, milestones=[], steps_per_minute=None,
-                          train_step=None)
+                          train_step=None, history_version=self.history_version + 1)
+
+    def drop_trainer(self) -> None:
+        """Forget the trainer and a step not yet applied, and keep the records: the engine
+        changed, and the next step makes a trainer of the new engine."""
+        self.trainer, self._pending = None, None
 
     @property
     def can_train(self) -> bool:
-        return len(self.train_tokens) > self.config.block_size + 1
+        s = self.session
+        return len(s.train_tokens) > s.config.block_size + 1
 
     @property
     def shipped_training(self) -> dict:
         """How the shipped model was trained (weights_tiny/config.json "training")."""
-        return self._shipped.training
+        return self.shipped.training
 
     @property
     def shipped_val_loss(self) -> float | None:
@@ -85,66 +107,69 @@ class Training(param.Parameterized):
 
     def loss_baseline(self) -> float:
         """ln V: the loss of guessing uniformly, where training from zero starts."""
-        return math.log(self.config.vocab_size)
+        return math.log(self.session.config.vocab_size)
 
     # ---- new models to train --------------------------------------------------------------
 
     def start_from_zero(self) -> None:
         """A model with random weights, the shape of the shipped one (on the engine in use),
         to train on the shipped text. Asked twice, it keeps the one already learning."""
+        s = self.session
         if self.from_zero and self.history:
-            self.tell(f"This model is already learning from zero ({len(self.history):,} "
-                      "steps so far); nothing was changed. To start over, reset to the "
-                      "shipped weights first.", "error")
+            s.tell(f"This model is already learning from zero ({len(self.history):,} "
+                   "steps so far); nothing was changed. To start over, reset to the "
+                   "shipped weights first.", "error")
             return
-        if not self._shipped_corpus:
-            self.tell("There is no training text: run `napkin-gpt fetch-corpus` and restart "
-                      "the lab.", "error")
+        if not self.shipped_corpus:
+            s.tell("There is no training text: run `napkin-gpt fetch-corpus` and restart "
+                   "the lab.", "error")
             return
-        shipped = self._shipped
-        model = self.make_model(shipped.model.config, seed=self.seed, dtype=shipped.model.dtype)
-        self.clock.playing = False
-        self.corpus_name = "Shakespeare"
-        self._install(model, shipped.tokenizer, self._shipped_corpus)
+        shipped = self.shipped
+        model = s.make_model(shipped.model.config, seed=s.seed, dtype=shipped.model.dtype)
+        s.clock.playing = False
+        s.corpus_name = "Shakespeare"
+        s._install(model, shipped.tokenizer, self.shipped_corpus)
         self._record_milestone(0)
         self.param.update(from_zero=True, learning_rate=FROM_ZERO_LR,
                           history_version=self.history_version + 1)
-        self.tell(f"Random weights (seed {self.seed}): the model guesses about uniformly "
-                  f"among {self.config.vocab_size} characters. Press Train to watch it learn "
-                  f"the shipped text (learning rate {FROM_ZERO_LR:g}; the Speed slider sets "
-                  "the steps a second).")
-        self.weights_version += 1
+        s.tell(f"Random weights (seed {s.seed}): the model guesses about uniformly "
+               f"among {s.config.vocab_size} characters. Press Train to watch it learn "
+               f"the shipped text (learning rate {FROM_ZERO_LR:g}; the Speed slider sets "
+               "the steps a second).")
+        s.weights_version += 1
 
     def train_on_text(self, text: str) -> None:
         """A fresh character-level model, the shape of the shipped one, to train on `text`."""
-        T = self.config.block_size
+        s = self.session
+        T = s.config.block_size
         if len(text) < 2 * T + 2:
-            self.tell(f"That text has {len(text)} characters; training needs at least "
-                      f"{2 * T + 2}. Paste more.", "error")
+            s.tell(f"That text has {len(text)} characters; training needs at least "
+                   f"{2 * T + 2}. Paste more.", "error")
             return
         if len(text) > MAX_TEXT_CHARS:
-            self.tell(f"That text has {len(text):,} characters; the lab trains on at "
-                      f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
+            s.tell(f"That text has {len(text):,} characters; the lab trains on at "
+                   f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
             return
-        tokenizer = self.engine.char_tokenizer.CharTokenizer.from_text(text)
-        config = self.engine.model.GPTConfig(tokenizer.vocab_size, T, self.config.n_layer,
-                                             self.config.n_head, self.config.n_embd)
-        model = self.make_model(config, seed=self.seed, dtype=self.model.dtype)
-        self.clock.playing = False
-        self.corpus_name = "your text"
-        self._install(model, tokenizer, text)
-        self.tell(f"A new model with random weights will learn your {len(text):,} characters "
-                  f"({tokenizer.vocab_size} distinct). Press Play to train.")
-        self.weights_version += 1
+        tokenizer = s.engine.char_tokenizer.CharTokenizer.from_text(text)
+        c = s.config
+        config = s.engine.model.GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd)
+        model = s.make_model(config, seed=s.seed, dtype=s.model.dtype)
+        s.clock.playing = False
+        s.corpus_name = "your text"
+        s._install(model, tokenizer, text)
+        s.tell(f"A new model with random weights will learn your {len(text):,} characters "
+               f"({tokenizer.vocab_size} distinct). Press Play to train.")
+        s.weights_version += 1
 
     # ---- steps ------------------------------------------------------------------------------
 
     def _ensure_trainer(self) -> Trainer:
         if self.trainer is None:
-            train = self.engine.train
+            s = self.session
+            train = s.engine.train
             config = train.TrainConfig(lr=self.learning_rate, schedule="constant",
-                                       batch_size=self.batch_size, seed=self.seed)
-            self.trainer = train.Trainer(self.model, self.train_tokens, config)
+                                       batch_size=self.batch_size, seed=s.seed)
+            self.trainer = train.Trainer(s.model, s.train_tokens, config)
             # a new trainer on a model already trained here (the engine changed): it goes
             # on counting from the steps already taken, so the curves go on too
             self.trainer.step_count = len(self.history)
@@ -163,18 +188,20 @@ class Training(param.Parameterized):
     def compute_step(self, show: bool = True) -> ComputedStep | None:
         """Forward and backward over the next batch (the weights do not change yet); `show`
         makes it the `train_step` the views draw (a whole step shows only its end)."""
+        s = self.session
         if not self.can_train:
-            self.tell("There is no training text: paste your own below, or run "
-                      "`napkin-gpt fetch-corpus` and restart the lab.", "error")
-            self.clock.playing = False
+            s.tell("There is no training text: paste your own below, or run "
+                   "`napkin-gpt fetch-corpus` and restart the lab.", "error")
+            s.clock.playing = False
             return None
         try:
             computed = self._ensure_trainer().compute()
-        except self.engine.train.TrainingDiverged as e:
-            self.clock.playing = False
-            self.tell(str(e), "error")
-            self.weights_version += 1
-            self._run_model()
+        except s.engine.train.TrainingDiverged as e:
+            s.clock.playing = False
+            s.tell(str(e), "error")
+            with param.parameterized.batch_call_watchers(s):
+                s.weights_version += 1
+                s._run_model()
             return None
         self._pending = computed
         if show:
@@ -193,12 +220,13 @@ class Training(param.Parameterized):
         self._time_step()
         if (report.step + 1) % VAL_EVERY == 0:
             self._record_milestone(report.step + 1)
-        with param.parameterized.batch_call_watchers(self):
-            self.train_step = report
-            self.tell("")
-            self.history_version += 1
-            self.weights_version += 1
-            self._run_model()
+        s = self.session
+        with (param.parameterized.batch_call_watchers(self),
+              param.parameterized.batch_call_watchers(s)):
+            self.param.update(train_step=report, history_version=self.history_version + 1)
+            s.tell("")
+            s.weights_version += 1
+            s._run_model()
         return report
 
     def train_once(self) -> StepReport | None:
@@ -211,10 +239,10 @@ class Training(param.Parameterized):
     # ---- records ----------------------------------------------------------------------------
 
     def _validation_loss(self) -> float | None:
-        if len(self.val_tokens) <= self.config.block_size + 1:
+        s = self.session
+        if len(s.val_tokens) <= s.config.block_size + 1:
             return None
-        return self.engine.train.evaluate(self.model, self.val_tokens, VAL_WINDOWS,
-                                          VAL_WINDOWS)
+        return s.engine.train.evaluate(s.model, s.val_tokens, VAL_WINDOWS, VAL_WINDOWS)
 
     def _record_milestone(self, steps_done: int) -> None:
         """The validation loss after `steps_done` steps, and at milestones a sample too."""
@@ -228,22 +256,22 @@ class Training(param.Parameterized):
 
     def _sample(self) -> str:
         """SAMPLE_TOKENS characters from a newline (or the text's first token), seed 0."""
-        start = self.tokenizer.encode("\n")
-        if getattr(self.tokenizer, "unknown_id", None) in start:
-            start = [int(self.train_tokens[0])]
-        sampling = self.engine.sampling
-        ids = sampling.generate(self.model, start, SAMPLE_TOKENS,
+        s = self.session
+        start = s.tokenizer.encode("\n")
+        if getattr(s.tokenizer, "unknown_id", None) in start:
+            start = [int(s.train_tokens[0])]
+        sampling = s.engine.sampling
+        ids = sampling.generate(s.model, start, SAMPLE_TOKENS,
                                 sampling.SamplingSettings(SAMPLE_TEMPERATURE), seed=0)
-        return self.tokenizer.decode(ids[len(start):])
+        return s.tokenizer.decode(ids[len(start):])
 
     def _time_step(self) -> None:
         """Steps a minute over the last RATE_WINDOW steps taken while playing, without a
         pause."""
         now = time.perf_counter()
         times = self._step_times
-        if not self.clock.playing or (times and now - times[-1] > RATE_GAP):
+        if not self.session.clock.playing or (times and now - times[-1] > RATE_GAP):
             times.clear()
         times.append(now)
         if len(times) >= 5:
             self.steps_per_minute = 60 * (len(times) - 1) / (times[-1] - times[0])
-

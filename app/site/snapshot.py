@@ -14,7 +14,9 @@ from importlib import resources
 
 import numpy as np
 
-from app.views.parts.markup import chips, esc, visible
+from app.views.parts.markup import chips, esc, table_html, visible
+from engine.lens import depth_names
+from engine.residual import track_norms
 from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
 
 SHADES = 8
@@ -59,12 +61,10 @@ def _examples(session) -> str:
     text = session.corpus[:WINDOW + 1]
     if len(text) < 2:
         return _prompt(session)
-    lessons = "".join(f"<tr><td>{esc(visible(text[:i]))}</td><td>{esc(visible(text[i]))}</td>"
-                      "</tr>" for i in range(1, 7))
+    lessons = [(visible(text[:i]), visible(text[i])) for i in range(1, 7)]
     return (f"<div class='window'><span class='ctx'>{esc(text[:-1])}</span>"
             f"<span class='tgt'>{esc(text[-1])}</span></div>"
-            "<table class='examples'><tr><th>context</th><th>next</th></tr>"
-            f"{lessons}</table>")
+            + table_html(["context", "next"], lessons, classes="examples"))
 
 
 def _attention(session) -> str:
@@ -87,10 +87,8 @@ def _embedding(session) -> str:
 
 
 def _residual(session) -> str:
-    stream = session.trace.residual_stream()
-    norms = np.stack([np.linalg.norm(s[0], axis=-1) for s in stream])  # (sub-blocks, T)
-    labels = ["embedding"] + [f"{b}.{part}" for b in range(session.config.n_layer)
-                              for part in ("attn", "mlp")]
+    norms = track_norms(session.trace).T  # (sub-blocks, T)
+    labels = depth_names(session.config.n_layer)
     return ("<p class='explain'>The length of each token's vector (column) after every "
             "sub-block (row).</p>"
             + heatmap_svg(norms, labels, [visible(p) for p in _pieces(session, session.ids)],
@@ -117,10 +115,8 @@ def _training(session) -> str:
 def _scale(session) -> str:
     rows = [scale_of("Napkin GPT", session.config), scale_of("GPT-2 small", GPT2_SMALL),
             scale_of("GPT-3 175B", GPT3_175B)]
-    body = "".join(f"<tr><td>{esc(r.name)}</td><td>{r.params:,}</td>"
-                   f"<td>{_short(r.flops_per_token)}</td></tr>" for r in rows)
-    return ("<table class='data'><tr><th>model</th><th>parameters</th>"
-            f"<th>FLOPs per token</th></tr>{body}</table>")
+    return table_html(["model", "parameters", "FLOPs per token"],
+                      [(r.name, f"{r.params:,}", _short(r.flops_per_token)) for r in rows])
 
 
 def _code(session) -> str:

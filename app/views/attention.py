@@ -15,7 +15,8 @@ from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
+from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -48,13 +49,12 @@ class AttentionView(View):
         super().__init__(**params)
         s = self.session
         cfg = s.config
-        self.query_slider = pn.widgets.IntSlider(label="Token (query position)", start=0,
-                                                 end=max(1, len(s.ids) - 1), width=220)
-        self.query_slider.param.watch(lambda e: self.session.choose_position(e.new), "value")
+        self.position = PositionSlider(session=s, label="Token (query position)",
+                                       active=self.param.active)
         selectors = wrap_row(
             pn.widgets.IntSlider.from_param(s.param.layer, label="Block", width=160),
             pn.widgets.IntSlider.from_param(s.param.head, label="Head", width=160),
-            self.query_slider)
+            self.position)
         self.scores = Heatmap("1. scores q·kᵀ/√d", "query", "key", height=240)
         self.masked = Heatmap("2. causal mask", "query", "key", height=240)
         self.weights = Heatmap("3. softmax: weights", "query", "key", diverging=False,
@@ -110,16 +110,13 @@ class AttentionView(View):
             self.grid, sizing_mode="stretch_width")
         self._update()
         self._show_effect()
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.roles.active = self.active  # the scores are only kept up while shown
+        self.roles.active = self.param.active  # from now on, scored only while shown
 
     # ---- reader actions -------------------------------------------------------------------
 
     def _tap_query(self, attr, old, new) -> None:
         if new:
-            self.query_slider.value = int(new[0])
+            self.session.choose_position(int(new[0]))
 
     def _switch(self, layer: int, heads_on: list[int]) -> None:
         s = self.session
@@ -137,7 +134,6 @@ class AttentionView(View):
         labels = s.pieces(s.ids)
         T = len(labels)
         q = s.query_position
-        self.query_slider.param.update(end=max(1, T - 1), value=q)
         rows = np.full((T, 1), 0.35)
         rows[q] = 1.0  # the chosen query's row stands out
         self.scores.update(block.scores[0, h], labels, labels, alpha=rows)
@@ -178,13 +174,11 @@ class AttentionView(View):
         now = s.trace.probs[0, -1]
         base = s.baseline_probs
         top = np.argsort(-base)[:6]
-        rows = "".join(
-            f"<tr><td>{esc(repr(visible(s.pieces([i])[0])))}</td><td>{base[i]:.3f}</td>"
-            f"<td>{now[i]:.3f}</td><td>{now[i] - base[i]:+.3f}</td></tr>" for i in top)
+        rows = [(repr(visible(s.pieces([i])[0])), f"{base[i]:.3f}", f"{now[i]:.3f}",
+                 f"{now[i] - base[i]:+.3f}") for i in top]
         set_html(self._effect,
                  f"<p>{len(s.heads_off)} head(s) off. Next-token probabilities (temperature 1):"
-                 "</p><table class='data'><tr><th>token</th><th>all heads</th><th>now</th>"
-                 f"<th>change</th></tr>{rows}</table>")
+                 "</p>" + table_html(["token", "all heads", "now", "change"], rows))
 
     def __panel__(self):
         return self._layout

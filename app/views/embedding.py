@@ -12,6 +12,7 @@ from bokeh.plotting import figure
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -20,17 +21,6 @@ EXPLAIN = (
     "lit rows below are the prompt's tokens and positions. Their sum is what the first "
     "block reads. The map flattens every token's row to two dimensions (its two principal "
     "components): tokens the model treats alike sit together, and the map moves as it trains.")
-
-
-def principal_plane(matrix: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
-    """(C, 2) directions of largest variance of the rows; signs kept in line with
-    `previous` so the map does not flip between training steps."""
-    centred = matrix - matrix.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
-    axes = vt[:2].T
-    if previous is not None:
-        axes *= np.where((axes * previous).sum(axis=0) < 0, -1.0, 1.0)
-    return axes
 
 
 class EmbeddingView(View):
@@ -42,9 +32,7 @@ class EmbeddingView(View):
         self.wpe = Heatmap("wpe: one row per position", "position", "dimension", height=420)
         self.sum = Heatmap("the chosen token: wte row + wpe row = input", "vector",
                            "dimension", height=170)
-        self.query = pn.widgets.IntSlider(label="Token", start=0, end=max(1, len(s.ids) - 1),
-                                          width=220)
-        self.query.param.watch(self._pick, "value")
+        self.position = PositionSlider(session=s, label="Token", active=self.param.active)
         self._caption = html_pane()
         self._axes = None
         self.map_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[], size=[]))
@@ -59,16 +47,12 @@ class EmbeddingView(View):
                                 color="color")
         self.map.add_tools(HoverTool(renderers=[dots], tooltips=[("token", "@text")]))
         self._layout = pn.Column(
-            explain(EXPLAIN), self.query, self._caption,
+            explain(EXPLAIN), self.position, self._caption,
             figure_grid(self.wte, self.wpe, min_width=360),
             self.sum, pn.pane.Bokeh(self.map, sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         self._update()
         self._update_map()
-
-    def _pick(self, event) -> None:
-        last = len(self.session.ids) - 1
-        self.session.query = -1 if event.new >= last else event.new
 
     @param.depends("session.trace", "session.query", "session.weights_version", watch=True)
     def _update(self) -> None:
@@ -76,7 +60,6 @@ class EmbeddingView(View):
         p = s.model.params
         ids = s.ids
         T, q = len(ids), s.query_position
-        self.query.param.update(end=max(1, T - 1), value=q)
         vocab = s.pieces(range(s.config.vocab_size))
         dims = [str(i) for i in range(s.config.n_embd)]
         lit_rows = np.full((s.config.vocab_size, 1), 0.12)
@@ -99,16 +82,16 @@ class EmbeddingView(View):
     def _update_map(self) -> None:
         s = self.session
         wte = s.model.params["wte"]
-        self._axes = principal_plane(wte, self._axes if self._axes is not None and
-                                     self._axes.shape[0] == wte.shape[1] else None)
-        xy = (wte - wte.mean(axis=0)) @ self._axes
+        pca = s.engine.pca  # the engine in use: an edit to pca.py shows here
+        fits = self._axes is not None and self._axes.shape[0] == wte.shape[1]
+        self._axes = pca.principal_plane(wte, self._axes if fits else None)
+        xy = pca.project(wte, self._axes)
         in_prompt = set(s.ids)
         # frame the bulk of the vocabulary: rare tokens (digits, brackets) barely trained
         # and sit far out; the wheel zooms out to them
-        for rng, column in ((self.map.x_range, xy[:, 0]), (self.map.y_range, xy[:, 1])):
-            low, high = np.percentile(column, [4, 96])
-            pad = 0.15 * (high - low) + 1e-6
-            rng.update(start=low - pad, end=high + pad)
+        (x0, x1), (y0, y1) = pca.framing(xy)
+        self.map.x_range.update(start=x0, end=x1)
+        self.map.y_range.update(start=y0, end=y1)
         self.map_source.data = dict(
             x=xy[:, 0], y=xy[:, 1], text=[visible(p) for p in s.pieces(range(len(wte)))],
             color=["#d9480f" if i in in_prompt else "#495057" for i in range(len(wte))],

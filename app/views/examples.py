@@ -6,7 +6,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
 from app.views.parts.view import View
 
 EXPLAIN = (
@@ -41,21 +41,23 @@ class ExamplesView(View):
             self._window, self._table, sizing_mode="stretch_width")
         self._update()
 
-    @param.depends("session.train_step", watch=True)
+    @param.depends("session.training.train_step", watch=True)
     def _follow_training(self) -> None:
-        step = self.session.train_step
+        step = self.session.training.train_step
         if step is not None:
             self.param.row.bounds = (0, len(step.batch.starts) - 1)
             self.row = min(self.row, len(step.batch.starts) - 1)
             self.source = "batch"
 
-    @param.depends("session.example_start", "session.clock.frame", "session.train_step",
-                   "source", "row", "session.weights_version", watch=True)
+    @param.depends("session.example_start", "session.clock.frame",
+                   "session.training.train_step", "source", "row", "session.weights_version",
+                   watch=True)
     def _update(self) -> None:
         s = self.session
         T = s.config.block_size
         tokens = s.train_tokens
-        batch = s.train_step.batch if s.train_step is not None else None
+        step = s.training.train_step
+        batch = step.batch if step is not None else None
         use_batch = self.source == "batch" and batch is not None
         slider = self.row_slider if use_batch else self.start_slider
         if self._slider.objects != [slider]:
@@ -77,7 +79,7 @@ class ExamplesView(View):
             cls = ("dim" if pos < 0 or pos > T else "now" if pos == t else
                    "tgt" if pos == t + 1 else "ctx" if pos < t else "")
             spans.append(f'<span class="{cls}">{esc(piece)}</span>')
-        where = (f"window {self.row} of the batch of step {s.train_step.step}, at {start:,}"
+        where = (f"window {self.row} of the batch of step {step.step}, at {start:,}"
                  if use_batch else f"the window at {start:,} of {len(tokens):,} tokens")
         x = tokens[start:start + T]
         y = tokens[start + 1:start + T + 1]
@@ -88,15 +90,14 @@ class ExamplesView(View):
                  f"<span class='window'><span class='ctx'>context</span></span> and "
                  f"<span class='window'><span class='tgt'>target</span></span> of example "
                  f"{t + 1} of {T}.</p><div class='window'>{''.join(spans)}</div>{ids}")
-        rows = []
+        rows, marks = [], []
         for k in range(max(0, t - 5), min(T, t + 6)):
-            context = "".join(s.pieces(x[max(0, k - 23):k + 1]))
-            more = "…" if k > 23 else ""
-            rows.append(f"<tr class='{'now' if k == t else ''}'><td>{k + 1}</td>"
-                        f"<td>{esc(more + visible(context))}</td><td>→</td>"
-                        f"<td>{esc(visible(s.pieces([y[k]])[0]))}</td></tr>")
-        set_html(self._table, "<table class='examples'><tr><th>#</th><th>context</th><th></th>"
-                              f"<th>next</th></tr>{''.join(rows)}</table>")
+            context = visible("".join(s.pieces(x[max(0, k - 23):k + 1])))
+            rows.append((k + 1, ("…" if k > 23 else "") + context, "→",
+                         visible(s.pieces([y[k]])[0])))
+            marks.append("now" if k == t else "")
+        set_html(self._table, table_html(["#", "context", "", "next"], rows,
+                                         classes="examples", row_classes=marks))
 
     def __panel__(self):
         return self._layout

@@ -20,7 +20,8 @@ from bokeh.plotting import figure
 from app.session.quantization import EMBEDDINGS, QuantizationLab
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
+from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.quant import QuantReport, TensorQuant
 
@@ -114,12 +115,9 @@ class QuantizationView(View):
                      TableColumn(field="right", title="to",
                                  formatter=NumberFormatter(format="0.000000")),
                      TableColumn(field="count", title="weights")])
-        self._picture = pn.pane.Bokeh(self.histogram, sizing_mode="stretch_width")
-        self._numbers = pn.pane.Bokeh(self.hist_table, sizing_mode="stretch_width")
-        self._hist_body = pn.Column(self._picture, sizing_mode="stretch_width")
-        show_table = pn.widgets.Toggle(label="Show as table", width=120, margin=(0, 5),
-                                       color="light")
-        show_table.param.watch(self._swap, "value")
+        self.hist_numbers = PictureOrTable(
+            pn.pane.Bokeh(self.histogram, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(self.hist_table, sizing_mode="stretch_width"))
 
         self.download = GGUFDownload(session=self.session, fmt=lab.param.fmt,
                                      active=self.param.active)  # the file llama.cpp runs
@@ -131,22 +129,14 @@ class QuantizationView(View):
                 pn.pane.Bokeh(self.probs, sizing_mode="stretch_width"),
                 pn.Column(pn.widgets.Select.from_param(self.param.tensor, label="Tensor",
                                                        width=240),
-                          self._hist_body, show_table, self._hist_text,
+                          self.hist_numbers, self._hist_text,
                           sizing_mode="stretch_width"),
                 min_width=GRID),
             self._tensors, sizing_mode="stretch_width")
         self._show_report()
         self._show_losses()
         self._show_probs()
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.lab.active = self.active  # the quantized model is only kept up while shown
-
-    def _swap(self, event) -> None:
-        # the table is only put on the page when asked for: a DataTable rendered while
-        # hidden cannot measure its columns
-        self._hist_body.objects = [self._numbers if event.new else self._picture]
+        self.lab.active = self.param.active  # from now on, quantized only while shown
 
     # ---- size and the tensor choice --------------------------------------------------------
 
@@ -162,26 +152,20 @@ class QuantizationView(View):
         set_html(self._choice,
                  f"<p>{len(quantized)} of {len(report.tensors)} tensors, {share:.1%} of the "
                  f"weights, are stored in {name}{stay}.</p>")
+        sizes = [("bytes", f"{report.bytes_before:,}", f"{report.bytes_after:,}"),
+                 ("bits per weight", "32", f"{report.bits_per_weight:.3f}"),
+                 ("smaller by", "", f"{report.bytes_before / report.bytes_after:.2f}×")]
         set_html(self._size,
-                 "<table class='data'><tr><th>size</th><th>float32</th>"
-                 f"<th>{name}</th></tr>"
-                 f"<tr><td>bytes</td><td>{report.bytes_before:,}</td>"
-                 f"<td>{report.bytes_after:,}</td></tr>"
-                 f"<tr><td>bits per weight</td><td>32</td>"
-                 f"<td>{report.bits_per_weight:.3f}</td></tr>"
-                 f"<tr><td>smaller by</td><td></td>"
-                 f"<td>{report.bytes_before / report.bytes_after:.2f}×</td></tr></table>"
-                 f"<p class='explain'>Tensor data of {report.n_weights:,} weights, exact; a "
+                 table_html(["size", "float32", name], sizes)
+                 + f"<p class='explain'>Tensor data of {report.n_weights:,} weights, exact; a "
                  "GGUF file adds a header.</p>")
-        rows = "".join(
-            f"<tr><td>{esc(t.name)}</td><td>{fmt_name(t.fmt)}</td><td>{t.bytes_after:,}</td>"
-            f"<td>{t.bits_per_weight:.2f}</td><td>{t.max_abs_error:.2e}</td></tr>"
-            for t in report.tensors.values())
+        tensors = [(t.name, fmt_name(t.fmt), f"{t.bytes_after:,}", f"{t.bits_per_weight:.2f}",
+                    f"{t.max_abs_error:.2e}") for t in report.tensors.values()]
+        table = table_html(["tensor", "stored as", "bytes", "bits/weight", "max |error|"],
+                           tensors)
         set_html(self._tensors,
                  f"<details><summary>Every tensor ({len(report.tensors)}): how it is stored"
-                 "</summary><div style='overflow-x:auto'><table class='data'><tr>"
-                 "<th>tensor</th><th>stored as</th><th>bytes</th><th>bits/weight</th>"
-                 f"<th>max |error|</th></tr>{rows}</table></div></details>")
+                 f"</summary><div style='overflow-x:auto'>{table}</div></details>")
         self.probs.title.text = f"Next-token probabilities: float32 and {name}"
         tensor = self.tensor if self.tensor in quantized else quantized[0]
         self.param.tensor.objects = quantized
@@ -193,18 +177,17 @@ class QuantizationView(View):
     @param.depends("tensor", watch=True)
     def _show_histogram(self) -> None:
         t: TensorQuant = self.lab.report.tensors[self.tensor]
-        error = t.error.astype(np.float64).ravel()
-        bound = float(np.abs(error).max()) or 1.0
-        counts, edges = np.histogram(error, bins=BINS, range=(-bound, bound))
+        quant = self.session.engine.quant  # the engine in use: an edit to quant.py shows here
+        counts, edges = quant.error_histogram(t.error, bins=BINS)
         self.hist_source.data = dict(left=edges[:-1], right=edges[1:], count=counts)
         original = self.lab.model.params[t.name].astype(np.float64) - t.error
-        rms, rms_w = np.sqrt(np.mean(error**2)), np.sqrt(np.mean(original**2))
+        relative = quant.relative_rms_error(t.error, original)
         self.histogram.title.text = f"Rounding error of {t.name} ({fmt_name(t.fmt)})"
         set_html(self._hist_text,
                  f"<p class='explain'>{esc(t.name)} {esc(t.error.shape)}: {t.n_weights:,} "
                  f"weights in {t.stored.n_blocks:,} blocks, {t.bytes_after:,} bytes "
-                 f"(float32: {t.bytes_before:,}). Largest error {bound:.2e}; the typical "
-                 f"(RMS) error is {rms / rms_w:.2%} of the typical weight. Each block's "
+                 f"(float32: {t.bytes_before:,}). Largest error {t.max_abs_error:.2e}; the "
+                 f"typical (RMS) error is {relative:.2%} of the typical weight. Each block's "
                  "largest weight sits on its grid (but for the fp16 rounding of the scale): "
                  "one weight in 32 makes the spike at zero.</p>")
 
@@ -221,12 +204,10 @@ class QuantizationView(View):
         T = self.session.config.block_size
         rows = [("validation loss", lab.float_loss, lab.quant_loss, ".4f"),
                 ("perplexity", lab.float_perplexity, lab.quant_perplexity, ".3f")]
-        body = "".join(f"<tr><td>{what}</td><td>{a:{f}}</td><td>{b:{f}}</td>"
-                       f"<td>{b - a:+{f}}</td></tr>" for what, a, b, f in rows)
+        body = [(what, f"{a:{f}}", f"{b:{f}}", f"{b - a:+{f}}") for what, a, b, f in rows]
         set_html(self._loss,
-                 f"<table class='data'><tr><th>held-out text</th><th>float32</th>"
-                 f"<th>{name}</th><th>change</th></tr>{body}</table>"
-                 f"<p class='explain'>Mean over {lab.eval_windows} evenly spaced windows of "
+                 table_html(["held-out text", "float32", name, "change"], body)
+                 + f"<p class='explain'>Mean over {lab.eval_windows} evenly spaced windows of "
                  f"{T} tokens ({lab.eval_windows * T:,} next-token guesses). Perplexity, "
                  "e<sup>loss</sup>, is how many equally likely tokens would be as hard to "
                  "guess between.</p>")
@@ -243,18 +224,19 @@ class QuantizationView(View):
             label=[f"{piece!r} (id {i})" for piece, i in zip(labels, order, strict=True)])
         self.probs.yaxis.major_label_overrides = dict(enumerate(labels))
         self.probs.x_range.end = float(max(p.max(), q.max(), 0.05)) * 1.05
+        compare = s.engine.compare
         top_p, top_q = int(np.argmax(p)), int(np.argmax(q))
-        seen = p > 0  # KL(float ‖ quantized), skipping tokens float32 gives no chance
-        kl = float(np.sum(p[seen] * np.log(p[seen] / q[seen])))
+        kl, moved = compare.kl_divergence(p, q), compare.largest_change(p, q)
+        agree = compare.top_agreement(p, q) == 1.0
 
         def token(i: int) -> str:
             return f"<span class='big'>{esc(repr(visible(s.pieces([i])[0])))}</span>"
 
-        same = ("the same token" if top_p == top_q else f"{token(top_q)} instead")
+        same = "the same token" if agree else f"{token(top_q)} instead"
         set_html(self._probs_text,
                  f"<p>Next token after the prompt: float32 picks {token(top_p)} "
                  f"(p = {p[top_p]:.3f}), {fmt_name(lab.fmt)} {same} (p = {q[top_q]:.3f}). "
-                 f"No token's probability moves by more than {np.abs(p - q).max():.4f}; "
+                 f"No token's probability moves by more than {moved:.4f}; "
                  f"the two distributions differ by KL = {kl:.5f} nats.</p>")
 
     def __panel__(self):

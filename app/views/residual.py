@@ -12,8 +12,17 @@ from bokeh.plotting import figure
 from app.session.lens import LogitLens
 from app.views.parts.heatmap import SEQUENTIAL, Heatmap
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import esc, explain, html_pane, set_html, token_colour, visible
+from app.views.parts.markup import (
+    esc,
+    explain,
+    html_pane,
+    set_html,
+    table_html,
+    token_colour,
+    visible,
+)
 from app.views.parts.picture_or_table import PictureOrTable
+from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 from engine.lens import depth_names
 
@@ -35,8 +44,8 @@ ROW = 30  # pixels per depth
 
 
 def guesses(pieces: list[str], probs: np.ndarray) -> str:
-    """'e' 0.412, 'a' 0.103, ... as escaped HTML."""
-    return ", ".join(f"{esc(repr(p))} {q:.3f}" for p, q in zip(pieces, probs, strict=True))
+    """'e' 0.412, 'a' 0.103, ... (plain text: table_html escapes it)."""
+    return ", ".join(f"{p!r} {q:.3f}" for p, q in zip(pieces, probs, strict=True))
 
 
 class ResidualView(View):
@@ -62,9 +71,8 @@ class ResidualView(View):
         self.lines.add_tools(HoverTool(renderers=[lines], tooltips=[("token", "@token")]))
         self.lines.xaxis[0].ticker = FixedTicker(ticks=list(range(len(depths))))
 
-        self.position = pn.widgets.IntSlider(label="Token (position)", start=0, width=240,
-                                             end=max(1, len(self.session.ids) - 1))
-        self.position.param.watch(lambda e: self.session.choose_position(e.new), "value")
+        self.position = PositionSlider(session=self.session, label="Token (position)",
+                                       width=240, active=self.param.active)
         self._lens_caption = html_pane()
         self._lens_table = html_pane()
         self.guess_source = ColumnDataSource(dict(x=[], y=[], prob=[], label=[], token=[],
@@ -86,6 +94,7 @@ class ResidualView(View):
             sizing_mode="stretch_width")
         self._update()
         self._show_lens()
+        self.lens.active = self.param.active  # from now on, decoded only while shown
 
     def _guess_figure(self, depths: list[str]):
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0)
@@ -116,22 +125,16 @@ class ResidualView(View):
         fig.ygrid.visible = False
         return fig
 
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.lens.active = self.active  # the lens is only kept up while shown
-
     @param.depends("session.trace", "session.query", watch=True)
     def _update(self) -> None:
         s = self.session
         trace = s.trace
         labels = s.pieces(s.ids)
         stages = depth_names(s.config.n_layer)
-        norms = np.stack([np.linalg.norm(x[0], axis=-1) for x in trace.residual_stream()],
-                         axis=1)  # (T, stages)
+        residual = s.engine.residual  # the engine in use: an edit to residual.py shows here
+        norms = residual.track_norms(trace)  # (T, stages)
         self.tracks.update(norms, labels, stages)
-        added = np.stack([np.linalg.norm(part[0], axis=-1) for b in trace.blocks
-                          for part in (b.attn_out, b.mlp_out)], axis=1)
-        self.added.update(added, labels, stages[1:])
+        self.added.update(residual.added_norms(trace), labels, stages[1:])
         q = s.query_position
         x = list(range(len(stages)))
         self.source.data = dict(
@@ -140,7 +143,6 @@ class ResidualView(View):
             width=[4 if t == q else 1.5 for t in range(len(labels))],
             token=[f"{t}: {visible(p)}" for t, p in enumerate(labels)])
         self.lines.xaxis[0].major_label_overrides = dict(enumerate(stages))
-        self.position.param.update(end=max(1, len(labels) - 1), value=q)
 
     @param.depends("lens.reading", watch=True)
     def _show_lens(self) -> None:
@@ -162,12 +164,10 @@ class ResidualView(View):
         final = visible(s.pieces([reading.final])[0])
         self.final.title.text = f"p({final!r}) at each depth: the model's final guess"
         set_html(self._lens_caption, self._describe(reading, depths, final))
-        rows = "".join(
-            f"<tr><td>{d}</td><td>{guesses(row, qs)}</td><td>{fp:.3f}</td><td>{rk}</td></tr>"
-            for d, row, qs, fp, rk in zip(depths, pieces, probs, final_p, ranks, strict=True))
-        set_html(self._lens_table,
-                 f"<table class='data'><tr><th>depth</th><th>top {TOP} guesses</th>"
-                 f"<th>p({esc(repr(final))})</th><th>its rank</th></tr>{rows}</table>")
+        rows = [(d, guesses(row, qs), f"{fp:.3f}", rk)
+                for d, row, qs, fp, rk in zip(depths, pieces, probs, final_p, ranks, strict=True)]
+        set_html(self._lens_table, table_html(["depth", f"top {TOP} guesses", f"p({final!r})",
+                                               "its rank"], rows))
 
     def _describe(self, reading, depths: list[str], final: str) -> str:
         s = self.session

@@ -10,7 +10,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Label, Span
 from bokeh.plotting import figure
 
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import explain, html_pane, set_html
+from app.views.parts.markup import esc, explain, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.model import GPTConfig
@@ -152,10 +152,8 @@ class ScaleView(View):
                 ("× ours", lambda m: f"{m.params / ours.params:,.0f}×"),
                 ("forward FLOPs / token", lambda m: human(m.flops_per_token)),
                 ("training FLOPs / token", lambda m: human(m.train_flops_per_token))]
-        head = "".join(f"<th>{m.name}</th>" for m in models)
-        body = "".join(f"<tr><td>{name}</td>" + "".join(f"<td>{f(m)}</td>" for m in models)
-                       + "</tr>" for name, f in rows)
-        set_html(self._table, f"<table class='data'><tr><th></th>{head}</tr>{body}</table>")
+        set_html(self._table, table_html(["", *(m.name for m in models)],
+                                         [[name, *map(f, models)] for name, f in rows]))
         self._update_costs(scale)
 
     def _update_costs(self, scale) -> None:
@@ -178,16 +176,13 @@ class ScaleView(View):
                 f"{human_bytes(state)} at any length; the state is the smaller past "
                 f"{memory_even:g} tokens and the cheaper past {flops_even:g}.")
             cost = costs[name]
-            rows = "".join(
-                f"<tr><td>{int(x):,}</td><td>{human_bytes(cost['kv_bytes'][i])}</td>"
-                f"<td>{human_bytes(cost['rec_bytes'][i])}</td>"
-                f"<td>{human(cost['kv_flops'][i])}</td><td>{human(cost['rec_flops'][i])}</td>"
-                "</tr>" for i, x in enumerate(CONTEXTS) if x in TABLE_CONTEXTS)
-            tables.append(
-                f"<p><b>{name}</b></p><div style='overflow-x:auto'><table class='data'><tr>"
-                "<th>context</th><th>KV cache</th><th>recurrent state</th>"
-                "<th>FLOPs/token, KV</th><th>FLOPs/token, recurrent</th></tr>"
-                f"{rows}</table></div>")
+            rows = [(f"{int(x):,}", human_bytes(cost["kv_bytes"][i]),
+                     human_bytes(cost["rec_bytes"][i]), human(cost["kv_flops"][i]),
+                     human(cost["rec_flops"][i]))
+                    for i, x in enumerate(CONTEXTS) if x in TABLE_CONTEXTS]
+            table = table_html(["context", "KV cache", "recurrent state", "FLOPs/token, KV",
+                                "FLOPs/token, recurrent"], rows)
+            tables.append(f"<p><b>{esc(name)}</b></p><div style='overflow-x:auto'>{table}</div>")
         set_html(self._contrast, "<p>" + "<br>".join(sentences) + "</p>")
         set_html(self._cost_tables, "".join(tables))
 

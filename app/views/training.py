@@ -16,7 +16,7 @@ from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html
+from app.views.parts.markup import Markup, esc, explain, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
@@ -58,7 +58,7 @@ class TrainingView(View):
             params["roles"] = HeadRoles(session=params["session"], every=ROLES_EVERY)
         params["roles"].active = True  # catch up before the grid below is drawn
         super().__init__(**params)
-        s = self.session
+        s, training = self.session, self.session.training
         names = list(s.model.params)
         self.param.tensor.objects = names
         play = pn.widgets.Toggle.from_param(s.clock.param.playing, label="▶ Train / ❚❚ Pause",
@@ -72,12 +72,12 @@ class TrainingView(View):
         from_zero = pn.widgets.Button(label="Learn from zero", color="primary", width=160,
                                       description="A new model with random weights, trained "
                                                   "on the shipped text")
-        from_zero.on_click(lambda _: self.session.start_from_zero())
+        from_zero.on_click(lambda _: training.start_from_zero())
         lr = pn.widgets.DiscreteSlider(label="Learning rate", options=LEARNING_RATES,
-                                       value=s.learning_rate, width=230)
-        lr.link(s, value="learning_rate", bidirectional=True)
+                                       value=training.learning_rate, width=230)
+        lr.link(training, value="learning_rate", bidirectional=True)
         controls = wrap_row(play, step, from_zero, reset, lr,
-                              pn.widgets.IntSlider.from_param(s.param.batch_size, width=200))
+                            pn.widgets.IntSlider.from_param(training.param.batch_size, width=200))
         self._phases = html_pane()
         self._status = html_pane()
 
@@ -92,9 +92,9 @@ class TrainingView(View):
                                color="#d9480f", size=6)
         # the reference losses: lines across the plot, named in the legend, and invisible
         # points at their heights so that the axis always shows them
-        self.uniform = Span(location=s.loss_baseline(), dimension="width",
+        self.uniform = Span(location=training.loss_baseline(), dimension="width",
                             line_dash="dotted", line_color="#868e96", line_width=2)
-        self.shipped = Span(location=s.shipped_val_loss or 0, dimension="width",
+        self.shipped = Span(location=training.shipped_val_loss or 0, dimension="width",
                             line_dash="dashed", line_color="#2f9e44", line_width=2)
         self.references = ColumnDataSource(dict(step=[], loss=[]))
         self.loss_plot.scatter("step", "loss", source=self.references, alpha=0)
@@ -106,7 +106,7 @@ class TrainingView(View):
         self.uniform_item = LegendItem(label="ln V: guessing uniformly",
                                        renderers=[keys["uniform"]])
         self.shipped_item = LegendItem(label=f"shipped model: validation "
-                                             f"{s.shipped_val_loss}",
+                                             f"{training.shipped_val_loss}",
                                        renderers=[keys["shipped"]])
         self._loss_items = list(self.loss_plot.legend.items)
         self.loss_plot.legend.location = "top_right"
@@ -135,7 +135,7 @@ class TrainingView(View):
             label="Your own text", height=120, sizing_mode="stretch_width", max_length=2_000_000,
             placeholder="Paste a few thousand characters (a poem, code, a book chapter)…")
         use_text = pn.widgets.Button(label="Train a new model on this text", width=260)
-        use_text.on_click(lambda _: self.session.train_on_text(self.text.value))
+        use_text.on_click(lambda _: training.train_on_text(self.text.value))
         self.download = GGUFDownload(session=s, fmt="f32", choose=True,
                                      active=self.param.active)  # the model as trained
         self._loss_table = html_pane()
@@ -155,10 +155,7 @@ class TrainingView(View):
         self._update_step()
         self._show_progress()
         self._show_milestones()
-
-    @param.depends("active", watch=True)
-    def _follow_page(self) -> None:
-        self.roles.active = self.active  # head roles are only kept up while shown
+        self.roles.active = self.param.active  # from now on, scored only while shown
 
     def _step(self) -> None:
         s = self.session
@@ -170,21 +167,21 @@ class TrainingView(View):
         if new:
             self.tensor = self.param.tensor.objects[new[0]]
 
-    @param.depends("session.history_version", watch=True)
+    @param.depends("session.training.history_version", watch=True)
     def _update_loss(self) -> None:
-        s = self.session
+        s, training = self.session, self.session.training
         have = len(self.loss_source.data["step"])
-        if s.model is not self._curve_of or have > len(s.history):
+        if s.model is not self._curve_of or have > len(training.history):
             have = 0  # a reset, a new model or new code: draw the curve again
             self.loss_source.data = dict(step=[], loss=[])
             self.val_source.data = dict(step=[], loss=[])
             self._curve_of = s.model
             self._show_references()
-        new = s.history[have:]
+        new = training.history[have:]
         if new:
             steps, losses = zip(*new, strict=True)
             self.loss_source.stream(dict(step=list(steps), loss=list(losses)), rollover=20_000)
-        vals = s.val_history[len(self.val_source.data["step"]):]
+        vals = training.val_history[len(self.val_source.data["step"]):]
         if vals:
             steps, losses = zip(*vals, strict=True)
             self.val_source.stream(dict(step=list(steps), loss=list(losses)))
@@ -193,77 +190,74 @@ class TrainingView(View):
     def _fill_loss_table(self) -> None:
         """The curve as numbers, while they are shown: each validation point, with the mean
         batch loss of the steps that led to it, and the two reference losses."""
-        s = self.session
+        training = self.session.training
         if not self.loss_numbers.showing_table:
             return
-        batch = np.array([loss for _, loss in s.history])
-        rows = "".join(
-            f"<tr><td>{step:,}</td><td>{batch[max(0, step - VAL_EVERY):step].mean():.3f}"
-            f"</td><td>{val:.3f}</td></tr>" if step else
-            f"<tr><td>0</td><td>–</td><td>{val:.3f}</td></tr>" for step, val in s.val_history)
-        shipped = (f" The shipped model: validation {s.shipped_val_loss}."
+        batch = np.array([loss for _, loss in training.history])
+        rows = [(f"{step:,}", f"{batch[max(0, step - VAL_EVERY):step].mean():.3f}" if step
+                 else "–", f"{val:.3f}") for step, val in training.val_history]
+        header = ["step", f"batch loss (mean of the {VAL_EVERY} steps before)",
+                  "validation loss"]
+        shipped = (f" The shipped model: validation {training.shipped_val_loss}."
                    if self.shipped.visible else "")
         set_html(self._loss_table,
-                 f"<p class='explain'>Guessing uniformly: ln V = {s.loss_baseline():.3f}."
+                 f"<p class='explain'>Guessing uniformly: ln V = {training.loss_baseline():.3f}."
                  f"{shipped}</p><div style='max-height:20rem;overflow-y:auto'>"
-                 "<table class='data'><tr><th>step</th><th>batch loss (mean of the "
-                 f"{VAL_EVERY} steps before)</th><th>validation loss</th></tr>{rows}"
-                 "</table></div>")
+                 f"{table_html(header, rows)}</div>")
 
     def _show_references(self) -> None:
         """ln V for this vocabulary; the shipped model's loss when the text is the shipped."""
-        s = self.session
-        self.uniform.location = s.loss_baseline()
-        self.uniform_item.label = value(f"ln V = {s.loss_baseline():.2f}: guessing uniformly")
-        shipped = s.shipped_val_loss is not None and s.corpus_name == "Shakespeare"
+        s, training = self.session, self.session.training
+        baseline = training.loss_baseline()
+        self.uniform.location = baseline
+        self.uniform_item.label = value(f"ln V = {baseline:.2f}: guessing uniformly")
+        shipped = training.shipped_val_loss is not None and s.corpus_name == "Shakespeare"
         self.shipped.visible = shipped
         self.loss_plot.legend.items = [*self._loss_items, self.uniform_item,
                                        *([self.shipped_item] if shipped else [])]
-        losses = [s.loss_baseline(), *([s.shipped_val_loss] if shipped else [])]
+        losses = [baseline, *([training.shipped_val_loss] if shipped else [])]
         self.references.data = dict(step=[0] * len(losses), loss=losses)
 
-    @param.depends("session.from_zero", "session.history_version",
-                   "session.steps_per_minute", watch=True)
+    @param.depends("session.training.from_zero", "session.training.history_version",
+                   "session.training.steps_per_minute", watch=True)
     def _show_progress(self) -> None:
-        s = self.session
-        if not s.from_zero:
+        training = self.session.training
+        if not training.from_zero:
             set_html(self._zero, "")
             return
-        record = s.shipped_training
-        steps, vals = len(s.history), s.val_history
+        record = training.shipped_training
+        steps, vals = len(training.history), training.val_history
         val = f"validation loss {vals[-1][1]:.3f} (at step {vals[-1][0]:,})" if vals else ""
-        rate = (f" Training here: about {s.steps_per_minute:,.0f} steps a minute."
-                if s.steps_per_minute else "" if steps else " Press Train to start.")
-        shipped = (f"The shipped model reached {s.shipped_val_loss:.3f} after "
+        rate = (f" Training here: about {training.steps_per_minute:,.0f} steps a minute."
+                if training.steps_per_minute else "" if steps else " Press Train to start.")
+        shipped = (f"The shipped model reached {training.shipped_val_loss:.3f} after "
                    f"{record.get('steps_done', 0):,} steps of "
                    f"{record.get('train_config', {}).get('batch_size', '?')} windows."
-                   if s.shipped_val_loss else "")
+                   if training.shipped_val_loss else "")
         set_html(self._zero,
                  f"<div class='note ok'>Learning from zero: {steps:,} steps of "
-                 f"{s.batch_size} windows so far; {val}.{rate} {shipped}</div>")
+                 f"{training.batch_size} windows so far; {val}.{rate} {shipped}</div>")
 
-    @param.depends("session.milestones", watch=True)
+    @param.depends("session.training.milestones", watch=True)
     def _show_milestones(self) -> None:
-        s = self.session
-        if not s.milestones:
+        training = self.session.training
+        if not training.milestones:
             set_html(self._milestones, "")
             return
-        rows = "".join(
-            f"<tr><td>{m.step:,}</td><td>{'' if m.val_loss is None else f'{m.val_loss:.3f}'}"
-            f"</td><td style='text-align:left'><span class='generated'>{esc(m.sample)}</span>"
-            "</td></tr>"
-            for m in reversed(s.milestones))
+        rows = [(f"{m.step:,}", "" if m.val_loss is None else f"{m.val_loss:.3f}",
+                 Markup("<div class='generated' style='text-align:left'>"
+                        f"{esc(m.sample)}</div>"))
+                for m in reversed(training.milestones)]
         set_html(self._milestones,
                  "<p class='explain'>What the model writes at milestones (from a newline, "
                  "temperature 0.8, the same seed each time):</p><div style='overflow-x:auto'>"
-                 "<table class='data'><tr><th>step</th><th>validation loss</th>"
-                 f"<th>sample</th></tr>{rows}</table></div>")
+                 f"{table_html(['step', 'validation loss', 'sample'], rows)}</div>")
 
-    @param.depends("session.train_step", "session.clock.frame", "session.mode", "tensor",
-                   "session.clock.playing", watch=True)
+    @param.depends("session.training.train_step", "session.clock.frame", "session.mode",
+                   "tensor", "session.clock.playing", watch=True)
     def _update_step(self) -> None:
-        s = self.session
-        report = s.train_step
+        s, training = self.session, self.session.training
+        report = training.train_step
         phase = s.clock.stage if s.mode == "train" else "update"
         chips = "".join(f'<span class="stage {"active" if p == phase else ""}">{p}</span>'
                         + (" → " if p != "update" else "") for p in TRAIN_PHASES)
@@ -272,9 +266,10 @@ class TrainingView(View):
             set_html(self._status, "<p>No step taken yet. Press Step or Train.</p>")
             return
         B, T = report.batch.x.shape
-        lr = getattr(report, "lr", s.learning_rate)
+        lr = getattr(report, "lr", training.learning_rate)
         text = PHASE_TEXT[phase].format(B=B, T=T, BT=B * T, loss=report.loss,
-                                        uniform=s.loss_baseline(), norm=report.grad_norm, lr=lr)
+                                        uniform=training.loss_baseline(), norm=report.grad_norm,
+                                        lr=lr)
         set_html(self._phases, f'<div class="stages">{chips}</div><p>{esc(text)}</p>')
         set_html(self._status, f"<p>Step {report.step}: batch loss "
                                          f"{report.loss:.4f}, gradient norm "

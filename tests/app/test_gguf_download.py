@@ -56,7 +56,7 @@ def test_training_view_downloads_the_model_as_trained(session, tmp_path):
         np.testing.assert_array_equal(back.model.params[name], w, err_msg=name)
 
     line = "To be, or not to be: that is the question. "
-    session.train_on_text(line * 40)
+    session.training.train_on_text(line * 40)
     assert download.size == len(gguf_bytes(session.model, session.tokenizer, "f32",
                                            "napkin-gpt trained on your text"))
     back = read(download._file().getvalue(), tmp_path)

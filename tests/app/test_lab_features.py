@@ -58,7 +58,7 @@ def test_the_lens_decodes_the_sessions_trace_at_the_chosen_position(session, for
 
 def test_the_residual_view_draws_the_lens_with_a_table(session):
     session.prompt = "R&J: O Romeo"  # '&' must come out escaped
-    view = ResidualView(session=session)
+    view = ResidualView(session=session, active=True)
     reading = view.lens.reading
     assert len(view.guess_source.data["prob"]) == 7 * 5
     np.testing.assert_allclose(view.final_source.data["prob"], reading.final_probs)
@@ -66,7 +66,7 @@ def test_the_residual_view_draws_the_lens_with_a_table(session):
     assert f"p = {reading.final_probs[-1]:.2f}" in view._lens_caption.object
     assert "<td>2.mlp</td>" in view._lens_table.object
     assert repr(visible(final)) in text_of(view._lens_table).replace("&#x27;", "'")
-    view.position.value = 1  # the slider picks the position
+    view.position.slider.value = 1  # the slider picks the position
     assert session.query == 1 and view.lens.reading.position == 1
     assert "After token 1 <b>&#x27;&amp;&#x27;</b>" in view._lens_caption.object  # escaped
 
@@ -84,7 +84,7 @@ def test_head_roles_run_one_small_pass_only_while_shown(session, forward_calls):
     np.testing.assert_array_equal(roles.scores.induction, expected.induction)
     forward_calls.clear()
     roles.active = False
-    session.train_once()
+    session.training.train_once()
     session.heads_off = [(0, 0)]
     assert all(model is session.model and shape != (64,) for model, shape in forward_calls)
     forward_calls.clear()
@@ -129,11 +129,11 @@ def test_head_roles_while_training_plays_every_few_steps_and_catch_up_on_pause(s
         measured.append(roles.measured_at)
     assert measured == [0, 0, 3, 3, 3, 6, 6]  # steps taken when last measured
     session.clock.playing = False  # paused between two measurements: catch up
-    assert roles.measured_at == 7 and len(session.history) == 7
+    assert roles.measured_at == 7 and len(session.training.history) == 7
 
 
 def test_clicking_a_head_in_the_grid_opens_it(session):
-    view = AttentionView(session=session)
+    view = AttentionView(session=session, active=True)
     assert view.grid.clickable and not TrainingView(session=session).grid.clickable
     source = view.grid.source
     assert len(source.data["score"]) == 24  # 12 heads, two roles
@@ -147,25 +147,26 @@ def test_clicking_a_head_in_the_grid_opens_it(session):
 # ---- learning from zero -------------------------------------------------------------------
 
 def test_learning_from_zero_starts_at_ln_v_and_records_milestones(session):
+    training = session.training
     view = TrainingView(session=session)
     shipped_model = session.model
-    session.start_from_zero()
-    assert session.from_zero and session.model is not shipped_model
-    assert session.config == shipped_model.config and session.learning_rate == FROM_ZERO_LR
+    training.start_from_zero()
+    assert training.from_zero and session.model is not shipped_model
+    assert session.config == shipped_model.config and training.learning_rate == FROM_ZERO_LR
     ln_v = math.log(77)
-    (step, val), = session.val_history
+    (step, val), = training.val_history
     assert step == 0 and abs(val - ln_v) < 0.05  # random weights: about uniform
-    assert [m.step for m in session.milestones] == [0]
-    assert len(session.milestones[0].sample) == SAMPLE_TOKENS
+    assert [m.step for m in training.milestones] == [0]
+    assert len(training.milestones[0].sample) == SAMPLE_TOKENS
     assert list(view.val_source.data["step"]) == [0]  # the curve starts at ln V at once
     assert "Learning from zero" in view._zero.object
-    first = session.train_once()
+    first = training.train_once()
     assert abs(first.loss - ln_v) < 0.1
     for _ in range(VAL_EVERY - 1):
-        session.train_once()
-    assert [s for s, _ in session.val_history] == [0, VAL_EVERY]
-    assert session.val_history[-1][1] < ln_v - 0.5  # it learnt something
-    assert [m.step for m in session.milestones] == [0, VAL_EVERY]
+        training.train_once()
+    assert [s for s, _ in training.val_history] == [0, VAL_EVERY]
+    assert training.val_history[-1][1] < ln_v - 0.5  # it learnt something
+    assert [m.step for m in training.milestones] == [0, VAL_EVERY]
     assert view.shipped.visible and view.shipped.location == 1.833
     labels = [getattr(i.label, "value", i.label) for i in view.loss_plot.legend.items]
     assert "shipped model: validation 1.833" in labels
@@ -173,47 +174,50 @@ def test_learning_from_zero_starts_at_ln_v_and_records_milestones(session):
     assert f"{VAL_EVERY} steps" in view._zero.object and "8,000 steps" in view._zero.object
     assert "<td>25</td>" in view._milestones.object
     view.loss_numbers.showing_table = True  # the curve as numbers
-    mean = np.mean([loss for _, loss in session.history[:VAL_EVERY]])
+    mean = np.mean([loss for _, loss in training.history[:VAL_EVERY]])
     assert f"<tr><td>25</td><td>{mean:.3f}</td>" in view._loss_table.object
     assert "<tr><td>0</td><td>–</td><td>" in view._loss_table.object
 
 
 def test_starting_from_zero_twice_keeps_what_was_learnt(session):
-    session.start_from_zero()
-    session.train_once()
-    model, history = session.model, list(session.history)
-    session.start_from_zero()
+    training = session.training
+    training.start_from_zero()
+    training.train_once()
+    model, history = session.model, list(training.history)
+    training.start_from_zero()
     assert "already learning from zero" in session.message and session.message_kind == "error"
-    assert session.model is model and session.history == history
+    assert session.model is model and training.history == history
     session.reset_weights()
-    assert not session.from_zero and session.milestones == []
-    session.train_on_text("a b c d. " * 40)
-    session.start_from_zero()  # from the reader's text back to the shipped one
-    assert session.from_zero and session.config.vocab_size == 77
+    assert not training.from_zero and training.milestones == []
+    training.train_on_text("a b c d. " * 40)
+    training.start_from_zero()  # from the reader's text back to the shipped one
+    assert training.from_zero and session.config.vocab_size == 77
     assert session.corpus_name == "Shakespeare"
 
 
 def test_a_step_paused_mid_way_is_finished_not_recomputed(session):
+    training = session.training
     session.mode = "train"
     session.clock.tick()  # batch: forward and backward computed
     session.clock.tick()  # forward
-    computed = session.train_step
-    assert session.history == [] and session.clock.stage == "forward"
+    computed = training.train_step
+    assert training.history == [] and session.clock.stage == "forward"
     session.clock.playing = True
     session.clock.tick()  # playing again: the computed step is applied
-    assert session.train_step.batch is computed.batch and session.history[0][0] == 0
-    assert len(session.history) == 1
+    assert training.train_step.batch is computed.batch and training.history[0][0] == 0
+    assert len(training.history) == 1
 
 
 def test_steps_a_minute_is_measured_only_while_playing(session):
+    training = session.training
     session.mode = "train"
     for _ in range(6):
-        session.train_once()
-    assert session.steps_per_minute is None
+        training.train_once()
+    assert training.steps_per_minute is None
     session.clock.playing = True
     for _ in range(6):
         session.clock.tick()
-    assert session.steps_per_minute > 0
+    assert training.steps_per_minute > 0
 
 
 def test_milestones_are_dense_early():
@@ -234,5 +238,5 @@ def test_the_scale_view_contrasts_kv_cache_and_recurrent_state(session):
     assert len(set(ours["rec_bytes"])) == 1  # the same at every length
     assert "<td>1,048,576</td>" in view._cost_tables.object
     flops = ours["rec_flops"][0]
-    session.train_on_text("abcd efgh. " * 30)  # 10 characters and "�": a smaller LM head
+    session.training.train_on_text("abcd efgh. " * 30)  # 10 characters and "�": a smaller LM head
     assert view.costs["Napkin GPT"].data["rec_flops"][0] == flops - 2 * (77 - 11) * 64

@@ -28,7 +28,7 @@ MARGIN = {"q8_0": (-0.01, 0.01), "q4_0": (0.01, 0.1)}
 
 @pytest.fixture
 def view(session):
-    return QuantizationView(session=session)
+    return QuantizationView(session=session, active=True)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_the_tensor_choice_changes_what_is_quantized_and_the_selector(view):
 
 def test_views_never_run_the_model_the_lab_runs_it_once_per_needed_recomputation(
         session, forward_calls):
-    view = QuantizationView(session=session)
+    view = QuantizationView(session=session, active=True)
     lab = view.lab
     assert len(forward_calls) == 3  # float loss, quantized loss, quantized next-token probs
     forward_calls.clear()
@@ -145,7 +145,7 @@ def test_nothing_is_computed_while_inactive_and_it_catches_up(session, forward_c
     lab.active = False  # the reader went to train
     forward_calls.clear()
     for _ in range(3):
-        session.train_once()
+        session.training.train_once()
     session.prompt = "KING:\n"
     assert all(model is session.model for model in forward_calls)  # training alone ran
     assert lab.report is report
@@ -159,7 +159,7 @@ def test_nothing_is_computed_while_inactive_and_it_catches_up(session, forward_c
 
 def test_a_new_model_or_a_reset_is_followed(view):
     s, lab = view.session, view.lab
-    s.train_on_text("<&>" * 100)  # 4 tokens, too short a text to hold any out
+    s.training.train_on_text("<&>" * 100)  # 4 tokens, too short a text to hold any out
     assert lab.quant_probs.shape == (4,) and lab.model.config.vocab_size == 4
     assert lab.float_loss is None and "no held-out text" in text_of(view._loss)
     summary = view._probs_text.object

@@ -59,9 +59,9 @@ def test_a_training_step_updates_loss_history_weights_and_trace(lab):
     lab.view = "training"
     trace, version = s.trace, s.weights_version
     before = s.model.params["h.0.attn.c_attn.w"].copy()
-    report = s.train_once()
+    report = s.training.train_once()
     assert report is not None and report.step == 0
-    assert s.history == [(0, report.loss)] and len(s.val_history) == 1
+    assert s.training.history == [(0, report.loss)] and len(s.training.val_history) == 1
     assert s.trace is not trace and s.weights_version > version
     assert not np.array_equal(before, s.model.params["h.0.attn.c_attn.w"])
     training = lab._views["training"]
@@ -81,7 +81,7 @@ def test_stepping_walks_the_five_phases_and_only_the_last_changes_weights(lab):
         if clock.stage != "update":
             np.testing.assert_array_equal(w, s.model.params["wte"])
     assert stages == ["batch", "forward", "loss", "backward", "update"]
-    assert not np.array_equal(w, s.model.params["wte"]) and len(s.history) == 1
+    assert not np.array_equal(w, s.model.params["wte"]) and len(s.training.history) == 1
 
 
 def test_the_generate_timeline_ends_by_appending_a_sampled_token(lab):
@@ -118,34 +118,34 @@ def test_bad_prompts_give_visible_notes(session):
 def test_a_diverging_learning_rate_stops_with_a_message_and_the_lab_goes_on(lab):
     s = lab.session
     lab.view = "training"
-    s.learning_rate = 10.0
+    s.training.learning_rate = 10.0
     for _ in range(30):
-        if s.train_once() is None:
+        if s.training.train_once() is None:
             break
     assert "diverged" in s.message and not s.clock.playing
     assert all(np.isfinite(p).all() for p in s.model.params.values())
-    s.learning_rate = 1e-3
-    assert s.train_once() is not None and s.message == ""
+    s.training.learning_rate = 1e-3
+    assert s.training.train_once() is not None and s.message == ""
 
 
 def test_training_a_new_model_on_pasted_text_and_resetting(session):
     text = "the cat sat on the mat. " * 40
-    session.train_on_text(text)
+    session.training.train_on_text(text)
     assert session.config.vocab_size == len(set(text)) + 1 and session.corpus == text
-    report = session.train_once()
+    report = session.training.train_once()
     assert report is not None and report.loss > 1.0
-    session.train_on_text("too short")
+    session.training.train_on_text("too short")
     assert "at least" in session.message
     session.reset_weights()
-    assert session.config.vocab_size == 77 and session.history == []
+    assert session.config.vocab_size == 77 and session.training.history == []
 
 
 def test_two_sessions_are_independent(corpus_text):
     a = load_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
     b = load_session(WEIGHTS_TINY, corpus=corpus_text[:20_000])
     a.prompt = "KING:\n"
-    a.train_once()
-    assert b.prompt != a.prompt and b.history == []
+    a.training.train_once()
+    assert b.prompt != a.prompt and b.training.history == []
     assert not np.array_equal(a.model.params["wte"], b.model.params["wte"])
 
 

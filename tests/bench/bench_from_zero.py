@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
 from tests.support.static_site import serving  # noqa: E402
 
-STATS = ("import json; s = bridge.lab.session\n"
-         "json.dumps([len(s.history), s.steps_per_minute, s.val_history[-1]])")
+STATS = ("import json; t = bridge.lab.session.training\n"
+         "json.dumps([len(t.history), t.steps_per_minute, t.val_history[-1]])")
 
 
 def native(seconds: float) -> tuple[int, float]:
@@ -41,11 +41,11 @@ def native(seconds: float) -> tuple[int, float]:
     lab = Lab(session=load_session())
     lab.view = "training"
     session = lab.session
-    session.start_from_zero()
-    session.train_once()  # the first step builds the trainer
+    session.training.start_from_zero()
+    session.training.train_once()  # the first step builds the trainer
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        session.train_once()
+        session.training.train_once()
         steps += 1
     return steps, time.perf_counter() - start
 
@@ -87,8 +87,10 @@ def in_the_page(site: str | None, seconds: float) -> tuple[int, float, float, li
         page.wait_for_timeout(seconds * 1000)
         train.click()
         wall = time.perf_counter() - start
-        page.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
-                               ".then((playing) => !playing)", timeout=120_000)
+        deadline = time.monotonic() + 120  # a promise counts as true to wait_for_function
+        while page.evaluate("napkin.run('bridge.lab.session.clock.playing')"):
+            assert time.monotonic() < deadline, "training did not pause"
+            page.wait_for_timeout(200)
         steps, per_minute, last_val = json.loads(page.evaluate("(c) => napkin.run(c)", STATS))
         restarts = page.evaluate("napkin.log.restarts")
         browser.close()

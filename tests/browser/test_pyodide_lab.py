@@ -77,6 +77,16 @@ def python(page, code: str):
     return page.evaluate("(code) => napkin.run(code)", code)
 
 
+def wait_in_worker(page, condition: str, timeout: float = 60) -> None:
+    """Until the Python expression `condition` holds in the page's worker, checked once per
+    round trip. (A wait_for_function on napkin.run(...) would not wait: it is handed a
+    promise, and a promise counts as true.)"""
+    deadline = time.monotonic() + timeout
+    while not python(page, f"bool({condition})"):
+        assert time.monotonic() < deadline, f"still not true after {timeout:g} s: {condition}"
+        page.wait_for_timeout(200)
+
+
 def app(page):
     return page.locator("#app")
 
@@ -118,7 +128,7 @@ def test_a_share_link_is_restored_in_pyodide(lab):
 
 def test_every_view_renders_and_play_animates_it(lab):
     moved = ("import json; s = bridge.lab.session\n"
-             "json.dumps([s.clock.frame, s.example_start, len(s.history), s.prompt])")
+             "json.dumps([s.clock.frame, s.example_start, len(s.training.history), s.prompt])")
     for key in VIEW_CHECKS:
         show(lab, key)
         before = python(lab, moved)
@@ -129,34 +139,30 @@ def test_every_view_renders_and_play_animates_it(lab):
             assert time.monotonic() < deadline, f"Play did not move the {key} view"
             lab.wait_for_timeout(200)
         play.click()
-        lab.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
-                              ".then((playing) => !playing)", timeout=30_000)
+        wait_in_worker(lab, "not bridge.lab.session.clock.playing", 30)
         screenshot(lab, f"pyodide-{key}")
     assert lab.errors == [] and lab.evaluate("napkin.log.errors") == []
 
 
 def test_training_steps_pauses_follows_the_rate_and_learns_my_text(lab):
     show(lab, "training")
-    session = "bridge.lab.session"
+    session, training = "bridge.lab.session", "bridge.lab.session.training"
     rate = app(lab).get_by_role("slider").nth(2)  # speed, timeline, learning rate
-    before = python(lab, f"{session}.learning_rate")
+    before = python(lab, f"{training}.learning_rate")
     rate.focus()
     rate.press("ArrowRight")
-    lab.wait_for_function(f"napkin.run('{session}.learning_rate').then((r) => r !== {before})",
-                          timeout=30_000)
+    wait_in_worker(lab, f"{training}.learning_rate != {before}", 30)
     app(lab).get_by_text("as fast as it can").first.click()
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
-    lab.wait_for_function(f"napkin.run('len({session}.history)').then((n) => n >= 3)",
-                          timeout=120_000)
+    wait_in_worker(lab, f"len({training}.history) >= 3", 120)
     train.click()
-    lab.wait_for_function(f"napkin.run('{session}.clock.playing').then((p) => !p)",
-                          timeout=30_000)
-    steps = python(lab, f"len({session}.history)")
+    wait_in_worker(lab, f"not {session}.clock.playing", 30)
+    steps = python(lab, f"len({training}.history)")
     for _ in range(5):  # paused means paused: round trips through the worker's event loop
-        assert python(lab, f"len({session}.history)") == steps
-    assert python(lab, f"{session}.trainer.config.lr") == python(
-        lab, f"{session}.learning_rate")
+        assert python(lab, f"len({training}.history)") == steps
+    assert python(lab, f"{training}.trainer.config.lr") == python(
+        lab, f"{training}.learning_rate")
     app(lab).get_by_text(f"Step {steps - 1}: batch loss").first.wait_for(timeout=30_000)
     # train on my text: a fresh model on a text of a few hundred characters
     text = "the cat sat on the mat and the dog sat on the log. " * 12
@@ -249,15 +255,13 @@ def test_learning_from_zero_trains_in_the_page(lab):
         fastest.first.click()
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
-    lab.wait_for_function(f"napkin.run('len(bridge.lab.session.history)')"
-                          f".then((n) => n >= {FROM_ZERO_STEPS})", timeout=120_000)
+    wait_in_worker(lab, f"len(bridge.lab.session.training.history) >= {FROM_ZERO_STEPS}", 120)
     train.click()
-    lab.wait_for_function("napkin.run('bridge.lab.session.clock.playing')"
-                          ".then((playing) => !playing)", timeout=60_000)
+    wait_in_worker(lab, "not bridge.lab.session.clock.playing", 60)
     steps, per_minute, first_val, milestones = json.loads(python(lab, (
-        "import json; s = bridge.lab.session\n"
-        "json.dumps([len(s.history), s.steps_per_minute, s.val_history[0][1],"
-        " [m.step for m in s.milestones]])")))
+        "import json; t = bridge.lab.session.training\n"
+        "json.dumps([len(t.history), t.steps_per_minute, t.val_history[0][1],"
+        " [m.step for m in t.milestones]])")))
     print(f"\nlearning from zero in the page: {steps} steps, {per_minute:.0f} steps a minute "
           "(measured by the session while playing)")
     assert steps >= FROM_ZERO_STEPS and per_minute > 0
@@ -320,8 +324,7 @@ def test_faults_inside_python_leave_the_lab_working(lab):
     python(lab, f"{session}.param.unwatch(watcher)")
     before = python(lab, f"{session}.prompt")
     generate.click()
-    lab.wait_for_function(f"napkin.run('{session}.prompt').then((p) => p.length > "
-                          f"{len(before)})", timeout=30_000)
+    wait_in_worker(lab, f"len({session}.prompt) > {len(before)}", 30)
     assert lab.evaluate("napkin.log.restarts") == 0  # nothing so far needed a new worker
     assert lab.errors == []
 

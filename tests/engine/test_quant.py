@@ -18,11 +18,13 @@ from engine.model import GPT, GPTConfig
 from engine.quant import (
     FORMATS,
     QuantTensor,
+    error_histogram,
     ggml_layout,
     is_block_matrix,
     quantize,
     quantize_model,
     quantized_loss,
+    relative_rms_error,
 )
 
 U = 2.0**-24
@@ -368,6 +370,28 @@ def test_quantized_logits_stay_close(model, quantized):
     assert 0.004 < rho["q8_0"] < 0.007 and 0.07 < rho["q4_0"] < 0.11
     ratio = (rel["q4_0"] / rel["q8_0"]) / (rho["q4_0"] / rho["q8_0"])
     assert 0.8 < ratio < 1.25
+
+
+def test_rounding_statistics_of_a_quantized_tensor(model, quantized):
+    """The histogram counts every error in bins symmetric about zero; the relative RMS is
+    the sums written out."""
+    original = model.params["h.0.mlp.c_fc.w"]
+    for fmt, (_, report) in quantized.items():
+        error = report.tensors["h.0.mlp.c_fc.w"].error
+        counts, edges = error_histogram(error, bins=41)
+        assert counts.sum() == error.size and len(edges) == 42
+        bound = float(np.abs(error).max())
+        assert edges[0] == -bound and edges[-1] == bound
+        assert edges[20] < 0 < edges[21] and edges[20] == pytest.approx(-edges[21])  # 0 centred
+        e, w = error.astype(np.float64).ravel(), original.astype(np.float64).ravel()
+        expected = math.sqrt(sum(e * e) / e.size) / math.sqrt(sum(w * w) / w.size)
+        assert relative_rms_error(error, original) == pytest.approx(expected, rel=1e-12)
+        assert 0 < expected < {"q8_0": 0.01, "q4_0": 0.15}[fmt]
+    kept = report.tensors["wte"].error  # kept float: no error at all
+    counts, edges = error_histogram(kept, bins=5)
+    assert counts.tolist() == [0, 0, kept.size, 0, 0] and edges[-1] == 1.0
+    assert relative_rms_error(kept, model.params["wte"]) == 0.0
+    assert relative_rms_error(np.zeros(4), np.zeros(4)) == 0.0  # zeros round to zeros
 
 
 def test_choosing_tensors(model):

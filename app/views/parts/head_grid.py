@@ -17,7 +17,7 @@ from bokeh.plotting import figure
 
 from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.heatmap import SEQUENTIAL
-from app.views.parts.markup import esc, html_pane, set_html, visible
+from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 
 ROLES = {"previous": "previous token", "induction": "induction"}
@@ -117,12 +117,10 @@ class HeadGrid(pn.viewable.Viewer):
         return f"<p class='explain'>Measured on {what}{trained}.{note}</p>"
 
     def _numbers(self, scores) -> str:
-        rows = "".join(
-            f"<tr><td>{b}</td><td>{h}</td><td>{self._cell(scores.previous[b, h])}</td>"
-            f"<td>{self._cell(scores.induction[b, h])}</td></tr>"
-            for b in range(scores.previous.shape[0]) for h in range(scores.previous.shape[1]))
-        return ("<table class='data'><tr><th>block</th><th>head</th><th>previous token</th>"
-                f"<th>induction</th></tr>{rows}</table>")
+        n_layer, n_head = scores.previous.shape
+        rows = [(b, h, self._cell(scores.previous[b, h]), self._cell(scores.induction[b, h]))
+                for b in range(n_layer) for h in range(n_head)]
+        return table_html(["block", "head", "previous token", "induction"], rows)
 
     @staticmethod
     def _cell(value: float) -> str:

@@ -23,12 +23,12 @@ from bokeh.palettes import Blues256, RdBu11
 from bokeh.plotting import figure
 
 from app.views.parts.markup import visible
+from app.views.parts.picture_or_table import PictureOrTable
 
 DIVERGING = tuple(reversed(RdBu11))  # blue negative, white zero, red positive
 SEQUENTIAL = tuple(reversed(Blues256))  # white for 0, dark blue for the largest
 MAX_TICKS = 40  # label at most this many rows or columns
 MAX_X_TICKS = 17  # columns are labelled sideways, so fewer fit
-
 
 
 def tick_labels(labels: Sequence[str], room: int = MAX_TICKS) -> tuple[list[int], dict[int, str]]:
@@ -69,20 +69,10 @@ class Heatmap(pn.viewable.Viewer):
                      TableColumn(field="col", title=col_name),
                      TableColumn(field="value", title="value",
                                  formatter=NumberFormatter(format="0.0000"))])
-        self.show_table = pn.widgets.Toggle(label="Show as table", value=False, width=120,
-                                            margin=(0, 5), color="light")
         self._shape = None
         self._labels = None
-        self._picture = pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")
-        self._numbers = pn.pane.Bokeh(self.table, sizing_mode="stretch_width")
-        self._body = pn.Column(self._picture, sizing_mode="stretch_width")
-        self.show_table.param.watch(self._swap, "value")
-        self._layout = pn.Column(self._body, self.show_table, sizing_mode="stretch_width")
-
-    def _swap(self, event) -> None:
-        # the table is only put on the page when asked for: a DataTable rendered while
-        # hidden cannot measure its columns
-        self._body.objects = [self._numbers if event.new else self._picture]
+        self.numbers = PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                                      pn.pane.Bokeh(self.table, sizing_mode="stretch_width"))
 
     def update(self, matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
                alpha: np.ndarray | None = None, low: float | None = None,
@@ -121,4 +111,4 @@ class Heatmap(pn.viewable.Viewer):
         self.mapper.update(low=low, high=high if high > low else low + 1e-9)
 
     def __panel__(self):
-        return self._layout
+        return self.numbers

@@ -1,7 +1,8 @@
 """Safe HTML for text that comes from readers: every piece of it is escaped here.
 
 Token pieces get visible stand-ins for invisible characters, so " " shows as "␣" and a
-newline as "⏎", and each token id its own colour.
+newline as "⏎", and each token id its own colour. Tables come from `table_html`, which
+escapes every cell but those marked `Markup` (HTML we built, its text escaped with `esc`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,27 @@ def stylesheet() -> str:
 def esc(text: str) -> str:
     """Escape text for HTML (quotes too), so that "<script>" shows as text."""
     return html.escape(str(text), quote=True)
+
+
+class Markup(str):
+    """HTML that is safe as it is: built by the lab from its own tags and text escaped with
+    `esc`. `table_html` puts a Markup cell in the table unchanged and escapes any other."""
+
+
+def table_html(header: Sequence, rows: Iterable[Sequence], classes: str = "data",
+               row_classes: Iterable[str] | None = None) -> Markup:
+    """A table: the `header` cells, then one row per item of `rows`. Every cell is escaped
+    (numbers too, written with str: format them first) unless it is Markup. `classes` is the
+    table's CSS class; `row_classes` gives each row one ("" for none)."""
+
+    def cells(tag: str, row: Sequence) -> str:
+        return "".join(f"<{tag}>{c if isinstance(c, Markup) else esc(c)}</{tag}>" for c in row)
+
+    rows = list(rows)
+    marks = [f" class='{esc(c)}'" if c else "" for c in row_classes or [""] * len(rows)]
+    body = "".join(f"<tr{mark}>{cells('td', row)}</tr>"
+                   for mark, row in zip(marks, rows, strict=True))
+    return Markup(f"<table class='{esc(classes)}'><tr>{cells('th', header)}</tr>{body}</table>")
 
 
 def visible(piece: str) -> str:
