@@ -292,10 +292,10 @@ def test_the_readable_code_only_holds_for_every_model_the_session_makes(session)
     made["the shipped engine again"] = session.model
     session.reset_weights()
     made["the shipped weights again"] = session.model
-    session.start_from_zero()
+    session.training.start_from_zero()
     made["learning from zero"] = session.model
-    assert session.train_once() is not None
-    session.train_on_text("a b c d. " * 40)
+    assert session.training.train_once() is not None
+    session.training.train_on_text("a b c d. " * 40)
     made["a new text"] = session.model
     assert {what: model.layers.kernels for what, model in made.items()} == dict.fromkeys(made, ())
     assert len({id(model) for model in made.values()}) == len(made)
