@@ -28,10 +28,12 @@
   const absolute = (url) => new URL(url, document.baseURI).href;
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
-                turns: [] };
+                turns: [], refused: [] };  // refused: what a Content Security Policy refused
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
+  document.addEventListener("securitypolicyviolation",
+                            (e) => log.refused.push(`${e.blockedURI} (${e.effectiveDirective})`));
 
   function showSnapshot() {
     const view = new URLSearchParams(location.hash.slice(1)).get("view");
@@ -147,7 +149,11 @@
   function crashed(run, reason) {
     if (document.body.dataset.state !== "ready") {
       stop();
-      return showError(`The Python worker failed: ${reason}`);
+      // A worker whose script the browser refuses fails without a reason: say the likely one.
+      return showError(reason ? `The Python worker failed: ${reason}` :
+        "The Python worker could not start: the browser refused to run it. A Content Security " +
+        "Policy that does not allow blob: in script-src (or worker-src) does this; the site's " +
+        `host must allow it.${log.refused.length ? ` Refused: ${log.refused.join(", ")}.` : ""}`);
     }
     log.restarts++;
     start(config.messages.crashed.replace("{reason}", reason || "unknown error"));
@@ -306,6 +312,9 @@
           run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
                                       config.timeouts.heartbeatMs);
         });
+        break;
+      case "refused":  // by a Content Security Policy, in the worker
+        log.refused.push(message.what);
         break;
       case "crashed":  // Python itself is broken (a fatal error in the runtime)
         crashed(run, message.message);

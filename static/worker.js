@@ -13,6 +13,7 @@
  *                 {type: "render", docs_json, render_items, root_ids}  {type: "patch", patch, buffers}
  *                 {type: "ready", timings}  {type: "idle", strict}  {type: "error", message, fatal, id?}
  *                 {type: "crashed", message} (the runtime failed for good: the page restarts it)
+ *                 {type: "refused", what} (a Content Security Policy refused something here)
  */
 "use strict";
 
@@ -163,7 +164,16 @@ async function importChecked(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`Could not download ${url} (HTTP ${response.status}).`);
   const blobUrl = URL.createObjectURL(new Blob([await response.text()], { type: "text/javascript" }));
-  try { importScripts(blobUrl); } finally { URL.revokeObjectURL(blobUrl); }
+  try {
+    importScripts(blobUrl);
+  } catch (error) {
+    if (error.name !== "NetworkError") throw error;  // a script from a blob: does not fail to download
+    throw new Error(`The browser refused to run ${url} from a blob: URL. ` +
+                    "A Content Security Policy that does not allow blob: in script-src does " +
+                    "this; the site's host must allow it.");
+  } finally {
+    URL.revokeObjectURL(blobUrl);
+  }
 }
 
 async function startRuntime() {
@@ -260,6 +270,9 @@ async function runPython(message) {
   post({ type: "result", id: message.id, value: value?.toJs ? String(value) : value });
   value?.destroy?.();
 }
+
+self.addEventListener("securitypolicyviolation",
+                      (e) => post({ type: "refused", what: `${e.blockedURI} (${e.effectiveDirective})` }));
 
 // Whatever escapes the sequence above still reaches the page.
 self.addEventListener("unhandledrejection", (event) => {

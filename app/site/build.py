@@ -225,11 +225,13 @@ def add_vendor(site: Site, needs: PageNeeds) -> None:
 def content_security_policy(remote: str | None) -> str:
     """Scripts only from this site; downloads only from here and the Pyodide CDN.
 
-    Within that: blob: runs the worker; 'wasm-unsafe-eval' lets Pyodide compile; eval is
-    for Bokeh's CustomJS and Panel's `run_js` in the worker (a blob: worker inherits this
-    policy); 'unsafe-inline' because es-module-shims, which Panel's ESM components need,
-    tests the browser's module support with an inline script whose text (so its hash)
-    differs from browser to browser. Text from readers is escaped regardless.
+    Within that: blob: runs the worker and the scripts it imports (each fetched and checked
+    first); 'wasm-unsafe-eval' lets Pyodide compile; eval is for Bokeh's CustomJS and
+    Panel's `run_js` in the worker (a blob: worker inherits this policy); 'unsafe-inline'
+    because es-module-shims, which Panel's ESM components need, tests the browser's module
+    support with an inline script whose text (so its hash) differs from browser to browser.
+    Text from readers is escaped regardless. A host that sends a policy of its own must
+    allow as much: docs/static-site.md gives it, tests/browser/test_csp.py boots behind it.
     """
     cdn = f" {re.match(r'https://[^/]+', remote).group(0)}" if remote else ""
     return ("default-src 'self'; "

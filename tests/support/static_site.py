@@ -82,6 +82,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.server.log.append((code, self.path))
         super().send_response(code, message)
 
+    def end_headers(self) -> None:
+        for name, value in self.server.headers.items():
+            self.send_header(name, value)
+        super().end_headers()
+
 
 class _Server(http.server.ThreadingHTTPServer):
     def handle_error(self, request, client_address) -> None:
@@ -96,10 +101,12 @@ class Served(NamedTuple):
 
 
 @contextlib.contextmanager
-def serving(folder: Path):
-    """A static file server for `folder` on 127.0.0.1, in a thread."""
+def serving(folder: Path, headers: dict[str, str] | None = None):
+    """A static file server for `folder` on 127.0.0.1, in a thread, sending `headers` (such
+    as a Content-Security-Policy) with every response."""
     httpd = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
     httpd.log = []
+    httpd.headers = dict(headers or {})
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
