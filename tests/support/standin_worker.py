@@ -189,8 +189,15 @@ class StandInWorker:
             cwd=tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.lock = threading.Lock()
         self.received: list[str] = []
+        self.undelivered: list[dict] = []  # sent by Python during `python`, for the page
 
     def __call__(self, text: str) -> str:
+        """A message from the page; the reply carries what Python sent meanwhile too."""
+        replies = self._exchange(text)
+        waiting, self.undelivered = self.undelivered, []
+        return json.dumps(waiting + replies)
+
+    def _exchange(self, text: str) -> list[dict]:
         message = json.loads(text)
         if message["type"] != "poll":
             self.received.append(message["type"])
@@ -200,13 +207,15 @@ class StandInWorker:
             line = self.process.stdout.readline()
         if not line:
             raise RuntimeError("the stand-in worker died (see stderr)")
-        return line
+        return json.loads(line)
 
     def python(self, code: str):
-        """Run `code` in the stand-in (with `bridge` in scope); returns its `result`."""
-        replies = json.loads(self(json.dumps({"type": "exec", "code": code})))
+        """Run `code` in the stand-in (with `bridge` in scope); returns its `result`. What
+        the code made Python send to the page (patches) reaches the page with its next poll."""
+        replies = self._exchange(json.dumps({"type": "exec", "code": code}))
         errors = [r["message"] for r in replies if r["type"] == "error"]
         assert not errors, errors
+        self.undelivered += [r for r in replies if r["type"] != "result"]
         return next(r["value"] for r in replies if r["type"] == "result")
 
     def close(self) -> None:
