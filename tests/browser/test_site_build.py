@@ -182,8 +182,8 @@ def test_self_hosting_the_npm_core_fails_naming_the_missing_packages(npm_site, t
 
 
 @pytest.mark.skipif(bool(os.environ.get("NAPKIN_PYODIDE_DIST")), reason=(
-    "NAPKIN_PYODIDE_DIST is set: tests/browser/test_pyodide_lab.py checks the same on a build from the real "
-    "distribution (this stand-in build would add half a minute)"))
+    "NAPKIN_PYODIDE_DIST is set: tests/browser/test_pyodide_lab.py checks the same on a build "
+    "from the real distribution (this stand-in build would add half a minute)"))
 def test_self_hosting_a_full_distribution_vendors_everything(npm_site, tmp_path):
     """A stand-in distribution: the npm core plus four small wheels under the compiled
     packages' file names, with a lock file carrying their sha256."""

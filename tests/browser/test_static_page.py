@@ -24,7 +24,7 @@ import pytest
 from app.site.build import PYODIDE_CDN, PYODIDE_VERSION, RUNTIME_FILES
 from tests.support.browser import screenshot
 from tests.support.standin_worker import StandInWorker, open_with_standin
-from tests.support.static_site import RUNAWAY_SECONDS, page_config
+from tests.support.static_site import RUNAWAY_SECONDS, Visit, page_config, serving
 
 
 @pytest.fixture
@@ -73,6 +73,25 @@ def test_snapshot_shows_at_once_then_python_starts_and_the_missing_numpy_is_name
             "file_name"].removeprefix(PYODIDE_CDN) for n in ("numpy", "pyyaml", "markupsafe",
                                                              "nh3"))}
     assert not [p for code, p in npm_server.log if code >= 400]
+
+
+def test_a_late_lock_file_is_downloaded_and_counted_once(browser, npm_site):
+    """Pyodide asks for the lock file while it boots; when the worker's own early request has
+    not been answered by then, the two share one download (they once made two, and the
+    runtime stage counted the lock file's bytes twice)."""
+    config = page_config((npm_site / "index.html").read_text())
+    with serving(npm_site, delays={"packages/pyodide-lock.json": 4.0}) as slow:
+        v = Visit(browser, slow.url)
+        try:
+            v.page.goto(slow.url + "index.html")
+            assert v.settled() == "error"  # at the missing numpy, as always with the npm core
+            runtime = [p for p in v.page.evaluate("napkin.log.progress")
+                       if p["stage"] == "runtime"]
+            assert runtime[-1]["loaded"] == config["stages"][0]["bytes"]
+            assert [p for _, p in slow.log if p.endswith("pyodide-lock.json")] == [
+                "/packages/pyodide-lock.json"]
+        finally:
+            v.close()
 
 
 def test_retry_starts_a_fresh_worker_after_a_failed_download(visit, npm_server):

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
@@ -82,6 +83,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.server.log.append((code, self.path))
         super().send_response(code, message)
 
+    def do_GET(self) -> None:
+        delay = self.server.delays.get(self.path.lstrip("/"))
+        if delay:
+            time.sleep(delay)  # a slow network, for this request's own thread only
+        super().do_GET()
+
     def end_headers(self) -> None:
         for name, value in self.server.headers.items():
             self.send_header(name, value)
@@ -101,12 +108,15 @@ class Served(NamedTuple):
 
 
 @contextlib.contextmanager
-def serving(folder: Path, headers: dict[str, str] | None = None):
+def serving(folder: Path, headers: dict[str, str] | None = None,
+            delays: dict[str, float] | None = None):
     """A static file server for `folder` on 127.0.0.1, in a thread, sending `headers` (such
-    as a Content-Security-Policy) with every response."""
+    as a Content-Security-Policy) with every response, and answering the paths in `delays`
+    that many seconds late."""
     httpd = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(folder)))
     httpd.log = []
     httpd.headers = dict(headers or {})
+    httpd.delays = dict(delays or {})
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
