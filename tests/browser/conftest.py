@@ -1,13 +1,21 @@
-"""The browser room's shared fixtures: one `napkin-gpt serve`, and one static site built from
-the npm package `pyodide`, for every test that needs them."""
+"""The browser room's shared fixtures, each made once for the whole run: `napkin-gpt serve`;
+the static site built from the npm package `pyodide` (the CDN's runtime, no numpy); and
+the site built from a full Pyodide distribution, with one lab booted in it that every
+in-Pyodide test shares. Tests that restart that lab's worker are marked `restarts_worker`
+and run after all the others."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from app.site.build import PYODIDE_VERSION
+from tests.support.browser import local_page
+from tests.support.models import ROOT
+from tests.support.pyodide import DIST, LINK, NO_DIST, settled
 from tests.support.serve import serving_lab
 from tests.support.static_site import RUNAWAY_SECONDS, Visit, build, npm_core, serving
 
@@ -57,3 +65,34 @@ def visit(browser, npm_server):
     yield open_visit
     for v in visits:
         v.close()
+
+
+@pytest.fixture(scope="session")
+def pyodide_site(tmp_path_factory):
+    """The site built with --self-host from the full distribution, served from 127.0.0.1."""
+    if not DIST:
+        pytest.skip(NO_DIST)
+    out = tmp_path_factory.mktemp("pyodide-site")
+    done = subprocess.run([sys.executable, "-m", "app.cli", "build", "--out", str(out),
+                           "--self-host", DIST, "--offline"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    with serving(out) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def lab(browser, pyodide_site):
+    """One live lab in Pyodide for the whole run, opened from a share link (LINK)."""
+    page = local_page(browser)
+    page.goto(pyodide_site.url + "index.html" + LINK)
+    assert settled(page) == "ready", page.inner_text("#error-text")
+    yield page
+    assert page.outside == []
+    assert not [p for code, p in pyodide_site.log if code >= 400]
+    page.context.close()
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tests that restart the shared lab's worker run after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_worker") is not None)

@@ -1,26 +1,22 @@
 """The static site end to end, with Python really in Pyodide: what a reader does, in Chromium.
 
-Needs a full Pyodide 0.29.3 distribution (the npm package holds only the core; numpy and
-the other compiled packages come from the release archive). Point NAPKIN_PYODIDE_DIST at
-it (.ci/run does, when ../shared/pyodide-0.29.3-full exists):
+Needs a full Pyodide 0.29.3 distribution (see tests/support/pyodide.py):
 
-    NAPKIN_PYODIDE_DIST=../shared/pyodide-0.29.3-full pytest tests/browser/test_pyodide_lab.py
+    NAPKIN_PYODIDE_DIST=../shared/pyodide-0.29.3-full pytest tests/browser/test_lab.py
 
 The site is built once with --self-host, served from 127.0.0.1, and every request outside
 this machine is aborted and fails the test. A boot costs tens of seconds on two cores, so
-the tests share one booted lab (`lab`, opened from a share link) and run in file order;
-the ones that restart the worker come last. Without the variable the module is skipped,
-saying so.
+the tests of every module share one booted lab (`lab`, opened from a share link,
+tests/browser/conftest.py) and run in file order; the ones that restart the worker are
+marked `restarts_worker` and run after every other test. Without the variable these tests
+are skipped, saying so.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,17 +24,10 @@ import pytest
 
 from app.views.code import STORAGE_KEY
 from tests.support.browser import local_page, screenshot
-from tests.support.models import ROOT
-from tests.support.static_site import assert_self_hosted, serving
+from tests.support.pyodide import DIST, LINK, app, python, settled, wait_in_worker
+from tests.support.static_site import assert_self_hosted
 
-DIST = os.environ.get("NAPKIN_PYODIDE_DIST")
-if not DIST:
-    pytest.skip("NAPKIN_PYODIDE_DIST is not set: these tests need a full Pyodide 0.29.3 "
-                "distribution (numpy is not in the npm package)", allow_module_level=True)
-
-BOOT_MS = 300_000  # a cold start on two busy cores: runtime, packages, the first render
 RUNAWAY_SECONDS = 10  # the shipped default
-LINK = "#view=next&layer=1&temperature=0.5&seed=5"
 FROM_ZERO_STEPS = 30  # training from zero, as fast as it can, before pausing
 VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "tokens": ("Tokens", "tokens, vocabulary of 77"),
@@ -54,63 +43,14 @@ VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
 }
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    done = subprocess.run([sys.executable, "-m", "app.cli", "build", "--out", str(out),
-                           "--self-host", DIST, "--offline"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    with serving(out) as served:
-        yield served
-
-
-def settled(page, timeout: float = BOOT_MS) -> str:
-    page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)",
-                           timeout=timeout)
-    return page.evaluate("document.body.dataset.state")
-
-
-def python(page, code: str):
-    """Run `code` in the page's worker (its last expression is the result); `bridge.lab`
-    is the live Lab."""
-    return page.evaluate("(code) => napkin.run(code)", code)
-
-
-def wait_in_worker(page, condition: str, timeout: float = 60) -> None:
-    """Until the Python expression `condition` holds in the page's worker, checked once per
-    round trip. (A wait_for_function on napkin.run(...) would not wait: it is handed a
-    promise, and a promise counts as true.)"""
-    deadline = time.monotonic() + timeout
-    while not python(page, f"bool({condition})"):
-        assert time.monotonic() < deadline, f"still not true after {timeout:g} s: {condition}"
-        page.wait_for_timeout(200)
-
-
-def app(page):
-    return page.locator("#app")
-
-
 def show(page, key: str) -> None:
     button, text = VIEW_CHECKS[key]
     app(page).get_by_role("button", name=button, exact=True).click()
     app(page).get_by_text(text).first.wait_for(timeout=120_000)
 
 
-@pytest.fixture(scope="module")
-def lab(browser, site):
-    """One live lab for the module, opened from a share link."""
-    page = local_page(browser)
-    page.goto(site.url + "index.html" + LINK)
-    assert settled(page) == "ready", page.inner_text("#error-text")
-    yield page
-    assert page.outside == []
-    assert not [p for code, p in site.log if code >= 400]
-    page.context.close()
-
-
-def test_the_site_carries_the_distribution_it_was_built_from(site):
-    assert_self_hosted(site.root, Path(DIST))
+def test_the_site_carries_the_distribution_it_was_built_from(pyodide_site):
+    assert_self_hosted(pyodide_site.root, Path(DIST))
 
 
 def test_a_share_link_is_restored_in_pyodide(lab):
@@ -329,9 +269,9 @@ def test_faults_inside_python_leave_the_lab_working(lab):
     assert lab.errors == []
 
 
-def test_the_embed_page_goes_live_in_a_second_tab(lab, site):
+def test_the_embed_page_goes_live_in_a_second_tab(lab, pyodide_site):
     embed = lab.context.new_page()
-    embed.goto(site.url + "embed.html#view=tokens&hide=explain")
+    embed.goto(pyodide_site.url + "embed.html#view=tokens&hide=explain")
     assert embed.is_visible('[data-view="tokens"]')
     assert settled(embed) == "ready", embed.inner_text("#error-text")
     app(embed).get_by_text("tokens, vocabulary of 77").first.wait_for(timeout=60_000)
@@ -342,6 +282,7 @@ def test_the_embed_page_goes_live_in_a_second_tab(lab, site):
     assert lab.evaluate("document.body.dataset.state") == "ready"  # the first tab lives on
 
 
+@pytest.mark.restarts_worker
 def test_an_endless_loop_is_stopped_and_the_lab_restored(lab):
     show(lab, "code")
     address = lab.evaluate("location.hash")
@@ -369,6 +310,7 @@ def test_an_endless_loop_is_stopped_and_the_lab_restored(lab):
     assert lab.errors == []
 
 
+@pytest.mark.restarts_worker
 def test_a_crashed_worker_is_replaced_with_a_notice(lab):
     # an exception escaping Python into the worker's event loop: the worker reports an
     # error the page cannot recover from in place, so it starts a new one
@@ -386,7 +328,7 @@ def test_a_crashed_worker_is_replaced_with_a_notice(lab):
     assert lab.errors == []
 
 
-def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(browser, site):
+def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(browser, pyodide_site):
     page = local_page(browser)
     missing = []
 
@@ -395,7 +337,7 @@ def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(brow
         route.fulfill(status=404, body="gone")
 
     page.context.route("**/packages/panel-*.whl", not_found)
-    page.goto(site.url + "index.html#view=tokens")
+    page.goto(pyodide_site.url + "index.html#view=tokens")
     assert settled(page) == "error"
     message = page.inner_text("#error-text")
     assert "could not be loaded: panel" in message, message
@@ -423,7 +365,7 @@ def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(brow
     page.context.close()
 
 
-def test_a_package_with_a_wrong_hash_is_refused(browser, site):
+def test_a_package_with_a_wrong_hash_is_refused(browser, pyodide_site):
     page = local_page(browser)
 
     def tampered(route):
@@ -431,7 +373,7 @@ def test_a_package_with_a_wrong_hash_is_refused(browser, site):
         route.fulfill(response=response, body=response.body() + b"\0")
 
     page.context.route("**/packages/param-*.whl", tampered)
-    page.goto(site.url + "index.html")
+    page.goto(pyodide_site.url + "index.html")
     assert settled(page) == "error"
     message = page.inner_text("#error-text")
     assert "param" in message and "Integrity check failed" in message, message
