@@ -28,7 +28,8 @@
   const absolute = (url) => new URL(url, document.baseURI).href;
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
-                turns: [], refused: [] };  // refused: what a Content Security Policy refused
+                turns: [], refused: [],  // refused: what a Content Security Policy refused
+                snapshot: { key: null, restored: null, notes: [] } };  // see worker.js
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
@@ -75,6 +76,8 @@
       files: map(config.files), integrity: map(config.integrity), sizes: map(config.sizes),
       stages: Object.fromEntries(config.stages.map((s) => [s.id, s.bytes])),
       entry: config.entry, session: { ...config.session, state: location.hash, notice },
+      snapshot: config.snapshot, snapshotModule: absolute(config.snapshotModule),
+      snapshotImports: config.snapshotImports,
     };
   }
 
@@ -305,13 +308,18 @@
       case "ready":
         clearTimeout(run.stall);
         log.timings = message.timings;
+        log.snapshot.restored = message.snapshot.restored;
         run.rendering.then(() => {
           if (run !== current) return;
           endTurn(run);
           setState("ready", "Ready.");
+          if (message.snapshot.take) takeSnapshot();
           run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
                                       config.timeouts.heartbeatMs);
         });
+        break;
+      case "snapshot":
+        noteSnapshot(message);
         break;
       case "refused":  // by a Content Security Policy, in the worker
         log.refused.push(message.what);
@@ -328,6 +336,35 @@
       default:
         console.warn("napkin: unknown message from the worker", message);
     }
+  }
+
+  function noteSnapshot(message) {
+    if (message.key) log.snapshot.key = message.key;
+    if (message.text) {
+      log.snapshot.notes.push(message.text);
+      console.info("napkin: snapshot:", message.text);
+    }
+  }
+
+  // For the next visit: a second, short-lived worker boots the same Python, imports the
+  // lab's modules and saves the memory (worker.js), while this one serves the reader.
+  async function takeSnapshot() {
+    const worker = await createWorker().catch(() => null);
+    if (!worker) return;
+    log.snapshot.taking = true;
+    worker.onmessage = ({ data }) => {
+      if (data.type === "snapshot") noteSnapshot(data);
+      if (data.type !== "idle") return;
+      worker.terminate();
+      log.snapshot.taking = false;
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      noteSnapshot({ text: `no snapshot taken: ${event.message}` });
+      worker.terminate();
+      log.snapshot.taking = false;
+    };
+    worker.postMessage({ type: "snapshot", config: workerConfig("") });
   }
 
   // Python code run in the worker, under the same guard (tests and the console use it).

@@ -60,7 +60,10 @@ async function during(name, work) {
  * missing wasm leaves loadPyodide waiting for ever), so every stage races against it. */
 const realFetch = self.fetch.bind(self);
 let failBoot;
-const fatal = new Promise((_, reject) => { failBoot = reject; });
+let failedDownload = null;  // what failBoot was given
+const fatal = new Promise((_, reject) => {
+  failBoot = (error) => { failedDownload ??= error; reject(error); };
+});
 fatal.catch(() => {});
 const ALGORITHMS = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" };
 const early = new Map();  // url -> the download prefetch started, taken by the first fetch
@@ -114,23 +117,26 @@ self.fetch = async (input, init = {}) => {
 };
 
 // Request the packages' wheels and the model's files now, each counted in its own stage,
-// with Pyodide's sha256 for the wheels, taken from the pinned lock file.
-async function prefetch() {
+// with Pyodide's sha256 for the wheels, taken from the pinned lock file. A boot restored
+// from a snapshot needs no wheel (`packages` is then empty), one that takes a snapshot no
+// model (`files` false). Returns the lock file.
+async function prefetch(packages = cfg.packages, files = true) {
   // Registered before it is awaited: Pyodide asks for the lock file while it boots, and
   // asking before this download had ended used to download (and count) it twice.
   const pending = download(cfg.lock, {}, "runtime");
   early.set(cfg.lock, pending);  // for Pyodide's own request
   const fetched = await pending;
-  if (fetched.meta.status !== 200) return;  // a pinned file: the download has failed the boot
+  if (fetched.meta.status !== 200) return null;  // a pinned file: the download has failed the boot
   const lock = JSON.parse(new TextDecoder().decode(fetched.body));
-  for (const name of cfg.packages) {
+  for (const name of packages) {
     const entry = lock.packages[name];
     const url = new URL(entry.file_name, cfg.packageBase).href;
     const sha256 = btoa(String.fromCharCode(...entry.sha256.match(/../g).map((h) => parseInt(h, 16))));
     early.set(url, download(url, { integrity: `sha256-${sha256}` }, "packages"));
   }
-  for (const url of Object.keys(cfg.files)) early.set(url, download(url, {}, "model"));
+  if (files) for (const url of Object.keys(cfg.files)) early.set(url, download(url, {}, "model"));
   for (const pending of early.values()) pending.catch(() => {});  // reported when taken
+  return lock;
 }
 
 async function checkDigest(url, body, pin) {
@@ -176,13 +182,21 @@ async function importChecked(url) {
   }
 }
 
-async function startRuntime() {
+async function loadRuntime() {
   await importChecked(cfg.pyodide + "pyodide.js");
   await importChecked(cfg.pyodide + "pyodide.asm.js");  // so loadPyodide need not load it again
+}
+
+// Python started, fresh or from a snapshot (`extra`: pyodide_snapshot.js's options).
+async function startRuntime(extra = {}) {
   py = await loadPyodide({
     indexURL: cfg.pyodide, lockFileURL: cfg.lock, packageBaseUrl: cfg.packageBase,
     stdout: (line) => console.log("[python]", line), stderr: (line) => console.warn("[python]", line),
+    ...extra,
   });
+}
+
+function sayHello() {
   const hello = py.runPython("import json, sys, pyodide; json.dumps(" +
                              "{'python': sys.version.split()[0], 'pyodide': pyodide.__version__})");
   post({ type: "result", id: "hello", value: JSON.parse(hello) });
@@ -245,21 +259,162 @@ self.pageCaughtUp = () => new Promise((resolve) => {
   setTimeout(resolve, 1000);  // a page that stopped answering does not stop the clock
 });
 
-async function boot(config) {
-  cfg = config;
-  const started = performance.now();
+function resetStats() {
   for (const [name, total] of Object.entries(cfg.stages)) {
     stats[name] = { loaded: 0, total, started: 0, shown: 0 };
   }
+}
+
+async function boot(config) {
+  cfg = config;
+  const started = performance.now();
+  resetStats();
+  const saved = await snapshots.open();
+  if (saved) {
+    try {
+      return ready(started, await bootRestored(saved));
+    } catch (error) {
+      if (error === failedDownload) throw error;  // the network, not the snapshot
+      await snapshots.discard(saved.url, `restoring it failed (${error.message ?? error})`);
+      resetStats();
+      py = bridge = null;  // abandoned: a fresh interpreter follows
+    }
+  }
   const early = prefetch();
-  await during("runtime", async () => { await Promise.all([early, startRuntime()]); });
+  await during("runtime", async () => {
+    await Promise.all([early, loadRuntime().then(() => startRuntime())]);
+    sayHello();
+  });
   await during("packages", installPackages);
   await during("model", loadFiles);
   await during("render", firstRender);
+  ready(started, { restored: false, take: snapshots.available });
+}
+
+// The interpreter of an earlier visit, restored with its imports done; its site-packages
+// come with it, so the packages stage downloads nothing.
+async function bootRestored(saved) {
+  const early = prefetch([]);
+  await during("runtime", async () => {
+    await Promise.all([early, loadRuntime(), importChecked(cfg.snapshotModule)]);
+    const parsed = pyodideSnapshot.parse(saved.bytes, saved.url);
+    pyodideSnapshot.preload(await pyodideSnapshot.extensionsSaved(parsed));
+    await startRuntime(pyodideSnapshot.restoringOptions(parsed));
+    pyodideSnapshot.afterRestore(py, parsed);
+    checkRestored();
+    sayHello();
+  });
+  await during("packages", async () => {});
+  await during("model", loadFiles);
+  await during("render", firstRender);
+  snapshots.note(`restored the snapshot (${saved.bytes.length} bytes)`);
+  return { restored: true, take: false };
+}
+
+// numpy's first calls after a restore, against plain Python: a compiled extension whose
+// memory or function slots did not line up fails here, before the lab depends on it.
+function checkRestored() {
+  const scope = py.globals.get("dict")();
+  const ok = py.runPython(`
+import numpy as np
+a = np.arange(12.0).reshape(3, 4)
+(a @ np.ones(4)).tolist() == [sum(row) for row in a.tolist()] and \\
+    abs(float(np.linalg.norm(a)) - sum(x * x for x in range(12)) ** 0.5) < 1e-9`,
+                          { globals: scope });
+  scope.destroy();
+  if (ok !== true) throw new Error("numpy computed wrong results");
+}
+
+function ready(started, snapshot) {
   const timings = Object.fromEntries(Object.entries(stats).map(
     ([name, s]) => [name, { ms: s.ms, bytes: s.loaded, ...(s.parts && { parts: s.parts }) }]));
-  post({ type: "ready", timings: { ...timings, total_ms: Math.round(performance.now() - started) } });
+  post({ type: "ready", snapshot,
+         timings: { ...timings, total_ms: Math.round(performance.now() - started) } });
 }
+
+// ---- snapshots: this site's interpreter, kept compressed in the browser's Cache Storage ----
+
+/* One entry per site build, under a URL made from the hash of every pinned file (the
+ * Pyodide runtime, the lock file that pins each wheel, ours included, and our scripts), so
+ * a new build never restores an old one's memory. Everything that goes wrong here (no
+ * Cache Storage on plain http, a quota error, an entry damaged or of another build) is said
+ * in the page's log (napkin.log.snapshot) and the boot goes on without it. */
+const snapshots = {
+  CACHE: "napkin-gpt-snapshots",
+  available: Boolean(self.caches && self.crypto?.subtle && self.CompressionStream),
+  note: (text) => post({ type: "snapshot", text }),
+
+  async url() {
+    const pins = Object.entries(cfg.integrity).sort(([a], [b]) => (a < b ? -1 : 1));
+    const text = JSON.stringify([pins, cfg.packages, cfg.snapshotImports]);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+    const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return new URL(`napkin-snapshot/${hex}`, cfg.base).href;
+  },
+
+  // The snapshot of this build ({url, bytes}, still to be parsed), or null; entries of
+  // other builds are deleted on the way.
+  async open() {
+    if (!cfg.snapshot || !this.available) {
+      if (cfg.snapshot) this.note("no snapshots here: the browser has no Cache Storage on this origin");
+      return null;
+    }
+    let url;
+    try {
+      url = await this.url();
+      post({ type: "snapshot", key: url });
+      const cache = await caches.open(this.CACHE);
+      for (const request of await cache.keys()) {
+        if (request.url !== url) {
+          await cache.delete(request);
+          this.note(`deleted the snapshot of another build (${request.url})`);
+        }
+      }
+      const response = await cache.match(url);
+      if (!response) return null;
+      const inflated = response.body.pipeThrough(new DecompressionStream("gzip"));
+      return { url, bytes: new Uint8Array(await new Response(inflated).arrayBuffer()) };
+    } catch (error) {
+      if (url) await this.discard(url, `reading it failed (${error.message})`);
+      else this.note(`snapshots are unavailable: ${error.message}`);
+      return null;
+    }
+  },
+
+  async discard(url, why) {
+    try {
+      await (await caches.open(this.CACHE)).delete(url);
+      this.note(`deleted the snapshot: ${why}; Python started afresh`);
+    } catch (error) {
+      this.note(`could not delete the snapshot (${error.message}) after: ${why}`);
+    }
+  },
+
+  // In a worker of its own, after the lab is ready: the same packages from the same files,
+  // the lab's modules imported, then the memory saved (pyodide_snapshot.js).
+  async take(config) {
+    cfg = config;
+    resetStats();
+    const started = performance.now();
+    const url = await this.url();
+    const lock = await prefetch(cfg.packages, false);
+    const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
+    const wheels = await Promise.all(compiled.map(async (name) => new Uint8Array(
+      await (await fetch(new URL(lock.packages[name].file_name, cfg.packageBase).href)).arrayBuffer())));
+    await Promise.all([loadRuntime(), importChecked(cfg.snapshotModule)]);
+    const extensions = await pyodideSnapshot.extensionsOf(wheels);
+    pyodideSnapshot.preload(extensions);
+    await startRuntime(pyodideSnapshot.takingOptions());
+    await installPackages();
+    py.runPython(cfg.snapshotImports.map((name) => `import ${name}`).join("\n"));
+    const bundle = pyodideSnapshot.take(py, { key: url, extensions });
+    const zipped = new Blob([bundle]).stream().pipeThrough(new CompressionStream("gzip"));
+    const blob = await new Response(zipped).blob();
+    await (await caches.open(this.CACHE)).put(url, new Response(blob));
+    this.note(`saved a snapshot: ${bundle.length} bytes, ${blob.size} gzipped, in ` +
+              `${Math.round(performance.now() - started)} ms`);
+  },
+};
 
 async function runPython(message) {
   if (!py) throw new Error("Python has not started yet.");
@@ -286,6 +441,10 @@ self.onmessage = async ({ data: message }) => {
     switch (message.type) {
       case "boot":
         await boot(message.config);
+        break;
+      case "snapshot":
+        await snapshots.take(message.config).catch((error) => snapshots.note(
+          `no snapshot taken: ${error.message ?? error}`));
         break;
       case "rendered":
       case "location":

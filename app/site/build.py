@@ -51,7 +51,10 @@ RUNTIME_FILES = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_std
 LOCK_FILE = "pyodide-lock.json"
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
-SHELL = ("boot.js", "worker.js", "style.css")
+SHELL = ("boot.js", "worker.js", "pyodide_snapshot.js", "style.css")
+# What the interpreter a snapshot keeps has imported: the worker's entry and the lab.
+SNAPSHOT_IMPORTS = ("numpy", "bokeh", "panel", "panel.io.pyodide", "app.lab.page",
+                    "app.site.worker_bridge")
 PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
 WEIGHT_FILES = ("model.npz", "config.json", BPE_NAME)
@@ -328,6 +331,8 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
         "packages": [w.name for w in installed], "files": files, "entry": "app.site.worker_bridge",
         "session": {"weights": f"{WORKER_HOME}/weights", "corpus": files["data/corpus.txt"],
                     "dist_url": DIST_URL, "extensions": needs.extensions},
+        "snapshot": True, "snapshotModule": "pyodide_snapshot.js",
+        "snapshotImports": list(SNAPSHOT_IMPORTS),
         "scripts": needs.scripts, "integrity": integrity, "sizes": sizes,
         "stages": [{"id": i, "label": label, "bytes": stage_bytes[i]} for i, label in STAGES],
         "timeouts": {"runawayMs": round(options.runaway_seconds * 1000),

@@ -1,0 +1,224 @@
+/* pyodide_snapshot.js: Python restored from a memory snapshot instead of started anew.
+ *
+ * Pyodide can write out its WebAssembly memory (`makeMemorySnapshot`, given the option
+ * `_makeSnapshot`) and start from such bytes (`_loadSnapshot`). Out of the box that works
+ * for an interpreter without compiled packages and without references to JavaScript objects
+ * it cannot name. Everything the lab needs beyond that touches Pyodide's internals, so it is
+ * all here, written against Pyodide PYODIDE_VERSION (tests/browser/test_memory_snapshot.py
+ * fails on another; Pyodide's issues #6418, #5195 and PR #4720, and Cloudflare workerd's
+ * src/pyodide/internal/snapshot.ts, describe the same limits):
+ *
+ * 1. Compiled extensions (numpy's, nh3, markupsafe, yaml) sit at addresses in the memory
+ *    and own slots in the function table, which is not in the memory. Both runs, the one
+ *    that takes the snapshot and the one that restores it, instantiate every extension in
+ *    one order before Python starts (a preRun hook: Module.newDSO and
+ *    Module.loadWebAssemblyModule), so addresses and slots match; Python's own dlopen
+ *    later finds each one loaded.
+ * 2. Taking it: every JavaScript object Python still refers to must be named. Pyodide names
+ *    the globals by their path; here freed slots become null and plain functions (Panel's
+ *    `_dict_converter`) are kept by their source. `loadedPackages` is emptied: the
+ *    restoring run has its own.
+ * 3. Restoring it: the dlopen handles go back in Module.LDSO.loadedLibsByHandle, `random`
+ *    is seeded anew (each reader gets their own), and the files of site-packages, which the
+ *    memory does not hold, are written back.
+ *
+ * A bundle is one byte array: MAGIC, a little-endian u32 with the length of a JSON header,
+ * the header, the files' bytes one after another, then Pyodide's own snapshot. The header:
+ * {format, pyodide, buildId, key, extensions (paths, in load order), handles, files, memory}.
+ */
+"use strict";
+
+self.pyodideSnapshot = (() => {
+  const PYODIDE_VERSION = "0.29.3";
+  const FORMAT = 1;
+  const MAGIC = new TextEncoder().encode("NAPKSNAP");
+  const SITE = "/lib/python3.13/site-packages/";
+
+  /** The members of a zip file (a wheel) whose names pass `wanted`, inflated. */
+  async function unzip(bytes, wanted) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let end = bytes.length - 22;
+    while (end >= 0 && view.getUint32(end, true) !== 0x06054b50) end--;
+    if (end < 0) throw new Error("not a zip file");
+    const count = view.getUint16(end + 10, true);
+    let at = view.getUint32(end + 16, true);
+    const found = [];
+    const decoder = new TextDecoder();
+    for (let i = 0; i < count; i++) {
+      if (view.getUint32(at, true) !== 0x02014b50) throw new Error("damaged zip directory");
+      const method = view.getUint16(at + 10, true);
+      const size = view.getUint32(at + 20, true);
+      const nameLength = view.getUint16(at + 28, true);
+      const skip = nameLength + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+      const local = view.getUint32(at + 42, true);
+      const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength));
+      at += 46 + skip;
+      if (!wanted(name)) continue;
+      const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      const data = bytes.subarray(start, start + size);
+      found.push({ name, bytes: method === 0 ? data : await inflate(data) });
+    }
+    return found;
+  }
+
+  async function inflate(data) {
+    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
+  /** Every compiled extension in these wheels: [{path, module}], in the order to load. */
+  async function extensionsOf(wheels) {
+    const found = [];
+    for (const wheel of wheels) found.push(...await unzip(wheel, (n) => n.endsWith(".so")));
+    found.sort((a, b) => (a.name < b.name ? -1 : 1));
+    return compile(found.map(({ name, bytes }) => ({ path: SITE + name, bytes })));
+  }
+
+  /** The extensions a parsed bundle was taken with, in their order, ready for preload. */
+  function extensionsSaved(parsed) {
+    const byPath = new Map(parsed.files.map((f) => [f.path, f.bytes]));
+    return compile(parsed.header.extensions.map((path) => ({ path, bytes: byPath.get(path) })));
+  }
+
+  function compile(found) {
+    return Promise.all(found.map(async ({ path, bytes }) => {
+      if (!bytes) throw new Error(`the snapshot lacks ${path}`);
+      return { path, module: await WebAssembly.compile(bytes) };
+    }));
+  }
+
+  /** Instantiate `extensions` before Python starts, in the next loadPyodide (see 1.). */
+  function preload(extensions) {
+    const create = self._createPyodideModule;
+    self._createPyodideModule = (settings) => {
+      self._createPyodideModule = create;
+      settings.preRun.push((Module) => {
+        for (const { path, module } of extensions) {
+          const dso = Module.newDSO(path, undefined, "loading");
+          dso.refcount = Infinity;
+          dso.global = false;
+          dso.exports = Module.loadWebAssemblyModule(module, {}, path, {});
+        }
+      });
+      return create(settings);
+    };
+  }
+
+  /** loadPyodide's options for the run that takes a snapshot. Pyodide then wraps the
+   * globals in a Proxy that records the path to each object Python takes from them; its
+   * getters would run with that Proxy as `this` ("Illegal invocation" for
+   * crossOriginIsolated, which pyodide_http imports), so they get the real scope. */
+  function takingOptions() {
+    return { _makeSnapshot: true, jsglobals: new Proxy(self, { get: (t, name) => Reflect.get(t, name) }) };
+  }
+
+  /** The bundle of `py` as it is now (see 2.): its memory, its site-packages, and what a
+   * restore needs to know. `extensions` are those given to preload. */
+  function take(py, { key, extensions }) {
+    const Module = py._module;
+    if (py.version !== PYODIDE_VERSION) throw new Error(`written for Pyodide ${PYODIDE_VERSION}, not ${py.version}`);
+    for (const name of Object.keys(py.loadedPackages)) delete py.loadedPackages[name];
+    const handles = {};
+    for (const [handle, dso] of Object.entries(Module.LDSO.loadedLibsByHandle)) {
+      if (Number(handle)) (handles[dso.name] ??= []).push(Number(handle));
+    }
+    const files = [];
+    const walk = (dir) => {
+      for (const name of Module.FS.readdir(dir)) {
+        if (name === "." || name === "..") continue;
+        const path = dir + name;
+        const stat = Module.FS.stat(path);
+        if (Module.FS.isDir(stat.mode)) walk(path + "/");
+        else files.push({ path, bytes: Module.FS.readFile(path) });
+      }
+    };
+    walk(SITE);
+    const get = Module.__hiwire_get;
+    Module.__hiwire_get = (i) => get(i) ?? null;  // a freed slot holds undefined
+    let memory;
+    try {
+      memory = py.makeMemorySnapshot({ serializer: nameObject });
+    } finally {
+      Module.__hiwire_get = get;
+    }
+    const header = {
+      format: FORMAT, pyodide: py.version, buildId: py._api.config.BUILD_ID, key,
+      extensions: extensions.map((e) => e.path), handles,
+      files: files.map((f) => [f.path, f.bytes.length]), memory: memory.length,
+    };
+    return join(header, [...files.map((f) => f.bytes), memory]);
+  }
+
+  function nameObject(value) {
+    if (typeof value === "function" && !/\{\s*\[native code\]\s*\}$/.test(String(value))) {
+      return { source: String(value) };
+    }
+    throw new Error(`Python holds a JavaScript object that cannot be saved: ${Object.prototype.toString.call(value)}`);
+  }
+
+  function unnameObject(serialized) {
+    if (typeof serialized?.source !== "string") throw new Error("unknown object in the snapshot");
+    return (0, eval)(`(${serialized.source})`);
+  }
+
+  function join(header, parts) {
+    const text = JSON.stringify(header);
+    const before = MAGIC.length + 4 + new TextEncoder().encode(text).length +
+      parts.slice(0, -1).reduce((n, p) => n + p.length, 0);
+    // spaces after the JSON, so that the memory (the last part) starts at a multiple of 16:
+    // Pyodide reads it through a Uint32Array
+    const json = new TextEncoder().encode(text + " ".repeat((16 - (before % 16)) % 16));
+    const size = MAGIC.length + 4 + json.length + parts.reduce((n, p) => n + p.length, 0);
+    const out = new Uint8Array(size);
+    out.set(MAGIC);
+    new DataView(out.buffer).setUint32(MAGIC.length, json.length, true);
+    let at = MAGIC.length + 4;
+    for (const part of [json, ...parts]) { out.set(part, at); at += part.length; }
+    return out;
+  }
+
+  /** The header, files and memory of a bundle; throws unless it is whole and is one this
+   * Pyodide and this `key` can restore. */
+  function parse(bundle, key) {
+    if (bundle.length < MAGIC.length + 4 || MAGIC.some((b, i) => bundle[i] !== b)) {
+      throw new Error("not a snapshot bundle");
+    }
+    const length = new DataView(bundle.buffer, bundle.byteOffset).getUint32(MAGIC.length, true);
+    let at = MAGIC.length + 4 + length;
+    const header = JSON.parse(new TextDecoder().decode(bundle.subarray(MAGIC.length + 4, at)));
+    if (header.format !== FORMAT || header.pyodide !== PYODIDE_VERSION || header.key !== key) {
+      throw new Error(`made by another build (format ${header.format}, Pyodide ${header.pyodide})`);
+    }
+    const files = header.files.map(([path, size]) => {
+      const bytes = bundle.subarray(at, at + size);
+      at += size;
+      return { path, bytes };
+    });
+    if (at + header.memory !== bundle.length) throw new Error("the snapshot is cut short or too long");
+    return { header, files, memory: bundle.subarray(at) };
+  }
+
+  /** loadPyodide's options to restore `parsed` (from parse); call preload first with the
+   * extensions in header.extensions' order. */
+  function restoringOptions(parsed) {
+    return { _loadSnapshot: parsed.memory, _snapshotDeserializer: unnameObject };
+  }
+
+  /** After loadPyodide restored `parsed`: handles, files, a fresh seed (see 3.). */
+  function afterRestore(py, parsed) {
+    const Module = py._module;
+    for (const [name, handles] of Object.entries(parsed.header.handles)) {
+      const dso = Module.LDSO.loadedLibsByName[name];
+      if (!dso) throw new Error(`the snapshot needs ${name}, which is not loaded`);
+      for (const handle of handles) Module.LDSO.loadedLibsByHandle[handle] = dso;
+    }
+    for (const { path, bytes } of parsed.files) {
+      Module.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+      Module.FS.writeFile(path, bytes, { canOwn: true });
+    }
+    py.runPython("import random; random.seed()");
+  }
+
+  return { PYODIDE_VERSION, unzip, extensionsOf, extensionsSaved, preload, takingOptions, take,
+           parse, restoringOptions, afterRestore };
+})();
