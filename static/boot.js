@@ -77,7 +77,7 @@
       stages: Object.fromEntries(config.stages.map((s) => [s.id, s.bytes])),
       entry: config.entry, session: { ...config.session, state: location.hash, notice },
       snapshot: config.snapshot, snapshotModule: absolute(config.snapshotModule),
-      snapshotImports: config.snapshotImports,
+      snapshotImports: config.snapshotImports, snapshotRehearse: config.snapshotRehearse,
     };
   }
 

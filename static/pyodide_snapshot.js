@@ -30,6 +30,29 @@
 
 self.pyodideSnapshot = (() => {
   const PYODIDE_VERSION = "0.29.3";
+  // Pyodide's own text for each internal used below, by the file that holds it:
+  // tests/app/test_pyodide_snapshot.py finds every one in the release the site ships.
+  const INTERNALS = {
+    "pyodide.asm.js": [
+      'Module["LDSO"]=LDSO', 'Module["newDSO"]=newDSO',  // 1.
+      'Module["loadWebAssemblyModule"]=loadWebAssemblyModule',
+      "newDSO=(name,handle,syms)=>{var dso={refcount:Infinity,name,exports:syms,global:true};",
+      "var getMemory=size=>{if(runtimeInitialized){return _calloc(size,1)}var ret=___heap_base;",
+      "function preRun(){if(Module[\"preRun\"]){",
+      "static makeMemorySnapshot({serializer:e}={})",  // 2.
+      "API.getExpectedKeys=function(){return[null,API.config.jsglobals,API.public_api,API,Ue,API,{}",
+      'var __hiwire_get=Module["__hiwire_get"]', "loadedPackages={}",
+      // the Proxy round the globals: a getter runs with the Proxy as `this`
+      "get(r,n,o){if(n===xr)return e;if(n===Pr)return r;let i=Reflect.get(...arguments)",
+      "function Ar(t,e,r){let n=API.getExpectedKeys();",  // 3.
+      "LDSO.loadedLibsByHandle[handle]=dso",
+    ],
+    "pyodide.js": [
+      "async function Ce(e,t){if(!e._loadSnapshot)return;",
+      "i.finalizeBootstrap(a,n._snapshotDeserializer)",
+      "typeof _createPyodideModule!=\"function\"", "let t=await _createPyodideModule(e);",
+    ],
+  };
   const FORMAT = 1;
   const MAGIC = new TextEncoder().encode("NAPKSNAP");
   const SITE = "/lib/python3.13/site-packages/";
@@ -146,7 +169,7 @@ self.pyodideSnapshot = (() => {
       extensions: extensions.map((e) => e.path), handles,
       files: files.map((f) => [f.path, f.bytes.length]), memory: memory.length,
     };
-    return join(header, [...files.map((f) => f.bytes), memory]);
+    return pack(header, [...files.map((f) => f.bytes), memory]);
   }
 
   function nameObject(value) {
@@ -161,7 +184,7 @@ self.pyodideSnapshot = (() => {
     return (0, eval)(`(${serialized.source})`);
   }
 
-  function join(header, parts) {
+  function pack(header, parts) {
     const text = JSON.stringify(header);
     const before = MAGIC.length + 4 + new TextEncoder().encode(text).length +
       parts.slice(0, -1).reduce((n, p) => n + p.length, 0);
@@ -219,6 +242,6 @@ self.pyodideSnapshot = (() => {
     py.runPython("import random; random.seed()");
   }
 
-  return { PYODIDE_VERSION, unzip, extensionsOf, extensionsSaved, preload, takingOptions, take,
-           parse, restoringOptions, afterRestore };
+  return { PYODIDE_VERSION, INTERNALS, unzip, extensionsOf, extensionsSaved, preload,
+           takingOptions, take, pack, parse, restoringOptions, afterRestore };
 })();

@@ -21,6 +21,7 @@ let cfg = null;     // the page's config; every URL in it is absolute (a blob: w
 let py = null;      // the Pyodide API, once the runtime stage is done
 let bridge = null;  // app.site.worker_bridge.WorkerBridge (a PyProxy), once the lab is rendered
 let stage = "runtime";
+let browserWasm = false;  // fetch the runtime's wasm as the browser does (a repeat visit)
 const stats = {};   // stage -> {loaded, total, started, shown, ms}
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 
@@ -62,7 +63,7 @@ const realFetch = self.fetch.bind(self);
 let failBoot;
 let failedDownload = null;  // what failBoot was given
 const fatal = new Promise((_, reject) => {
-  failBoot = (error) => { failedDownload ??= error; reject(error); };
+  failBoot = (error) => { failedDownload ??= error; reject(error); return error; };
 });
 fatal.catch(() => {});
 const ALGORITHMS = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" };
@@ -106,6 +107,14 @@ function download(url, init, owner) {
 
 self.fetch = async (input, init = {}) => {
   const url = new URL(input instanceof Request ? input.url : String(input), cfg.base).href;
+  if (browserWasm && url.endsWith(".wasm") && url in cfg.integrity) {
+    // the browser's own response, checked by the browser: it keeps the compiled code
+    // beside its cache entry for the next visit (a Response made here would not be kept)
+    stats[stage].loaded += cfg.sizes[url] ?? 0;
+    return realFetch(url, { integrity: cfg.integrity[url] }).catch(async (error) => {
+      throw failBoot(await explainFailure(url, { integrity: cfg.integrity[url] }, error));
+    });
+  }
   const started = early.get(url);
   early.delete(url);
   const got = await (started ?? download(url, init, stage));
@@ -275,9 +284,11 @@ async function boot(config) {
       return ready(started, await bootRestored(saved));
     } catch (error) {
       if (error === failedDownload) throw error;  // the network, not the snapshot
-      await snapshots.discard(saved.url, `restoring it failed (${error.message ?? error})`);
+      const what = error.reading ? "reading" : "restoring";
+      await snapshots.discard(saved.url, `${what} it failed (${error.message ?? error})`);
       resetStats();
       py = bridge = null;  // abandoned: a fresh interpreter follows
+      browserWasm = false;
     }
   }
   const early = prefetch();
@@ -294,21 +305,40 @@ async function boot(config) {
 // The interpreter of an earlier visit, restored with its imports done; its site-packages
 // come with it, so the packages stage downloads nothing.
 async function bootRestored(saved) {
+  browserWasm = true;
   const early = prefetch([]);
+  let bytes;
   await during("runtime", async () => {
-    await Promise.all([early, loadRuntime(), importChecked(cfg.snapshotModule)]);
-    const parsed = pyodideSnapshot.parse(saved.bytes, saved.url);
+    const lap = laps(stats.runtime.parts = {});
+    [bytes] = await Promise.all([saved.bytes, early, loadRuntime(),
+                                 importChecked(cfg.snapshotModule)]);
+    lap("read snapshot");  // from the cache, inflated, while the scripts load
+    const parsed = pyodideSnapshot.parse(bytes, saved.url);
     pyodideSnapshot.preload(await pyodideSnapshot.extensionsSaved(parsed));
+    lap("compile extensions");
     await startRuntime(pyodideSnapshot.restoringOptions(parsed));
+    lap("restore");
     pyodideSnapshot.afterRestore(py, parsed);
+    lap("write files");
     checkRestored();
     sayHello();
+    lap("check");
   });
   await during("packages", async () => {});
   await during("model", loadFiles);
   await during("render", firstRender);
-  snapshots.note(`restored the snapshot (${saved.bytes.length} bytes)`);
+  snapshots.note(`restored the snapshot (${bytes.length} bytes)`);
   return { restored: true, take: false };
+}
+
+// Milliseconds since the last call, by name, into `parts`.
+function laps(parts) {
+  let last = performance.now();
+  return (name) => {
+    const now = performance.now();
+    parts[name] = Math.round(now - last);
+    last = now;
+  };
 }
 
 // numpy's first calls after a restore, against plain Python: a compiled extension whose
@@ -373,7 +403,10 @@ const snapshots = {
       const response = await cache.match(url);
       if (!response) return null;
       const inflated = response.body.pipeThrough(new DecompressionStream("gzip"));
-      return { url, bytes: new Uint8Array(await new Response(inflated).arrayBuffer()) };
+      const bytes = new Response(inflated).arrayBuffer().then((buffer) => new Uint8Array(buffer),
+        (error) => Promise.reject(Object.assign(new Error(error.message), { reading: true })));
+      bytes.catch(() => {});  // reported where it is awaited
+      return { url, bytes };
     } catch (error) {
       if (url) await this.discard(url, `reading it failed (${error.message})`);
       else this.note(`snapshots are unavailable: ${error.message}`);
@@ -397,7 +430,8 @@ const snapshots = {
     resetStats();
     const started = performance.now();
     const url = await this.url();
-    const lock = await prefetch(cfg.packages, false);
+    browserWasm = true;
+    const lock = await prefetch(cfg.packages, Boolean(cfg.snapshotRehearse));
     const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
     const wheels = await Promise.all(compiled.map(async (name) => new Uint8Array(
       await (await fetch(new URL(lock.packages[name].file_name, cfg.packageBase).href)).arrayBuffer())));
@@ -407,6 +441,7 @@ const snapshots = {
     await startRuntime(pyodideSnapshot.takingOptions());
     await installPackages();
     py.runPython(cfg.snapshotImports.map((name) => `import ${name}`).join("\n"));
+    if (cfg.snapshotRehearse) await rehearse();
     const bundle = pyodideSnapshot.take(py, { key: url, extensions });
     const zipped = new Blob([bundle]).stream().pipeThrough(new CompressionStream("gzip"));
     const blob = await new Response(zipped).blob();
@@ -415,6 +450,14 @@ const snapshots = {
               `${Math.round(performance.now() - started)} ms`);
   },
 };
+
+async function rehearse() {
+  await loadFiles();
+  const rehearsal = py.pyimport(cfg.entry).WorkerBridge(() => {});
+  (await rehearsal.render.callKwargs(cfg.session)).destroy();
+  rehearsal.destroy();
+  py.runPython("import gc, panel as pn; pn.state.reset(); gc.collect()");
+}
 
 async function runPython(message) {
   if (!py) throw new Error("Python has not started yet.");

@@ -6,10 +6,12 @@
 Builds the site with --self-host from that full Pyodide distribution (unless --site names a
 built one), serves it from 127.0.0.1 and prints, from one run, side by side:
 
-  boot     cold loads, alternating: a bare page that boots the same Pyodide in a worker and
-           imports numpy, against our page up to `body[data-state=ready]`, with our stages
-           (runtime, packages, model, first render and its parts, the page's drawing) and
-           the ratio of the medians
+  boot     alternating: a bare page that boots the same Pyodide in a worker and imports
+           numpy (cold), against our page up to `body[data-state=ready]`: a first visit
+           (cold) with our stages (runtime, packages, model, first render and its parts,
+           the page's drawing), then, once the snapshot it leaves is saved, a second visit
+           restored from it; the ratios of the medians; then one cold load of each page at
+           each --throttle (Chromium's network emulation)
   latency  in the live lab, each timed inside the page from the click or key press to the
            change on screen: Generate (new prompt text), temperature (redrawn summary of
            the bars), a view switch (Next token <-> Attention, both built), a head off/on
@@ -134,9 +136,17 @@ def serve_folder(site: Path, tmp: Path) -> Path:
     return folder
 
 
-def cold_load(browser, url: str, timeout_s: float = 400) -> tuple[float, dict]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def load_page(context, url: str, mbits: float | None = None, timeout_s: float = 400):
+    """Navigation to ready (or the bare page's ready) in `context`, the network limited to
+    `mbits` (Chromium's own emulation, which also holds the page's workers) if given:
+    (seconds, the page's timings, the page)."""
     page = context.new_page()
+    if mbits:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 20, "downloadThroughput": mbits * 1e6 / 8,
+            "uploadThroughput": mbits * 1e6 / 8})
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)",
@@ -144,26 +154,81 @@ def cold_load(browser, url: str, timeout_s: float = 400) -> tuple[float, dict]:
     elapsed = time.perf_counter() - started
     state = page.evaluate("document.body.dataset.state")
     info = page.evaluate("window.napkin ? napkin.log.timings : window.bare")
-    context.close()
     if state != "ready":
         sys.exit(f"{url} did not get ready: {info}")
-    return elapsed, info or {}
+    return elapsed, info or {}, page
 
 
-def boot_figures(browser, base: str, runs: int) -> None:
-    bare, ours, stages = [], [], []
+def cold_load(browser, url: str, mbits: float | None = None) -> tuple[float, dict]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        return load_page(context, url, mbits)[:2]
+    finally:
+        context.close()
+
+
+def visits(browser, base: str) -> tuple[float, dict, float, dict, dict]:
+    """A first visit in a fresh context, the snapshot it leaves (taken in the background),
+    then a second visit restored from it: (first s, its timings, second s, its timings,
+    the snapshot log)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        first, timings, page = load_page(context, base + "index.html")
+        page.wait_for_function("napkin.log.snapshot.taking === false", timeout=400_000)
+        saved = page.evaluate("napkin.log.snapshot")
+        page.close()
+        second, again, page = load_page(context, base + "index.html")
+        restored = page.evaluate("napkin.log.snapshot.restored")
+        page.close()
+        if not restored:
+            sys.exit(f"the second visit was not restored from a snapshot: {saved}")
+        return first, timings, second, again, saved
+    finally:
+        context.close()
+
+
+def snapshot_bytes(notes: list[str]) -> str:
+    found = [n for n in notes if n.startswith("saved a snapshot")]
+    return found[-1].removeprefix("saved a snapshot: ") if found else "none saved"
+
+
+def boot_figures(browser, base: str, runs: int, throttles: list[float]) -> None:
+    bare, ours, stages, second, restored, log = [], [], [], [], [], {}
     for _ in range(runs):
         bare.append(cold_load(browser, base + "bare.html")[0])
-        seconds, timings = cold_load(browser, base + "index.html")
+        seconds, timings, again, again_timings, log = visits(browser, base)
         ours.append(seconds)
         stages.append(timings)
-    print(f"\nboot, {runs} cold loads each, alternating (load average {load()})")
+        second.append(again)
+        restored.append(again_timings)
+    print(f"\nboot, {runs} runs, alternating: a bare page, our first visit and second visit "
+          f"(load average {load()})")
     print(f"  bare page: Pyodide + import numpy   median {statistics.median(bare):6.2f} s   "
           f"{[round(x, 2) for x in bare]}")
-    print(f"  our page to ready                   median {statistics.median(ours):6.2f} s   "
+    print(f"  our page to ready, first visit      median {statistics.median(ours):6.2f} s   "
           f"{[round(x, 2) for x in ours]}")
     ratio = statistics.median(ours) / statistics.median(bare)
     print(f"  ratio                               {ratio:6.2f}   (target <= 1.6)")
+    print(f"  second visit, from the snapshot     median {statistics.median(second):6.2f} s   "
+          f"{[round(x, 2) for x in second]}")
+    ratio = statistics.median(second) / statistics.median(bare)
+    print(f"  ratio                               {ratio:6.2f}   (target <= 1.0)")
+    print(f"  the snapshot (raw, gzip)            {snapshot_bytes(log['notes'])}")
+    for name in ("runtime", "model", "render"):
+        values = [t[name]["ms"] / 1000 for t in restored]
+        print(f"    {name:10} median {statistics.median(values):6.2f} s (second visit)")
+        for part in restored[0][name].get("parts", {}):
+            values = [t[name]["parts"][part] / 1000 for t in restored]
+            print(f"      {part:18} median {statistics.median(values):6.2f} s")
+    drawn = [s - t["total_ms"] / 1000 for s, t in zip(second, restored, strict=True)]
+    print(f"    {'page draws':10} median {statistics.median(drawn):6.2f} s (second visit)")
+    for mbits in throttles:
+        slow_bare = cold_load(browser, base + "bare.html", mbits)[0]
+        slow_ours = cold_load(browser, base + "index.html", mbits)[0]
+        print(f"  at {mbits:g} Mbit/s (20 ms latency), one cold load each: bare page "
+              f"{slow_bare:6.2f} s, our first visit {slow_ours:6.2f} s, ratio "
+              f"{slow_ours / slow_bare:5.2f}")
+    print("  first visit, by stage:")
     for name in ("runtime", "packages", "model", "render"):
         values = [t[name]["ms"] / 1000 for t in stages]
         print(f"    {name:10} median {statistics.median(values):6.2f} s")
@@ -281,6 +346,9 @@ def main() -> None:
     parser.add_argument("--site", help="a site `napkin-gpt build --self-host` wrote")
     parser.add_argument("--latency-samples", type=int, default=12)
     parser.add_argument("--train-seconds", type=float, default=15.0)
+    parser.add_argument("--throttle", default="50,10",
+                        help="Mbit/s for throttled first visits, comma-separated ('' for none)")
+    parser.add_argument("--boot-only", action="store_true", help="the boot figures only")
     args = parser.parse_args()
     dist = os.environ.get("NAPKIN_PYODIDE_DIST")
     if not args.site and not dist:
@@ -294,7 +362,10 @@ def main() -> None:
         with serving(serve_folder(site, Path(tmp))) as served, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             print(f"headless Chromium, 127.0.0.1, {os.cpu_count()} cores")
-            boot_figures(browser, served.url, args.runs)
+            boot_figures(browser, served.url, args.runs,
+                         [float(x) for x in args.throttle.split(",") if x])
+            if args.boot_only:
+                return
             page = open_lab(browser, served.url + "index.html#view=next")
             latency_figures(page, args.latency_samples)
             compute_figures(page)
