@@ -78,6 +78,7 @@
       entry: config.entry, session: { ...config.session, state: location.hash, notice },
       snapshot: config.snapshot, snapshotModule: absolute(config.snapshotModule),
       snapshotImports: config.snapshotImports, snapshotRehearse: config.snapshotRehearse,
+      snapshotFile: config.snapshotFile,
     };
   }
 

@@ -70,10 +70,11 @@ const ALGORITHMS = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" };
 const early = new Map();  // url -> the download prefetch started, taken by the first fetch
 
 function download(url, init, owner) {
-  const pinned = url in cfg.integrity;
+  const pinned = url in cfg.integrity && !init.optional;  // optional: its failure is not fatal
   const pin = cfg.integrity[url] || init.integrity;
   const verifyHere = Boolean(pin && self.crypto && crypto.subtle);
   init = { ...init };
+  delete init.optional;
   if (verifyHere) delete init.integrity; else if (pin) init.integrity = pin;
   const fail = (error) => { if (pinned) failBoot(error); return error; };
   return (async () => {
@@ -285,7 +286,7 @@ async function boot(config) {
     } catch (error) {
       if (error === failedDownload) throw error;  // the network, not the snapshot
       const what = error.reading ? "reading" : "restoring";
-      await snapshots.discard(saved.url, `${what} it failed (${error.message ?? error})`);
+      await snapshots.discard(saved, `${what} it failed (${error.message ?? error})`);
       resetStats();
       py = bridge = null;  // abandoned: a fresh interpreter follows
       browserWasm = false;
@@ -313,7 +314,7 @@ async function bootRestored(saved) {
     [bytes] = await Promise.all([saved.bytes, early, loadRuntime(),
                                  importChecked(cfg.snapshotModule)]);
     lap("read snapshot");  // from the cache, inflated, while the scripts load
-    const parsed = pyodideSnapshot.parse(bytes, saved.url);
+    const parsed = pyodideSnapshot.parse(bytes, saved.key);
     pyodideSnapshot.preload(await pyodideSnapshot.extensionsSaved(parsed));
     lap("compile extensions");
     await startRuntime(pyodideSnapshot.restoringOptions(parsed));
@@ -327,7 +328,7 @@ async function bootRestored(saved) {
   await during("packages", async () => {});
   await during("model", loadFiles);
   await during("render", firstRender);
-  snapshots.note(`restored the snapshot (${bytes.length} bytes)`);
+  snapshots.note(`restored the snapshot (${bytes.length} bytes, from the ${saved.from})`);
   return { restored: true, take: false };
 }
 
@@ -362,36 +363,43 @@ function ready(started, snapshot) {
          timings: { ...timings, total_ms: Math.round(performance.now() - started) } });
 }
 
-// ---- snapshots: this site's interpreter, kept compressed in the browser's Cache Storage ----
+// ---- snapshots: the interpreter with the lab's modules imported, restored (pyodide_snapshot.js) ----
 
-/* One entry per site build, under a URL made from the hash of every pinned file (the
- * Pyodide runtime, the lock file that pins each wheel, ours included, and our scripts), so
- * a new build never restores an old one's memory. Everything that goes wrong here (no
- * Cache Storage on plain http, a quota error, an entry damaged or of another build) is said
- * in the page's log (napkin.log.snapshot) and the boot goes on without it. */
+/* A snapshot comes from the browser's Cache Storage, where the first visit left it, or else
+ * from the site itself (`napkin-gpt build --snapshot`). Either is keyed by the hash of every
+ * pinned file (the Pyodide runtime, the lock file that pins each wheel, ours included, and
+ * our scripts), so a new build never restores an old one's memory; the Cache Storage holds
+ * one entry, that of the build in use. Whatever goes wrong (no Cache Storage on plain http,
+ * a quota error, an entry damaged or of another build, a restore that fails) is said in
+ * the page's log (napkin.log.snapshot), a bad entry is deleted, and Python starts afresh. */
 const snapshots = {
   CACHE: "napkin-gpt-snapshots",
   available: Boolean(self.caches && self.crypto?.subtle && self.CompressionStream),
   note: (text) => post({ type: "snapshot", text }),
 
-  async url() {
-    const pins = Object.entries(cfg.integrity).sort(([a], [b]) => (a < b ? -1 : 1));
+  // Hex SHA-256 of the pins' values (not their URLs: the build computes the same key for
+  // the site's own snapshot, see app/site/memory_snapshot.py), the packages and imports.
+  async key() {
+    const shipped = cfg.snapshotFile && new URL(cfg.snapshotFile, cfg.base).href;
+    const pins = Object.entries(cfg.integrity).filter(([url]) => url !== shipped)
+      .map(([, pin]) => pin).sort();
     const text = JSON.stringify([pins, cfg.packages, cfg.snapshotImports]);
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-    const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-    return new URL(`napkin-snapshot/${hex}`, cfg.base).href;
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
   },
 
-  // The snapshot of this build ({url, bytes}, still to be parsed), or null; entries of
-  // other builds are deleted on the way.
+  // {key, url, from, bytes: a promise of the bundle} or null; entries of other builds
+  // are deleted on the way.
   async open() {
-    if (!cfg.snapshot || !this.available) {
-      if (cfg.snapshot) this.note("no snapshots here: the browser has no Cache Storage on this origin");
+    if (!cfg.snapshot) return null;
+    if (!this.available) {
+      this.note("no snapshots here: this browser has no Cache Storage on this origin");
       return null;
     }
-    let url;
+    let key;
     try {
-      url = await this.url();
+      key = await this.key();
+      const url = new URL(`napkin-snapshot/${key}`, cfg.base).href;
       post({ type: "snapshot", key: url });
       const cache = await caches.open(this.CACHE);
       for (const request of await cache.keys()) {
@@ -401,22 +409,41 @@ const snapshots = {
         }
       }
       const response = await cache.match(url);
-      if (!response) return null;
-      const inflated = response.body.pipeThrough(new DecompressionStream("gzip"));
-      const bytes = new Response(inflated).arrayBuffer().then((buffer) => new Uint8Array(buffer),
-        (error) => Promise.reject(Object.assign(new Error(error.message), { reading: true })));
-      bytes.catch(() => {});  // reported where it is awaited
-      return { url, bytes };
+      let saved = null;
+      if (response) saved = { key, url, from: "cache", bytes: this.read(response) };
+      else if (cfg.snapshotFile) {
+        const file = new URL(cfg.snapshotFile, cfg.base).href;
+        const bytes = fetch(file, { optional: true }).then((r) => this.read(r));
+        saved = { key, url: file, from: "site", bytes };
+      }
+      saved?.bytes.catch(() => {});  // reported where it is awaited
+      return saved;
     } catch (error) {
-      if (url) await this.discard(url, `reading it failed (${error.message})`);
-      else this.note(`snapshots are unavailable: ${error.message}`);
+      this.note(`snapshots are unavailable: ${error.message}`);
       return null;
     }
   },
 
-  async discard(url, why) {
+  // The bundle in a response: gzipped, unless the host already undid that.
+  async read(response) {
     try {
-      await (await caches.open(this.CACHE)).delete(url);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+      const inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      return new Uint8Array(await new Response(inflated).arrayBuffer());
+    } catch (error) {
+      throw Object.assign(new Error(error.message), { reading: true });
+    }
+  },
+
+  async discard(saved, why) {
+    if (saved.from === "site") {
+      this.note(`the site's snapshot was not used: ${why}; Python started afresh`);
+      return;
+    }
+    try {
+      await (await caches.open(this.CACHE)).delete(saved.url);
       this.note(`deleted the snapshot: ${why}; Python started afresh`);
     } catch (error) {
       this.note(`could not delete the snapshot (${error.message}) after: ${why}`);
@@ -424,12 +451,12 @@ const snapshots = {
   },
 
   // In a worker of its own, after the lab is ready: the same packages from the same files,
-  // the lab's modules imported, then the memory saved (pyodide_snapshot.js).
+  // the lab's modules imported, then the memory saved.
   async take(config) {
     cfg = config;
     resetStats();
     const started = performance.now();
-    const url = await this.url();
+    const key = await this.key();
     browserWasm = true;
     const lock = await prefetch(cfg.packages, Boolean(cfg.snapshotRehearse));
     const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
@@ -442,9 +469,10 @@ const snapshots = {
     await installPackages();
     py.runPython(cfg.snapshotImports.map((name) => `import ${name}`).join("\n"));
     if (cfg.snapshotRehearse) await rehearse();
-    const bundle = pyodideSnapshot.take(py, { key: url, extensions });
+    const bundle = pyodideSnapshot.take(py, { key, extensions });
     const zipped = new Blob([bundle]).stream().pipeThrough(new CompressionStream("gzip"));
     const blob = await new Response(zipped).blob();
+    const url = new URL(`napkin-snapshot/${key}`, cfg.base).href;
     await (await caches.open(this.CACHE)).put(url, new Response(blob));
     this.note(`saved a snapshot: ${bundle.length} bytes, ${blob.size} gzipped, in ` +
               `${Math.round(performance.now() - started)} ms`);

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.site import bytecode, wheels
+from app.site.memory_snapshot import SNAPSHOT_FILE, SnapshotError, snapshot_key, take_snapshot
 from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
 from app.site.report import payload, print_report
 from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
@@ -64,7 +65,7 @@ STUCK_SECONDS = 60.0  # the lab's own work
 HEARTBEAT_SECONDS = 2.0
 STALL_SECONDS = 120.0
 PINNED = ("our files", "training text", "Bokeh/Panel JS", "Pyodide runtime",
-          "packages (lock file)")
+          "packages (lock file)", "Python snapshot")
 STAGES = (("runtime", "Python runtime"), ("packages", "Packages"), ("model", "Model"),
           ("render", "First render"))
 MESSAGES = {
@@ -91,6 +92,7 @@ class BuildOptions:
     runaway_seconds: float = RUNAWAY_SECONDS
     wheel_cache: Path | None = None
     offline: bool = False  # only use wheels already in the cache
+    snapshot: bool = False  # ship Python's memory with the lab imported (--self-host only)
 
 
 @dataclass
@@ -281,6 +283,10 @@ def build_site(options: BuildOptions) -> dict:
     pyodide = options.self_host or options.pyodide_npm or default_npm()
     stock_lock = check_pyodide(pyodide, "the Pyodide folder" if options.self_host
                                else "the npm package pyodide at")
+    if options.snapshot and not options.self_host:
+        raise BuildError("--snapshot needs --self-host: a snapshot is only right for the exact "
+                         "runtime and compiled wheels it was taken with, and the CDN's are "
+                         "other builds than a distribution folder's")
     if options.self_host:
         wheels.check_compiled(stock_lock, options.self_host)  # before the slow part
     site = Site(_fresh(options.out))
@@ -296,6 +302,8 @@ def build_site(options: BuildOptions) -> dict:
     pictures = snapshots(load_session(options.weights, corpus_text),
                          {key: title for key, (title, *_) in VIEWS.items()})
     config = page_config(site, options, base, installed, files, needs)
+    if options.snapshot:
+        add_snapshot(site, config)
     csp = content_security_policy(None if options.self_host else PYODIDE_CDN)
     add_pages(site, config, pictures, DEFAULT_VIEW, csp)
     manifest = {
@@ -307,6 +315,21 @@ def build_site(options: BuildOptions) -> dict:
     }
     (site.root / "build.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def add_snapshot(site: Site, config: dict) -> None:
+    """The site's Python, started and with the lab's modules imported, as a memory
+    snapshot a first visit restores (memory_snapshot.py); the config points at it."""
+    key = snapshot_key(config["integrity"], config["packages"], config["snapshotImports"])
+    sizes = take_snapshot(site.root, key, config["snapshotImports"])
+    path = site.add(SNAPSHOT_FILE, "Python snapshot")
+    config["snapshotFile"] = SNAPSHOT_FILE
+    config["integrity"][SNAPSHOT_FILE] = sri(path)
+    config["sizes"][SNAPSHOT_FILE] = path.stat().st_size
+    config["snapshotBytes"] = sizes["bytes"]
+    stages = {stage["id"]: stage for stage in config["stages"]}  # what a restore downloads
+    stages["runtime"]["bytes"] += path.stat().st_size
+    stages["packages"]["bytes"] = 0
 
 
 def page_config(site: Site, options: BuildOptions, base: str, installed: list[wheels.Wheel],
@@ -372,9 +395,10 @@ def main(args: argparse.Namespace) -> int:
             out=Path(args.out), self_host=Path(args.self_host) if args.self_host else None,
             pyodide_npm=Path(args.pyodide_npm) if args.pyodide_npm else None,
             weights=Path(args.weights), corpus=Path(args.corpus) if args.corpus else None,
-            runaway_seconds=args.runaway_seconds, offline=args.offline)
+            runaway_seconds=args.runaway_seconds, offline=args.offline,
+            snapshot=args.snapshot)
         manifest = build_site(options)
-    except (BuildError, VendorError, wheels.WheelsError) as e:
+    except (BuildError, VendorError, wheels.WheelsError, SnapshotError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(manifest, options.out)
