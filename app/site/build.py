@@ -34,8 +34,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.site import bytecode, wheels
-from app.site.memory_snapshot import SNAPSHOT_FILE, SnapshotError, snapshot_key, take_snapshot
+from app.site import bytecode, memory_snapshot, wheels
 from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
 from app.site.report import payload, print_report
 from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
@@ -53,9 +52,6 @@ LOCK_FILE = "pyodide-lock.json"
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
 SHELL = ("boot.js", "worker.js", "pyodide_snapshot.js", "style.css")
-# What the interpreter a snapshot keeps has imported: the worker's entry and the lab.
-SNAPSHOT_IMPORTS = ("numpy", "bokeh", "panel", "panel.io.pyodide", "app.lab.page",
-                    "app.site.worker_bridge")
 PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
 WEIGHT_FILES = ("model.npz", "config.json", BPE_NAME)
@@ -284,9 +280,8 @@ def build_site(options: BuildOptions) -> dict:
     stock_lock = check_pyodide(pyodide, "the Pyodide folder" if options.self_host
                                else "the npm package pyodide at")
     if options.snapshot and not options.self_host:
-        raise BuildError("--snapshot needs --self-host: a snapshot is only right for the exact "
-                         "runtime and compiled wheels it was taken with, and the CDN's are "
-                         "other builds than a distribution folder's")
+        raise BuildError("--snapshot needs --self-host: a snapshot fits only the runtime and "
+                         "compiled wheels it was taken with, and the CDN's are other builds")
     if options.self_host:
         wheels.check_compiled(stock_lock, options.self_host)  # before the slow part
     site = Site(_fresh(options.out))
@@ -320,12 +315,12 @@ def build_site(options: BuildOptions) -> dict:
 def add_snapshot(site: Site, config: dict) -> None:
     """The site's Python, started and with the lab's modules imported, as a memory
     snapshot a first visit restores (memory_snapshot.py); the config points at it."""
-    key = snapshot_key(config["integrity"], config["packages"], config["snapshotImports"])
-    sizes = take_snapshot(site.root, key, config["snapshotImports"])
-    path = site.add(SNAPSHOT_FILE, "Python snapshot")
-    config["snapshotFile"] = SNAPSHOT_FILE
-    config["integrity"][SNAPSHOT_FILE] = sri(path)
-    config["sizes"][SNAPSHOT_FILE] = path.stat().st_size
+    key = memory_snapshot.snapshot_key(config["integrity"], config["packages"],
+                                       config["snapshotImports"])
+    sizes = memory_snapshot.take_snapshot(site.root, key, config["snapshotImports"])
+    path = site.add(memory_snapshot.SNAPSHOT_FILE, "Python snapshot")
+    config["snapshotFile"] = name = memory_snapshot.SNAPSHOT_FILE
+    config["integrity"][name], config["sizes"][name] = sri(path), path.stat().st_size
     config["snapshotBytes"] = sizes["bytes"]
     stages = {stage["id"]: stage for stage in config["stages"]}  # what a restore downloads
     stages["runtime"]["bytes"] += path.stat().st_size
@@ -355,7 +350,7 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
         "session": {"weights": f"{WORKER_HOME}/weights", "corpus": files["data/corpus.txt"],
                     "dist_url": DIST_URL, "extensions": needs.extensions},
         "snapshot": True, "snapshotModule": "pyodide_snapshot.js",
-        "snapshotImports": list(SNAPSHOT_IMPORTS),
+        "snapshotImports": list(memory_snapshot.IMPORTS),
         "scripts": needs.scripts, "integrity": integrity, "sizes": sizes,
         "stages": [{"id": i, "label": label, "bytes": stage_bytes[i]} for i, label in STAGES],
         "timeouts": {"runawayMs": round(options.runaway_seconds * 1000),
@@ -398,7 +393,7 @@ def main(args: argparse.Namespace) -> int:
             runaway_seconds=args.runaway_seconds, offline=args.offline,
             snapshot=args.snapshot)
         manifest = build_site(options)
-    except (BuildError, VendorError, wheels.WheelsError, SnapshotError) as e:
+    except (BuildError, VendorError, wheels.WheelsError, memory_snapshot.SnapshotError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(manifest, options.out)

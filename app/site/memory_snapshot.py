@@ -17,6 +17,10 @@ import subprocess
 from pathlib import Path
 
 SNAPSHOT_FILE = "napkin-snapshot.gz"
+# What the interpreter a snapshot keeps has imported: the worker's entry and the lab (the
+# browser's own snapshots import the same, from the page's config).
+IMPORTS = ("numpy", "bokeh", "panel", "panel.io.pyodide", "app.lab.page",
+           "app.site.worker_bridge")
 TAKE = Path(__file__).with_name("take_snapshot.js")
 
 
