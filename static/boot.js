@@ -10,6 +10,11 @@
  * silent (Python in an endless loop) is terminated and a fresh one restores the lab from
  * the address, with a notice saying why. No lab logic lives here: the lab is Python.
  *
+ * A second visit starts faster: once the lab is ready, a second, short-lived worker saves
+ * this site's Python with the lab's modules imported (a memory snapshot, kept in the
+ * browser's Cache Storage) and the next boot restores it (worker.js). napkin.log.snapshot
+ * says what happened to it.
+ *
  * One boot at a time: the pages of one site (tabs, and the embeds of one blog post) take
  * turns through a Web Lock, held from the worker's start until the lab is ready or has
  * failed, so three embeds never boot three Pythons at once. An embed starts when it is
@@ -77,8 +82,7 @@
       stages: Object.fromEntries(config.stages.map((s) => [s.id, s.bytes])),
       entry: config.entry, session: { ...config.session, state: location.hash, notice },
       snapshot: config.snapshot, snapshotModule: absolute(config.snapshotModule),
-      snapshotImports: config.snapshotImports, snapshotRehearse: config.snapshotRehearse,
-      snapshotFile: config.snapshotFile,
+      snapshotImports: config.snapshotImports, snapshotFile: config.snapshotFile,
     };
   }
 
@@ -309,12 +313,12 @@
       case "ready":
         clearTimeout(run.stall);
         log.timings = message.timings;
-        log.snapshot.restored = message.snapshot.restored;
+        log.snapshot.restored = Boolean(message.snapshot?.restored);
         run.rendering.then(() => {
           if (run !== current) return;
           endTurn(run);
           setState("ready", "Ready.");
-          if (message.snapshot.take) takeSnapshot();
+          if (message.snapshot?.take) takeSnapshot();
           run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
                                       config.timeouts.heartbeatMs);
         });

@@ -6,12 +6,21 @@
  * the lab and returns Bokeh's JSON). Then it relays messages between the page and Python's
  * WorkerBridge (app/site/worker_bridge.py); the lab's logic is all Python.
  *
+ * When a memory snapshot of this site's Python is at hand (an earlier visit's, or the
+ * site's own), the runtime stage restores it instead, with the packages installed and the
+ * lab's modules imported; anything wrong with it gives the fresh boot above. After a fresh
+ * boot the page starts a second worker that takes the snapshot for the next visit
+ * ({type: "snapshot"}, see `snapshots` below).
+ *
  * page -> worker  {type: "boot", config} once, then "rendered" | "patch" | "location" |
  *                 "ping" | "run"; each of these is answered by {type: "idle"} when done;
  *                 and {type: "drawn"} (no answer) for each patch the page has painted.
+ *                 Or, to a worker of its own, {type: "snapshot", config}, answered by "idle".
  * worker -> page  {type: "progress", stage, loaded, total, done?, ms?}  {type: "result", id, value}
  *                 {type: "render", docs_json, render_items, root_ids}  {type: "patch", patch, buffers}
- *                 {type: "ready", timings}  {type: "idle", strict}  {type: "error", message, fatal, id?}
+ *                 {type: "ready", timings, snapshot: {restored, take}}  {type: "idle", strict}
+ *                 {type: "snapshot", key?, text?} (for napkin.log.snapshot)
+ *                 {type: "error", message, fatal, id?}
  *                 {type: "crashed", message} (the runtime failed for good: the page restarts it)
  *                 {type: "refused", what} (a Content Security Policy refused something here)
  */
@@ -300,7 +309,7 @@ async function boot(config) {
   await during("packages", installPackages);
   await during("model", loadFiles);
   await during("render", firstRender);
-  ready(started, { restored: false, take: snapshots.available });
+  ready(started, { restored: false, take: Boolean(cfg.snapshot) && snapshots.available });
 }
 
 // The interpreter of an earlier visit, restored with its imports done; its site-packages
@@ -413,7 +422,8 @@ const snapshots = {
       if (response) saved = { key, url, from: "cache", bytes: this.read(response) };
       else if (cfg.snapshotFile) {
         const file = new URL(cfg.snapshotFile, cfg.base).href;
-        const bytes = fetch(file, { optional: true }).then((r) => this.read(r));
+        const bytes = fetch(file, { optional: true }).then((r) => this.read(r), (error) =>
+          Promise.reject(Object.assign(error, { reading: true })));
         saved = { key, url: file, from: "site", bytes };
       }
       saved?.bytes.catch(() => {});  // reported where it is awaited
@@ -458,7 +468,7 @@ const snapshots = {
     const started = performance.now();
     const key = await this.key();
     browserWasm = true;
-    const lock = await prefetch(cfg.packages, Boolean(cfg.snapshotRehearse));
+    const lock = await prefetch(cfg.packages, false);
     const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
     const wheels = await Promise.all(compiled.map(async (name) => new Uint8Array(
       await (await fetch(new URL(lock.packages[name].file_name, cfg.packageBase).href)).arrayBuffer())));
@@ -468,7 +478,6 @@ const snapshots = {
     await startRuntime(pyodideSnapshot.takingOptions());
     await installPackages();
     py.runPython(cfg.snapshotImports.map((name) => `import ${name}`).join("\n"));
-    if (cfg.snapshotRehearse) await rehearse();
     const bundle = pyodideSnapshot.take(py, { key, extensions });
     const zipped = new Blob([bundle]).stream().pipeThrough(new CompressionStream("gzip"));
     const blob = await new Response(zipped).blob();
@@ -478,14 +487,6 @@ const snapshots = {
               `${Math.round(performance.now() - started)} ms`);
   },
 };
-
-async function rehearse() {
-  await loadFiles();
-  const rehearsal = py.pyimport(cfg.entry).WorkerBridge(() => {});
-  (await rehearsal.render.callKwargs(cfg.session)).destroy();
-  rehearsal.destroy();
-  py.runPython("import gc, panel as pn; pn.state.reset(); gc.collect()");
-}
 
 async function runPython(message) {
   if (!py) throw new Error("Python has not started yet.");

@@ -1,13 +1,22 @@
-"""A second visit restores the first one's Python from a memory snapshot (worker.js,
-static/pyodide_snapshot.js), and a snapshot with anything wrong with it gives a fresh start,
-is deleted and is named in the log. Real Pyodide in Chromium; one browser context, so that
-its visits share their Cache Storage, and four boots in all (see tests/support/pyodide.py
-for the distribution these need)."""
+"""Python restored from a memory snapshot (worker.js, static/pyodide_snapshot.js): a second
+visit restores the one the first visit left in the browser, a site built with --snapshot
+starts from its own, and a snapshot with anything wrong with it gives a fresh start, is
+deleted and is named in the log. Real Pyodide in Chromium (see tests/support/pyodide.py for
+the distribution these need); six boots in all."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
+
+from app.site.memory_snapshot import SNAPSHOT_FILE
+from tests.browser.test_csp import documented_policy
 from tests.support.browser import local_page
-from tests.support.pyodide import BOOT_MS, app, python, settled, wait_in_worker
+from tests.support.models import ROOT
+from tests.support.pyodide import BOOT_MS, DIST, NO_DIST, app, python, settled, wait_in_worker
+from tests.support.static_site import page_config, serving
 
 SESSION = "bridge.lab.session"
 # In the page: the site's one snapshot, read, changed by `edit` (gzipped bytes -> bytes) and
@@ -112,3 +121,61 @@ def test_a_second_visit_restores_python_and_a_bad_snapshot_gives_a_fresh_start(b
         assert page.outside == [] and page.errors == []
     assert not [p for code, p in pyodide_site.log if code >= 400]
     context.close()
+
+
+@pytest.fixture(scope="module")
+def snapshot_site(tmp_path_factory):
+    """A --self-host site built with --snapshot (Node takes the snapshot), served behind the
+    Content Security Policy docs/static-site.md gives hosts: a restore needs no more."""
+    if not DIST:
+        pytest.skip(NO_DIST)
+    out = tmp_path_factory.mktemp("snapshot-site")
+    done = subprocess.run([sys.executable, "-m", "app.cli", "build", "--out", str(out),
+                           "--self-host", DIST, "--offline", "--snapshot"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    with serving(out, {"Content-Security-Policy": documented_policy()}) as served:
+        yield served
+
+
+def test_a_site_built_with_snapshot_starts_from_it_and_without_it_if_it_is_tampered(
+        browser, snapshot_site):
+    config = page_config((snapshot_site.root / "index.html").read_text())
+    assert config["snapshotFile"] == SNAPSHOT_FILE
+    assert config["integrity"][SNAPSHOT_FILE].startswith("sha384-")
+    assert (snapshot_site.root / SNAPSHOT_FILE).read_bytes()[:2] == b"\x1f\x8b"  # gzip
+
+    first = local_page(browser)
+    first.goto(snapshot_site.url + "index.html#view=attention")
+    assert settled(first) == "ready", first.inner_text("#error-text")
+    log = snapshot_log(first)
+    assert log["restored"] is True, log
+    assert "from the site" in " ".join(log["notes"]), log
+    assert first.evaluate("napkin.log.timings.packages.bytes") == 0
+    app(first).get_by_text("attends most to").first.wait_for(timeout=120_000)
+    assert python(first, "import numpy as np\nint(np.arange(5).sum())") == 10
+    assert first.evaluate("napkin.log.refused") == []
+    wheels = [p for code, p in snapshot_site.log if p.endswith(".whl")]
+    assert wheels == []  # site-packages came with the snapshot
+    first.context.close()
+
+    # a snapshot file that is not the one pinned: refused, and Python starts afresh
+    tampered = local_page(browser)
+
+    def flip(route):
+        response = route.fetch()
+        body = bytearray(response.body())
+        body[len(body) // 2] ^= 0xFF
+        route.fulfill(response=response, body=bytes(body))
+
+    tampered.context.route(f"**/{SNAPSHOT_FILE}", flip)
+    tampered.goto(snapshot_site.url + "index.html#view=next")
+    assert settled(tampered) == "ready", tampered.inner_text("#error-text")
+    log = snapshot_log(tampered)
+    notes = " ".join(log["notes"])
+    assert log["restored"] is False, log
+    assert "the site's snapshot was not used" in notes and "Integrity check failed" in notes
+    assert python(tampered, f"{SESSION}.layer") in (0, 1, 2)
+    for page in (first, tampered):
+        assert page.outside == [] and page.errors == []
+    tampered.context.close()
