@@ -352,24 +352,36 @@
   }
 
   // For the next visit: a second, short-lived worker boots the same Python, imports the
-  // lab's modules and saves the memory (worker.js), while this one serves the reader.
-  async function takeSnapshot() {
-    const worker = await createWorker().catch(() => null);
-    if (!worker) return;
+  // lab's modules and saves the memory (worker.js), while this one serves the reader. One
+  // page of the site at a time (a Web Lock; the embeds of a blog post boot together).
+  function takeSnapshot() {
+    if (navigator.deviceMemory && navigator.deviceMemory < 4) {
+      return noteSnapshot({ text: "no snapshot taken: this device has little memory" });
+    }
     log.snapshot.taking = true;
-    worker.onmessage = ({ data }) => {
-      if (data.type === "snapshot") noteSnapshot(data);
-      if (data.type !== "idle") return;
-      worker.terminate();
-      log.snapshot.taking = false;
+    const take = async () => {
+      const worker = await createWorker().catch(() => null);
+      if (!worker) return;
+      await new Promise((done) => {
+        const end = (text) => {
+          if (text) noteSnapshot({ text });
+          worker.terminate();
+          done();
+        };
+        worker.onmessage = ({ data }) => {
+          if (data.type === "snapshot") noteSnapshot(data);
+          if (data.type === "idle") end();
+        };
+        worker.onerror = (event) => {
+          event.preventDefault();
+          end(`no snapshot taken: ${event.message}`);
+        };
+        worker.postMessage({ type: "snapshot", config: workerConfig("") });
+      });
     };
-    worker.onerror = (event) => {
-      event.preventDefault();
-      noteSnapshot({ text: `no snapshot taken: ${event.message}` });
-      worker.terminate();
-      log.snapshot.taking = false;
-    };
-    worker.postMessage({ type: "snapshot", config: workerConfig("") });
+    const locked = navigator.locks?.request("napkin-gpt:snapshot", { ifAvailable: true },
+      (lock) => (lock ? take() : noteSnapshot({ text: "another page is taking the snapshot" })));
+    (locked ?? take()).finally(() => { log.snapshot.taking = false; });
   }
 
   // Python code run in the worker, under the same guard (tests and the console use it).

@@ -4,7 +4,7 @@
  * `_makeSnapshot`) and start from such bytes (`_loadSnapshot`). Out of the box that works
  * for an interpreter without compiled packages and without references to JavaScript objects
  * it cannot name. Everything the lab needs beyond that touches Pyodide's internals, so it is
- * all here, written against Pyodide PYODIDE_VERSION (tests/browser/test_memory_snapshot.py
+ * all here, written against Pyodide PYODIDE_VERSION (tests/app/test_pyodide_snapshot.py
  * fails on another; Pyodide's issues #6418, #5195 and PR #4720, and Cloudflare workerd's
  * src/pyodide/internal/snapshot.ts, describe the same limits):
  *
@@ -136,7 +136,8 @@ self.pyodideSnapshot = (() => {
   }
 
   /** The bundle of `py` as it is now (see 2.): its memory, its site-packages, and what a
-   * restore needs to know. `extensions` are those given to preload. */
+   * restore needs to know. `extensions` are those given to preload. `py` is done with
+   * afterwards (its loadedPackages are emptied): the run that takes a snapshot ends. */
   function take(py, { key, extensions }) {
     const Module = py._module;
     if (py.version !== PYODIDE_VERSION) throw new Error(`written for Pyodide ${PYODIDE_VERSION}, not ${py.version}`);
@@ -237,7 +238,7 @@ self.pyodideSnapshot = (() => {
     }
     for (const { path, bytes } of parsed.files) {
       Module.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
-      Module.FS.writeFile(path, bytes, { canOwn: true });
+      Module.FS.writeFile(path, bytes);  // a copy: the bundle itself can then go
     }
     py.runPython("import random; random.seed()");
   }

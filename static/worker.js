@@ -467,6 +467,11 @@ const snapshots = {
     resetStats();
     const started = performance.now();
     const key = await this.key();
+    const url = new URL(`napkin-snapshot/${key}`, cfg.base).href;
+    if (await (await caches.open(this.CACHE)).match(url)) {
+      this.note("another page has saved the snapshot");
+      return;
+    }
     browserWasm = true;
     const lock = await prefetch(cfg.packages, false);
     const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
@@ -481,7 +486,6 @@ const snapshots = {
     const bundle = pyodideSnapshot.take(py, { key, extensions });
     const zipped = new Blob([bundle]).stream().pipeThrough(new CompressionStream("gzip"));
     const blob = await new Response(zipped).blob();
-    const url = new URL(`napkin-snapshot/${key}`, cfg.base).href;
     await (await caches.open(this.CACHE)).put(url, new Response(blob));
     this.note(`saved a snapshot: ${bundle.length} bytes, ${blob.size} gzipped, in ` +
               `${Math.round(performance.now() - started)} ms`);

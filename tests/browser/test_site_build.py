@@ -43,7 +43,7 @@ def test_the_build_writes_the_site_and_reports_its_payload(npm_site):
         (npm_core() / f).stat().st_size for f in RUNTIME_FILES)
     assert groups["packages (compiled, Pyodide CDN)"]["unknown"] == 4
     ours = sum((npm_site / f).stat().st_size for f in (
-        "index.html", "boot.js", "worker.js", "style.css", "lab.css",
+        "index.html", "boot.js", "worker.js", "pyodide_snapshot.js", "style.css", "lab.css",
         *(f"data/weights/{n}" for n in ("model.npz", "config.json", "bpe.json")),
         *(p.relative_to(npm_site) for p in (npm_site / "packages").glob("napkin_gpt-*.whl"))))
     assert manifest["payload"]["ours_bytes"] == ours
