@@ -110,11 +110,18 @@ self.pyodideSnapshot = (() => {
     }));
   }
 
-  /** Instantiate `extensions` before Python starts, in the next loadPyodide (see 1.). */
+  /** Instantiate `extensions` (or what a promise of them gives) before Python starts, in
+   * the next loadPyodide (see 1.). */
   function preload(extensions) {
     const create = self._createPyodideModule;
-    self._createPyodideModule = (settings) => {
+    Promise.resolve(extensions).catch(() => {});  // a failed restore says why elsewhere
+    self._createPyodideModule = async (settings) => {
       self._createPyodideModule = create;
+      try {
+        extensions = await extensions;  // loadPyodide has started its downloads meanwhile
+      } catch {
+        return create(settings);  // the restore has failed: a fresh start needs none
+      }
       settings.preRun.push((Module) => {
         for (const { path, module } of extensions) {
           const dso = Module.newDSO(path, undefined, "loading");
@@ -222,10 +229,12 @@ self.pyodideSnapshot = (() => {
     return { header, files, memory: bundle.subarray(at) };
   }
 
-  /** loadPyodide's options to restore `parsed` (from parse); call preload first with the
-   * extensions in header.extensions' order. */
+  /** loadPyodide's options to restore `parsed` (from parse, or a promise of it); call
+   * preload first with extensionsSaved(parsed). */
   function restoringOptions(parsed) {
-    return { _loadSnapshot: parsed.memory, _snapshotDeserializer: unnameObject };
+    const memory = Promise.resolve(parsed).then((p) => p.memory);
+    memory.catch(() => {});  // loadPyodide reports it
+    return { _loadSnapshot: memory, _snapshotDeserializer: unnameObject };
   }
 
   /** After loadPyodide restored `parsed`: handles, files, a fresh seed (see 3.). */

@@ -320,15 +320,14 @@ async function bootRestored(saved) {
   let bytes;
   await during("runtime", async () => {
     const lap = laps(stats.runtime.parts = {});
-    [bytes] = await Promise.all([saved.bytes, early, loadRuntime(),
-                                 importChecked(cfg.snapshotModule)]);
-    lap("read snapshot");  // from the cache, inflated, while the scripts load
-    const parsed = pyodideSnapshot.parse(bytes, saved.key);
-    pyodideSnapshot.preload(await pyodideSnapshot.extensionsSaved(parsed));
-    lap("compile extensions");
-    await startRuntime(pyodideSnapshot.restoringOptions(parsed));
-    lap("restore");
-    pyodideSnapshot.afterRestore(py, parsed);
+    await Promise.all([early, loadRuntime(), importChecked(cfg.snapshotModule)]);
+    lap("load scripts");
+    // read from the cache and inflated while Pyodide downloads and compiles its own files
+    const parsed = saved.bytes.then((b) => pyodideSnapshot.parse(bytes = b, saved.key));
+    pyodideSnapshot.preload(parsed.then(pyodideSnapshot.extensionsSaved));
+    await Promise.all([parsed, startRuntime(pyodideSnapshot.restoringOptions(parsed))]);
+    lap("read and restore");
+    pyodideSnapshot.afterRestore(py, await parsed);
     lap("write files");
     checkRestored();
     sayHello();
