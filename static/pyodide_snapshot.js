@@ -153,6 +153,11 @@ self.pyodideSnapshot = (() => {
     for (const [handle, dso] of Object.entries(Module.LDSO.loadedLibsByHandle)) {
       if (Number(handle)) (handles[dso.name] ??= []).push(Number(handle));
     }
+    // not the bytecode of modules already imported: the memory holds them, compiled
+    const cached = py.runPython("import sys; [m.__cached__ for m in list(sys.modules.values()) " +
+                                "if isinstance(getattr(m, '__cached__', None), str)]");
+    const imported = new Set(cached.toJs());
+    cached.destroy();
     const files = [];
     const walk = (dir) => {
       for (const name of Module.FS.readdir(dir)) {
@@ -160,7 +165,7 @@ self.pyodideSnapshot = (() => {
         const path = dir + name;
         const stat = Module.FS.stat(path);
         if (Module.FS.isDir(stat.mode)) walk(path + "/");
-        else files.push({ path, bytes: Module.FS.readFile(path) });
+        else if (!imported.has(path)) files.push({ path, bytes: Module.FS.readFile(path) });
       }
     };
     walk(SITE);
