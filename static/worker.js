@@ -30,7 +30,6 @@ let cfg = null;     // the page's config; every URL in it is absolute (a blob: w
 let py = null;      // the Pyodide API, once the runtime stage is done
 let bridge = null;  // app.site.worker_bridge.WorkerBridge (a PyProxy), once the lab is rendered
 let stage = "runtime";
-let browserWasm = false;  // fetch the runtime's wasm as the browser does (a repeat visit)
 const stats = {};   // stage -> {loaded, total, started, shown, ms}
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 
@@ -117,14 +116,6 @@ function download(url, init, owner) {
 
 self.fetch = async (input, init = {}) => {
   const url = new URL(input instanceof Request ? input.url : String(input), cfg.base).href;
-  if (browserWasm && url.endsWith(".wasm") && url in cfg.integrity) {
-    // the browser's own response, checked by the browser: it keeps the compiled code
-    // beside its cache entry for the next visit (a Response made here would not be kept)
-    stats[stage].loaded += cfg.sizes[url] ?? 0;
-    return realFetch(url, { integrity: cfg.integrity[url] }).catch(async (error) => {
-      throw failBoot(await explainFailure(url, { integrity: cfg.integrity[url] }, error));
-    });
-  }
   const started = early.get(url);
   early.delete(url);
   const got = await (started ?? download(url, init, stage));
@@ -298,7 +289,6 @@ async function boot(config) {
       await snapshots.discard(saved, `${what} it failed (${error.message ?? error})`);
       resetStats();
       py = bridge = null;  // abandoned: a fresh interpreter follows
-      browserWasm = false;
     }
   }
   const early = prefetch();
@@ -315,7 +305,6 @@ async function boot(config) {
 // The interpreter of an earlier visit, restored with its imports done; its site-packages
 // come with it, so the packages stage downloads nothing.
 async function bootRestored(saved) {
-  browserWasm = true;
   const early = prefetch([]);
   let bytes;
   await during("runtime", async () => {
@@ -471,7 +460,6 @@ const snapshots = {
       this.note("another page has saved the snapshot");
       return;
     }
-    browserWasm = true;
     const lock = await prefetch(cfg.packages, false);
     const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
     const wheels = await Promise.all(compiled.map(async (name) => new Uint8Array(
