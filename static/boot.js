@@ -381,7 +381,9 @@
     };
     const locked = navigator.locks?.request("napkin-gpt:snapshot", { ifAvailable: true },
       (lock) => (lock ? take() : noteSnapshot({ text: "another page is taking the snapshot" })));
-    (locked ?? take()).finally(() => { log.snapshot.taking = false; });
+    (locked ?? take())
+      .catch((error) => noteSnapshot({ text: `no snapshot taken: ${error.message}` }))
+      .finally(() => { log.snapshot.taking = false; });
   }
 
   // Python code run in the worker, under the same guard (tests and the console use it).

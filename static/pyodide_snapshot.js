@@ -77,7 +77,8 @@ self.pyodideSnapshot = (() => {
       const name = decoder.decode(bytes.subarray(at + 46, at + 46 + nameLength));
       at += 46 + skip;
       if (!wanted(name)) continue;
-      const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      const start = local + 30 + view.getUint16(local + 26, true) +
+        view.getUint16(local + 28, true);
       const data = bytes.subarray(start, start + size);
       found.push({ name, bytes: method === 0 ? data : await inflate(data) });
     }
@@ -139,7 +140,8 @@ self.pyodideSnapshot = (() => {
    * getters would run with that Proxy as `this` ("Illegal invocation" for
    * crossOriginIsolated, which pyodide_http imports), so they get the real scope. */
   function takingOptions() {
-    return { _makeSnapshot: true, jsglobals: new Proxy(self, { get: (t, name) => Reflect.get(t, name) }) };
+    const globals = new Proxy(self, { get: (scope, name) => Reflect.get(scope, name) });
+    return { _makeSnapshot: true, jsglobals: globals };
   }
 
   /** The bundle of `py` as it is now (see 2.): its memory, its site-packages, and what a
@@ -147,7 +149,9 @@ self.pyodideSnapshot = (() => {
    * afterwards (its loadedPackages are emptied): the run that takes a snapshot ends. */
   function take(py, { key, extensions }) {
     const Module = py._module;
-    if (py.version !== PYODIDE_VERSION) throw new Error(`written for Pyodide ${PYODIDE_VERSION}, not ${py.version}`);
+    if (py.version !== PYODIDE_VERSION) {
+      throw new Error(`written for Pyodide ${PYODIDE_VERSION}, not ${py.version}`);
+    }
     for (const name of Object.keys(py.loadedPackages)) delete py.loadedPackages[name];
     const handles = {};
     for (const [handle, dso] of Object.entries(Module.LDSO.loadedLibsByHandle)) {
@@ -189,7 +193,8 @@ self.pyodideSnapshot = (() => {
     if (typeof value === "function" && !/\{\s*\[native code\]\s*\}$/.test(String(value))) {
       return { source: String(value) };
     }
-    throw new Error(`Python holds a JavaScript object that cannot be saved: ${Object.prototype.toString.call(value)}`);
+    const what = Object.prototype.toString.call(value);
+    throw new Error(`Python holds a JavaScript object that cannot be saved: ${what}`);
   }
 
   function unnameObject(serialized) {
@@ -230,7 +235,9 @@ self.pyodideSnapshot = (() => {
       at += size;
       return { path, bytes };
     });
-    if (at + header.memory !== bundle.length) throw new Error("the snapshot is cut short or too long");
+    if (at + header.memory !== bundle.length) {
+      throw new Error("the snapshot is cut short or too long");
+    }
     return { header, files, memory: bundle.subarray(at) };
   }
 

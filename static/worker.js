@@ -360,7 +360,7 @@ function ready(started, snapshot) {
          timings: { ...timings, total_ms: Math.round(performance.now() - started) } });
 }
 
-// ---- snapshots: the interpreter with the lab's modules imported, restored (pyodide_snapshot.js) ----
+// ---- snapshots: Python with the lab's modules imported, restored (pyodide_snapshot.js) ----
 
 /* A snapshot comes from the browser's Cache Storage, where the first visit left it, or else
  * from the site itself (`napkin-gpt build --snapshot`). Either is keyed by the hash of every
@@ -461,7 +461,8 @@ const snapshots = {
       return;
     }
     const lock = await prefetch(cfg.packages, false);
-    const compiled = cfg.packages.filter((name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
+    const compiled = cfg.packages.filter(
+      (name) => !lock.packages[name].file_name.endsWith("-none-any.whl"));
     const wheels = await Promise.all(compiled.map(async (name) => new Uint8Array(
       await (await fetch(new URL(lock.packages[name].file_name, cfg.packageBase).href)).arrayBuffer())));
     await Promise.all([loadRuntime(), importChecked(cfg.snapshotModule)]);

@@ -144,6 +144,8 @@ def test_the_modules_the_lab_imports_ship_compiled_for_pyodide(npm_site):
         folder, file = name.split("/__pycache__/")
         assert f"{folder}/{file.removesuffix('.cpython-313.pyc')}.py" in sources
     assert len(compiled) < len(sources)  # only what the lab imports
+    with zipfile.ZipFile(next((npm_site / "packages").glob("napkin_gpt-*.whl"))) as z:
+        assert [n for n in z.namelist() if n.endswith(".pyc")] == []  # ours: sources only
 
 
 def test_every_view_has_a_small_snapshot_shown_for_its_link(npm_site):
