@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fetch the pure-Python wheels into the cache and stop")
     p.add_argument("--snapshot", action="store_true",
                    help="with --self-host: ship Python already started, as a memory snapshot "
-                        "a first visit restores (about 26 MB more; needs Node.js)")
+                        "a first visit restores (about 23 MB; needs Node.js)")
     p.set_defaults(run=build)
 
     add_export_parser(sub)

@@ -317,11 +317,10 @@ def add_snapshot(site: Site, config: dict) -> None:
     snapshot a first visit restores (memory_snapshot.py); the config points at it."""
     key = memory_snapshot.snapshot_key(config["integrity"], config["packages"],
                                        config["snapshotImports"])
-    sizes = memory_snapshot.take_snapshot(site.root, key, config["snapshotImports"])
+    memory_snapshot.take_snapshot(site.root, key, config["snapshotImports"])
     path = site.add(memory_snapshot.SNAPSHOT_FILE, "Python snapshot")
     config["snapshotFile"] = name = memory_snapshot.SNAPSHOT_FILE
     config["integrity"][name], config["sizes"][name] = sri(path), path.stat().st_size
-    config["snapshotBytes"] = sizes["bytes"]
     stages = {stage["id"]: stage for stage in config["stages"]}  # what a restore downloads
     stages["runtime"]["bytes"] += path.stat().st_size
     stages["packages"]["bytes"] = 0
