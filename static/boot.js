@@ -10,6 +10,11 @@
  * silent (Python in an endless loop) is terminated and a fresh one restores the lab from
  * the address, with a notice saying why. No lab logic lives here: the lab is Python.
  *
+ * A second visit starts faster: once the lab is ready, a second, short-lived worker saves
+ * this site's Python with the lab's modules imported (a memory snapshot, kept in the
+ * browser's Cache Storage) and the next boot restores it (worker.js). napkin.log.snapshot
+ * says what happened to it.
+ *
  * One boot at a time: the pages of one site (tabs, and the embeds of one blog post) take
  * turns through a Web Lock, held from the worker's start until the lab is ready or has
  * failed, so three embeds never boot three Pythons at once. An embed starts when it is
@@ -28,7 +33,8 @@
   const absolute = (url) => new URL(url, document.baseURI).href;
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
-                turns: [], refused: [] };  // refused: what a Content Security Policy refused
+                turns: [], refused: [],  // refused: what a Content Security Policy refused
+                snapshot: { key: null, restored: null, notes: [] } };  // see worker.js
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
@@ -75,6 +81,8 @@
       files: map(config.files), integrity: map(config.integrity), sizes: map(config.sizes),
       stages: Object.fromEntries(config.stages.map((s) => [s.id, s.bytes])),
       entry: config.entry, session: { ...config.session, state: location.hash, notice },
+      snapshot: config.snapshot, snapshotModule: absolute(config.snapshotModule),
+      snapshotImports: config.snapshotImports, snapshotFile: config.snapshotFile,
     };
   }
 
@@ -305,13 +313,18 @@
       case "ready":
         clearTimeout(run.stall);
         log.timings = message.timings;
+        log.snapshot.restored = Boolean(message.snapshot?.restored);
         run.rendering.then(() => {
           if (run !== current) return;
           endTurn(run);
           setState("ready", "Ready.");
+          if (message.snapshot?.take) takeSnapshot();
           run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
                                       config.timeouts.heartbeatMs);
         });
+        break;
+      case "snapshot":
+        noteSnapshot(message);
         break;
       case "refused":  // by a Content Security Policy, in the worker
         log.refused.push(message.what);
@@ -328,6 +341,49 @@
       default:
         console.warn("napkin: unknown message from the worker", message);
     }
+  }
+
+  function noteSnapshot(message) {
+    if (message.key) log.snapshot.key = message.key;
+    if (message.text) {
+      log.snapshot.notes.push(message.text);
+      console.info("napkin: snapshot:", message.text);
+    }
+  }
+
+  // For the next visit: a second, short-lived worker boots the same Python, imports the
+  // lab's modules and saves the memory (worker.js), while this one serves the reader. One
+  // page of the site at a time (a Web Lock; the embeds of a blog post boot together).
+  function takeSnapshot() {
+    if (navigator.deviceMemory && navigator.deviceMemory < 4) {
+      return noteSnapshot({ text: "no snapshot taken: this device has little memory" });
+    }
+    log.snapshot.taking = true;
+    const take = async () => {
+      const worker = await createWorker().catch(() => null);
+      if (!worker) return;
+      await new Promise((done) => {
+        const end = (text) => {
+          if (text) noteSnapshot({ text });
+          worker.terminate();
+          done();
+        };
+        worker.onmessage = ({ data }) => {
+          if (data.type === "snapshot") noteSnapshot(data);
+          if (data.type === "idle") end();
+        };
+        worker.onerror = (event) => {
+          event.preventDefault();
+          end(`no snapshot taken: ${event.message}`);
+        };
+        worker.postMessage({ type: "snapshot", config: workerConfig("") });
+      });
+    };
+    const locked = navigator.locks?.request("napkin-gpt:snapshot", { ifAvailable: true },
+      (lock) => (lock ? take() : noteSnapshot({ text: "another page is taking the snapshot" })));
+    (locked ?? take())
+      .catch((error) => noteSnapshot({ text: `no snapshot taken: ${error.message}` }))
+      .finally(() => { log.snapshot.taking = false; });
   }
 
   // Python code run in the worker, under the same guard (tests and the console use it).

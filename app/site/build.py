@@ -34,7 +34,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.site import bytecode, wheels
+from app.site import bytecode, memory_snapshot, wheels
 from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
 from app.site.report import payload, print_report
 from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
@@ -51,7 +51,7 @@ RUNTIME_FILES = ("pyodide.js", "pyodide.asm.js", "pyodide.asm.wasm", "python_std
 LOCK_FILE = "pyodide-lock.json"
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
-SHELL = ("boot.js", "worker.js", "style.css")
+SHELL = ("boot.js", "worker.js", "pyodide_snapshot.js", "style.css")
 PAGES = {"index.html": False, "embed.html": True}  # page -> embed mode
 WORKER_HOME = "/home/pyodide/napkin"  # where the worker puts the weights and the text
 WEIGHT_FILES = ("model.npz", "config.json", BPE_NAME)
@@ -61,7 +61,7 @@ STUCK_SECONDS = 60.0  # the lab's own work
 HEARTBEAT_SECONDS = 2.0
 STALL_SECONDS = 120.0
 PINNED = ("our files", "training text", "Bokeh/Panel JS", "Pyodide runtime",
-          "packages (lock file)")
+          "packages (lock file)", "Python snapshot")
 STAGES = (("runtime", "Python runtime"), ("packages", "Packages"), ("model", "Model"),
           ("render", "First render"))
 MESSAGES = {
@@ -88,6 +88,7 @@ class BuildOptions:
     runaway_seconds: float = RUNAWAY_SECONDS
     wheel_cache: Path | None = None
     offline: bool = False  # only use wheels already in the cache
+    snapshot: bool = False  # ship Python's memory with the lab imported (--self-host only)
 
 
 @dataclass
@@ -167,8 +168,8 @@ def add_packages(site: Site, stock_lock: dict, options: BuildOptions,
     if python is None:
         print("note: no CPython 3.13 here, so the wheels ship without compiled modules and "
               "the page compiles them as it starts (set NAPKIN_PYTHON313)", file=sys.stderr)
-    else:
-        shipped = [wheels.with_members(w, bytecode.compiled_members(
+    else:  # not ours: 0.37 MB of our budget for 0.2 s of a first visit (benchmarks.md)
+        shipped = [w if w is ours else wheels.with_members(w, bytecode.compiled_members(
             w.path, python, cache_dir() / "pyc", imported)) for w in shipped]
     everything = [*shipped, *compiled]
     wheels.write_lock(stock_lock, everything, folder / LOCK_FILE)
@@ -278,6 +279,9 @@ def build_site(options: BuildOptions) -> dict:
     pyodide = options.self_host or options.pyodide_npm or default_npm()
     stock_lock = check_pyodide(pyodide, "the Pyodide folder" if options.self_host
                                else "the npm package pyodide at")
+    if options.snapshot and not options.self_host:
+        raise BuildError("--snapshot needs --self-host: a snapshot fits only the runtime and "
+                         "compiled wheels it was taken with, and the CDN's are other builds")
     if options.self_host:
         wheels.check_compiled(stock_lock, options.self_host)  # before the slow part
     site = Site(_fresh(options.out))
@@ -293,6 +297,8 @@ def build_site(options: BuildOptions) -> dict:
     pictures = snapshots(load_session(options.weights, corpus_text),
                          {key: title for key, (title, *_) in VIEWS.items()})
     config = page_config(site, options, base, installed, files, needs)
+    if options.snapshot:
+        add_snapshot(site, config)
     csp = content_security_policy(None if options.self_host else PYODIDE_CDN)
     add_pages(site, config, pictures, DEFAULT_VIEW, csp)
     manifest = {
@@ -304,6 +310,20 @@ def build_site(options: BuildOptions) -> dict:
     }
     (site.root / "build.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def add_snapshot(site: Site, config: dict) -> None:
+    """The site's Python, started and with the lab's modules imported, as a memory
+    snapshot a first visit restores (memory_snapshot.py); the config points at it."""
+    key = memory_snapshot.snapshot_key(config["integrity"], config["packages"],
+                                       config["snapshotImports"])
+    memory_snapshot.take_snapshot(site.root, key, config["snapshotImports"])
+    path = site.add(memory_snapshot.SNAPSHOT_FILE, "Python snapshot")
+    config["snapshotFile"] = name = memory_snapshot.SNAPSHOT_FILE
+    config["integrity"][name], config["sizes"][name] = sri(path), path.stat().st_size
+    stages = {stage["id"]: stage for stage in config["stages"]}  # what a restore downloads
+    stages["runtime"]["bytes"] += path.stat().st_size
+    stages["packages"]["bytes"] = 0
 
 
 def page_config(site: Site, options: BuildOptions, base: str, installed: list[wheels.Wheel],
@@ -328,6 +348,8 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
         "packages": [w.name for w in installed], "files": files, "entry": "app.site.worker_bridge",
         "session": {"weights": f"{WORKER_HOME}/weights", "corpus": files["data/corpus.txt"],
                     "dist_url": DIST_URL, "extensions": needs.extensions},
+        "snapshot": True, "snapshotModule": "pyodide_snapshot.js",
+        "snapshotImports": list(memory_snapshot.IMPORTS),
         "scripts": needs.scripts, "integrity": integrity, "sizes": sizes,
         "stages": [{"id": i, "label": label, "bytes": stage_bytes[i]} for i, label in STAGES],
         "timeouts": {"runawayMs": round(options.runaway_seconds * 1000),
@@ -367,9 +389,10 @@ def main(args: argparse.Namespace) -> int:
             out=Path(args.out), self_host=Path(args.self_host) if args.self_host else None,
             pyodide_npm=Path(args.pyodide_npm) if args.pyodide_npm else None,
             weights=Path(args.weights), corpus=Path(args.corpus) if args.corpus else None,
-            runaway_seconds=args.runaway_seconds, offline=args.offline)
+            runaway_seconds=args.runaway_seconds, offline=args.offline,
+            snapshot=args.snapshot)
         manifest = build_site(options)
-    except (BuildError, VendorError, wheels.WheelsError) as e:
+    except (BuildError, VendorError, wheels.WheelsError, memory_snapshot.SnapshotError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(manifest, options.out)

@@ -1,15 +1,19 @@
 """Benchmark the static lab as readers meet it: real Pyodide in the system Chromium.
 
     NAPKIN_PYODIDE_DIST=../shared/pyodide-0.29.3-full \
-        python tests/bench/bench_browser.py [--runs 3] [--site DIR] [--train-seconds 15]
+        python tests/bench/bench_browser.py [--runs 3] [--site DIR] [--shipped]
+            [--throttle 50,10] [--boot-only] [--train-seconds 15]
 
 Builds the site with --self-host from that full Pyodide distribution (unless --site names a
 built one), serves it from 127.0.0.1 and prints, from one run, side by side:
 
-  boot     cold loads, alternating: a bare page that boots the same Pyodide in a worker and
-           imports numpy, against our page up to `body[data-state=ready]`, with our stages
-           (runtime, packages, model, first render and its parts, the page's drawing) and
-           the ratio of the medians
+  boot     alternating: a bare page that boots the same Pyodide in a worker and imports
+           numpy (cold), against our page up to `body[data-state=ready]`: a first visit
+           (cold) with our stages (runtime, packages, model, first render and its parts,
+           the page's drawing), then, once the snapshot it leaves is saved, a second visit
+           restored from it; with --shipped, a first visit of the site built with
+           --snapshot; the ratios of the medians; then one cold load of each page at each
+           --throttle (Chromium's network emulation, which holds the workers too)
   latency  in the live lab, each timed inside the page from the click or key press to the
            change on screen: Generate (new prompt text), temperature (redrawn summary of
            the bars), a view switch (Next token <-> Attention, both built), a head off/on
@@ -115,28 +119,39 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def build_site(out: Path, dist: str) -> None:
+def build_site(out: Path, dist: str, *extra: str) -> None:
     done = subprocess.run([sys.executable, "-m", "app.cli", "build", "--out", str(out),
-                           "--self-host", dist, "--offline"], cwd=ROOT, capture_output=True,
-                          text=True)
+                           "--self-host", dist, "--offline", *extra], cwd=ROOT,
+                          capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(done.stderr)
 
 
-def serve_folder(site: Path, tmp: Path) -> Path:
-    """The site plus the bare page, in one folder (links, so the same files are served)."""
+def serve_folder(site: Path, tmp: Path, shipped: Path | None) -> Path:
+    """The site plus the bare page, in one folder (links, so the same files are served),
+    and the site built with --snapshot under shipped/."""
     folder = tmp / "served"
     folder.mkdir()
     for entry in site.iterdir():
         (folder / entry.name).symlink_to(entry.resolve())
+    if shipped:
+        (folder / "shipped").symlink_to(shipped.resolve())
     (folder / "bare.html").write_text(BARE_HTML)
     (folder / "bare-worker.js").write_text(BARE_WORKER)
     return folder
 
 
-def cold_load(browser, url: str, timeout_s: float = 400) -> tuple[float, dict]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def load_page(context, url: str, mbits: float | None = None, timeout_s: float = 400):
+    """Navigation to ready (or the bare page's ready) in `context`, the network limited to
+    `mbits` (Chromium's own emulation, which also holds the page's workers) if given:
+    (seconds, the page's timings, the page)."""
     page = context.new_page()
+    if mbits:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {
+            "offline": False, "latency": 20, "downloadThroughput": mbits * 1e6 / 8,
+            "uploadThroughput": mbits * 1e6 / 8})
     started = time.perf_counter()
     page.goto(url)
     page.wait_for_function("['ready', 'error'].includes(document.body.dataset.state)",
@@ -144,26 +159,117 @@ def cold_load(browser, url: str, timeout_s: float = 400) -> tuple[float, dict]:
     elapsed = time.perf_counter() - started
     state = page.evaluate("document.body.dataset.state")
     info = page.evaluate("window.napkin ? napkin.log.timings : window.bare")
-    context.close()
     if state != "ready":
         sys.exit(f"{url} did not get ready: {info}")
-    return elapsed, info or {}
+    return elapsed, info or {}, page
 
 
-def boot_figures(browser, base: str, runs: int) -> None:
-    bare, ours, stages = [], [], []
+def cold_load(browser, url: str, mbits: float | None = None) -> tuple[float, dict]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        return load_page(context, url, mbits)[:2]
+    finally:
+        context.close()
+
+
+def visits(chromium, base: str) -> tuple[float, dict, float, dict, dict]:
+    """A first visit in a new browser profile, the snapshot it leaves (taken in the
+    background), then a second visit restored from it: (first s, its timings, second s,
+    its timings, the snapshot log). A profile on disk, as a returning reader has: unlike a
+    private context, it keeps the compiled code of the scripts and of the wasm."""
+    with tempfile.TemporaryDirectory() as profile:
+        context = chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900})
+        return both_visits(context, base)
+
+
+# In a live lab's worker: building the lab once more, in milliseconds (the first build of a
+# restored interpreter runs on code the browser has not optimised yet).
+REBUILD = """
+import time
+from pathlib import Path
+from app.lab.page import create_lab
+started = time.perf_counter()
+create_lab(Path('/home/pyodide/napkin/weights'),
+           corpus=open('/home/pyodide/napkin/corpus.txt').read(), state='#view=next')
+round((time.perf_counter() - started) * 1000)
+"""
+
+
+def both_visits(context, base: str) -> tuple[float, dict, float, dict, dict]:
+    try:
+        first, timings, page = load_page(context, base + "index.html")
+        page.wait_for_function("napkin.log.snapshot.taking === false", timeout=400_000)
+        saved = page.evaluate("napkin.log.snapshot")
+        timings["rebuild_ms"] = page.evaluate("(code) => napkin.run(code)", REBUILD)
+        page.close()
+        second, again, page = load_page(context, base + "index.html")
+        restored = page.evaluate("napkin.log.snapshot.restored")
+        again["rebuild_ms"] = page.evaluate("(code) => napkin.run(code)", REBUILD)
+        page.close()
+        if not restored:
+            sys.exit(f"the second visit was not restored from a snapshot: {saved}")
+        return first, timings, second, again, saved
+    finally:
+        context.close()
+
+
+def snapshot_bytes(notes: list[str]) -> str:
+    found = [n for n in notes if n.startswith("saved a snapshot")]
+    return found[-1].removeprefix("saved a snapshot: ") if found else "none saved"
+
+
+def boot_figures(browser, chromium, base: str, runs: int, throttles: list[float],
+                 shipped: bool) -> None:
+    bare, ours, stages, second, restored, from_site, log = [], [], [], [], [], [], {}
     for _ in range(runs):
         bare.append(cold_load(browser, base + "bare.html")[0])
-        seconds, timings = cold_load(browser, base + "index.html")
+        seconds, timings, again, again_timings, log = visits(chromium, base)
         ours.append(seconds)
         stages.append(timings)
-    print(f"\nboot, {runs} cold loads each, alternating (load average {load()})")
-    print(f"  bare page: Pyodide + import numpy   median {statistics.median(bare):6.2f} s   "
-          f"{[round(x, 2) for x in bare]}")
-    print(f"  our page to ready                   median {statistics.median(ours):6.2f} s   "
-          f"{[round(x, 2) for x in ours]}")
-    ratio = statistics.median(ours) / statistics.median(bare)
-    print(f"  ratio                               {ratio:6.2f}   (target <= 1.6)")
+        second.append(again)
+        restored.append(again_timings)
+        if shipped:
+            from_site.append(cold_load(browser, base + "shipped/index.html"))
+    median = statistics.median
+    print(f"\nboot, {runs} runs, alternating: a bare page, our first and second visit"
+          f"{', a first visit of the site built with --snapshot' if shipped else ''} "
+          f"(load average {load()})")
+    rows = [("bare page: Pyodide + import numpy", bare, None),
+            ("our page to ready, first visit", ours, 1.6),
+            ("second visit, from the snapshot", second, 1.0)]
+    if shipped:
+        rows.append(("first visit, --snapshot site", [s for s, _ in from_site], 1.6))
+    for label, values, target in rows:
+        ratio = f"ratio {median(values) / median(bare):5.2f}" if target else ""
+        aim = f"(target <= {target})" if target else ""
+        print(f"  {label:36} median {median(values):6.2f} s  {ratio} {aim}  "
+              f"{[round(x, 2) for x in values]}")
+    print(f"  the snapshot a first visit leaves    {snapshot_bytes(log['notes'])}")
+    for label, runs_timings in (("second visit", restored),
+                                *((("--snapshot site", [t for _, t in from_site]),) if shipped
+                                  else ())):
+        print(f"  {label}, by stage:")
+        for name in ("runtime", "model", "render"):
+            values = [t[name]["ms"] / 1000 for t in runs_timings]
+            print(f"    {name:10} median {median(values):6.2f} s")
+            for part in runs_timings[0][name].get("parts", {}):
+                values = [t[name]["parts"][part] / 1000 for t in runs_timings]
+                print(f"      {part:18} median {median(values):6.2f} s")
+    drawn = [s - t["total_ms"] / 1000 for s, t in zip(second, restored, strict=True)]
+    print(f"    {'page draws':10} median {median(drawn):6.2f} s (second visit)")
+    print(f"  the lab built once more in the same worker: first visit median "
+          f"{median(t['rebuild_ms'] for t in stages) / 1000:.2f} s, second visit "
+          f"{median(t['rebuild_ms'] for t in restored) / 1000:.2f} s")
+    for mbits in throttles:
+        slow = {"bare page": cold_load(browser, base + "bare.html", mbits)[0],
+                "our first visit": cold_load(browser, base + "index.html", mbits)[0]}
+        if shipped:
+            slow["--snapshot site"] = cold_load(browser, base + "shipped/index.html", mbits)[0]
+        print(f"  at {mbits:g} Mbit/s (20 ms latency), one cold load each: " + ", ".join(
+            f"{k} {v:6.2f} s ({v / slow['bare page']:4.2f})" for k, v in slow.items()))
+    print("  first visit, by stage:")
     for name in ("runtime", "packages", "model", "render"):
         values = [t[name]["ms"] / 1000 for t in stages]
         print(f"    {name:10} median {statistics.median(values):6.2f} s")
@@ -281,6 +387,11 @@ def main() -> None:
     parser.add_argument("--site", help="a site `napkin-gpt build --self-host` wrote")
     parser.add_argument("--latency-samples", type=int, default=12)
     parser.add_argument("--train-seconds", type=float, default=15.0)
+    parser.add_argument("--throttle", default="50,10",
+                        help="Mbit/s for throttled first visits, comma-separated ('' for none)")
+    parser.add_argument("--boot-only", action="store_true", help="the boot figures only")
+    parser.add_argument("--shipped", action="store_true",
+                        help="also a site built with --snapshot (built here, with Node)")
     args = parser.parse_args()
     dist = os.environ.get("NAPKIN_PYODIDE_DIST")
     if not args.site and not dist:
@@ -291,10 +402,18 @@ def main() -> None:
         site = Path(args.site) if args.site else Path(tmp) / "site"
         if not args.site:
             build_site(site, dist)
-        with serving(serve_folder(site, Path(tmp))) as served, sync_playwright() as p:
+        shipped = None
+        if args.shipped:
+            shipped = Path(tmp) / "shipped"
+            build_site(shipped, dist or str(site / "pyodide"), "--snapshot")
+        with serving(serve_folder(site, Path(tmp), shipped)) as served, \
+                sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             print(f"headless Chromium, 127.0.0.1, {os.cpu_count()} cores")
-            boot_figures(browser, served.url, args.runs)
+            boot_figures(browser, p.chromium, served.url, args.runs,
+                         [float(x) for x in args.throttle.split(",") if x], bool(shipped))
+            if args.boot_only:
+                return
             page = open_lab(browser, served.url + "index.html#view=next")
             latency_figures(page, args.latency_samples)
             compute_figures(page)

@@ -43,7 +43,7 @@ def test_the_build_writes_the_site_and_reports_its_payload(npm_site):
         (npm_core() / f).stat().st_size for f in RUNTIME_FILES)
     assert groups["packages (compiled, Pyodide CDN)"]["unknown"] == 4
     ours = sum((npm_site / f).stat().st_size for f in (
-        "index.html", "boot.js", "worker.js", "style.css", "lab.css",
+        "index.html", "boot.js", "worker.js", "pyodide_snapshot.js", "style.css", "lab.css",
         *(f"data/weights/{n}" for n in ("model.npz", "config.json", "bpe.json")),
         *(p.relative_to(npm_site) for p in (npm_site / "packages").glob("napkin_gpt-*.whl"))))
     assert manifest["payload"]["ours_bytes"] == ours
@@ -144,6 +144,8 @@ def test_the_modules_the_lab_imports_ship_compiled_for_pyodide(npm_site):
         folder, file = name.split("/__pycache__/")
         assert f"{folder}/{file.removesuffix('.cpython-313.pyc')}.py" in sources
     assert len(compiled) < len(sources)  # only what the lab imports
+    with zipfile.ZipFile(next((npm_site / "packages").glob("napkin_gpt-*.whl"))) as z:
+        assert [n for n in z.namelist() if n.endswith(".pyc")] == []  # ours: sources only
 
 
 def test_every_view_has_a_small_snapshot_shown_for_its_link(npm_site):
