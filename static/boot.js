@@ -28,7 +28,8 @@
   const absolute = (url) => new URL(url, document.baseURI).href;
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
-                turns: [], refused: [] };  // refused: what a Content Security Policy refused
+                turns: [], refused: [],  // refused: what a Content Security Policy refused
+                painted: 0 };  // patches from Python applied and painted (redraws)
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
@@ -218,10 +219,14 @@
   function applyPatch(run, message) {
     run.applying++;
     try { run.jsdoc.apply_json_patch(message.patch, message.buffers); } finally { run.applying--; }
-    // painted (or 100 ms on, in a tab the browser does not paint): the worker may go on
+    // painted (or 100 ms on, in a tab the browser does not paint): the worker may send the
+    // next patch (it holds Python's changes until then, and sends them as one)
     let told = false;
     const tell = () => {
-      if (!told && run === current) run.worker.postMessage({ type: "drawn" });
+      if (!told && run === current) {
+        log.painted++;
+        run.worker.postMessage({ type: "drawn" });
+      }
       told = true;
     };
     requestAnimationFrame(() => setTimeout(tell, 0));
