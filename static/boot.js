@@ -29,7 +29,7 @@
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
                 turns: [], refused: [],  // refused: what a Content Security Policy refused
-                painted: 0 };  // patches from Python applied and painted (redraws)
+                patches: 0, painted: 0 };  // patches from Python received; applied and painted
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
@@ -302,6 +302,7 @@
         });
         break;
       case "patch":  // Python's changes wait until the page has drawn the lab
+        log.patches++;
         run.rendering?.then(() => applyPatch(run, message));
         break;
       case "idle":

@@ -67,7 +67,7 @@ def test_the_note_above_other_views_says_training_goes_on_and_pauses_it(lab):
     training.clock.tick()
     assert note._layout.visible
     text = note._text.object
-    assert "Training goes on" in text and "step 1," in text and "as it is now" in text
+    assert "Training goes on" in text and "(1 step so far" in text and "as it is now" in text
     assert "stage by stage" in text  # what Play animates in this view
     pause = next(b for b in note._layout.objects if getattr(b, "label", "").endswith("Pause "
                                                                                    "training"))

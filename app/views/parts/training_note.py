@@ -38,10 +38,11 @@ class TrainingNote(pn.viewable.Viewer):
         if not shown:
             return
         steps, rate = len(training.history), training.steps_per_minute
+        done = f"{steps:,} step{'' if steps == 1 else 's'} so far"
         loss = f", batch loss {training.history[-1][1]:.3f}" if training.history else ""
         speed = f", {rate / 60:.1f} steps a second" if rate else ""
-        set_html(self._text, "<div class='note ok'>"
-                 f"<b>Training goes on</b> (step {steps:,}{esc(loss)}{esc(speed)}): this view "
+        set_html(self._text, "<div class='note ok'><b>Training goes on</b> "
+                 f"({esc(done + loss + speed)}): this view "
                  "shows the model as it is now and follows it as it learns. ▶ Play here "
                  f"animates {esc(PLAY_ANIMATES.get(s.mode, 'this view'))} on the model of "
                  "the moment; pause training here or in the Training view.</div>")
