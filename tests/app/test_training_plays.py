@@ -144,3 +144,27 @@ def test_a_tick_that_draws_when_it_likes_does_not_wait_for_the_page():
 
     asyncio.run(two_ticks())
     assert waited == [True]  # only the animation's tick (None) waited
+
+
+def test_the_quantized_models_losses_follow_training_every_few_steps(lab, monkeypatch):
+    """Two passes over 4,096 tokens a redraw would hold the view back: while training plays
+    they are measured every LOSSES_EVERY steps, the quantized probabilities every redraw;
+    a pause catches up."""
+    from app.session import quantization
+    from app.session.quantization import QuantizationLab
+
+    monkeypatch.setattr(quantization, "LOSSES_EVERY", LOSSES_EVERY := 3)  # fewer steps here
+    s, training = lab.session, lab.session.training
+    quantized = QuantizationLab(session=s, active=True)
+    s.clock.playing = True
+    losses, probs = [], []
+    for _ in range(LOSSES_EVERY + 1):
+        s.clock.tick()
+        losses.append(quantized.quant_loss)
+        probs.append(quantized.quant_probs)
+    assert len(set(losses)) == 2 and losses[0] != losses[LOSSES_EVERY]  # at steps 0 and 10
+    assert len({p.tobytes() for p in probs}) == LOSSES_EVERY + 1
+    s.clock.tick()
+    last = quantized.float_loss
+    s.clock.playing = False
+    assert quantized.float_loss != last and not training.playing
