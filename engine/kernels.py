@@ -9,15 +9,16 @@ tests/bench/bench_engine.py and tests/bench/bench_engine_pyodide.py:
 - Pyodide's NumPy (in the browser, sys.platform == "emscripten") has no BLAS: its `@` runs
   a plain loop, 1.5 to 2 times slower than an `einsum` whose innermost loop is a dot
   product of two contiguous rows, so there the linear layers are einsums over contiguous
-  copies, and attention runs in tiles of queries, skipping the keys the causal mask hides.
+  copies (or, faster still, products by a `matmul` the lab gives: its WebAssembly SIMD one,
+  app/site/simd.py), and attention runs in tiles of queries, skipping masked keys.
 
 When a kernel stands in: each kernel pair (forward and backward) replaces the readable
 functions listed in STANDS_IN_FOR only while their code is as shipped, which SHIPPED records
 as a sha256 of their tokens (comments, docstrings, blank lines and spacing left out). Change
 what one of them computes and the fingerprint differs, so the model runs your code; change
 nothing, or only its comments and docstrings, and it runs these.
-Every path (the readable functions, the native kernels, the browser kernels) is checked
-against PyTorch by tests/engine/test_torch_oracle.py.
+Every path (the readable functions, the native kernels, the browser kernels with and without
+a matmul) is checked against PyTorch by tests/engine/test_torch_oracle.py.
 """
 
 from __future__ import annotations
@@ -87,10 +88,12 @@ def readable(layers: ModuleType) -> Layers:
                      if f.name != "kernels"})
 
 
-def stand_ins(layers: ModuleType, platform: str = sys.platform) -> Layers:
+def stand_ins(layers: ModuleType, platform: str = sys.platform,
+              matmul: Callable | None = None) -> Layers:
     """The functions of `layers`, with this platform's kernel standing in for every pair
-    whose readable functions are as shipped."""
-    kernels = BROWSER if platform == "emscripten" else NATIVE
+    whose readable functions are as shipped (in the browser, linear ones on `matmul`)."""
+    browser = BROWSER if matmul is None else BROWSER | linear_by(matmul)
+    kernels = browser if platform == "emscripten" else NATIVE
     chosen = vars(readable(layers)) | {"kernels": ()}
     standing = tuple(pair for pair, names in STANDS_IN_FOR.items()
                      if fingerprint(layers, names) == SHIPPED[pair])
@@ -178,6 +181,24 @@ def linear_backward_einsum(dout: np.ndarray, cache):
     return dx, dw, row_sum(dout_cols)[:, 0]
 
 
+def linear_by(matmul: Callable) -> dict[str, Callable]:
+    """`linear` and `linear_backward` whose matrix products are `matmul(a, b)`: a @ b of two
+    matrices of one dtype, whatever their strides (a transposed view is passed as such)."""
+    def linear_matmul(x: np.ndarray, w: np.ndarray, b: np.ndarray):
+        y = matmul(_rows(x), w)  # (N, out)
+        y += b
+        return y.reshape(*x.shape[:-1], w.shape[1]), (x, w)
+
+    def linear_backward_matmul(dout: np.ndarray, cache):
+        x, w = cache
+        x_rows, dout_rows = _rows(x), _rows(dout)
+        dx = matmul(dout_rows, w.T).reshape(x.shape)  # (N, out) @ (out, in)
+        dw = matmul(x_rows.T, dout_rows)  # (in, N) @ (N, out)
+        return dx, dw, column_sum(dout_rows)
+
+    return {"linear": linear_matmul, "linear_backward": linear_backward_matmul}
+
+
 # ---- layer norm, finished in place -----------------------------------------------------------
 
 def layernorm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5):
@@ -211,22 +232,9 @@ def layernorm_backward(dout: np.ndarray, cache):
 GELU_C = math.sqrt(2.0 / math.pi)
 
 
-def gelu(x: np.ndarray):
-    t = x * x
-    t *= 0.044715
-    t += 1.0
-    t *= x
-    t *= GELU_C  # u = √(2/π) (x + 0.044715 x³)
-    np.tanh(t, out=t)
-    y = t + 1.0
-    y *= x
-    y *= 0.5
-    return y, (x, t)
-
-
 def gelu_by_exp(x: np.ndarray):
-    """`gelu` with tanh(u) = 2 / (1 + exp(-2u)) - 1: natively 3-4% of a training step faster
-    (NumPy's tanh is slower there than its exp; in Pyodide it is the other way round)."""
+    """GELU with tanh(u) = 2 / (1 + exp(-2u)) - 1, in place: NumPy's exp is faster than its
+    tanh, natively (3-4% of a training step) and in Pyodide 0.29.3 (2-3 times, in Chromium)."""
     t = x * x
     t *= -2 * GELU_C * 0.044715
     t -= 2 * GELU_C
@@ -373,7 +381,6 @@ NATIVE = {
     "attention": attention, "attention_backward": attention_backward,
     "cross_entropy": cross_entropy, "cross_entropy_backward": cross_entropy_backward,
 }
-BROWSER = NATIVE | {"gelu": gelu,
-                    "linear": linear_einsum, "linear_backward": linear_backward_einsum,
+BROWSER = NATIVE | {"linear": linear_einsum, "linear_backward": linear_backward_einsum,
                     "attention": attention_in_tiles,
                     "attention_backward": attention_backward_in_tiles}

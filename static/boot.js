@@ -34,7 +34,8 @@
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
                 turns: [], refused: [],  // refused: what a Content Security Policy refused
-                snapshot: { key: null, restored: null, notes: [] } };  // see worker.js
+                snapshot: { key: null, restored: null, notes: [] },  // see worker.js
+                patches: 0, painted: 0 };  // patches from Python received; applied and painted
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
@@ -226,10 +227,14 @@
   function applyPatch(run, message) {
     run.applying++;
     try { run.jsdoc.apply_json_patch(message.patch, message.buffers); } finally { run.applying--; }
-    // painted (or 100 ms on, in a tab the browser does not paint): the worker may go on
+    // painted (or 100 ms on, in a tab the browser does not paint): the worker may send the
+    // next patch (it holds Python's changes until then, and sends them as one)
     let told = false;
     const tell = () => {
-      if (!told && run === current) run.worker.postMessage({ type: "drawn" });
+      if (!told && run === current) {
+        log.painted++;
+        run.worker.postMessage({ type: "drawn" });
+      }
       told = true;
     };
     requestAnimationFrame(() => setTimeout(tell, 0));
@@ -305,6 +310,7 @@
         });
         break;
       case "patch":  // Python's changes wait until the page has drawn the lab
+        log.patches++;
         run.rendering?.then(() => applyPatch(run, message));
         break;
       case "idle":

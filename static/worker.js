@@ -249,12 +249,16 @@ async function firstRender() {
 }
 
 // Python -> page. One long-lived function: Panel keeps the one it is given. The page says
-// "drawn" once it has applied a patch and painted; until it has caught up, an animation
-// waits (pageCaughtUp), so a fast clock never buries the page under patches.
+// "drawn" once it has applied a patch and painted. Python sends the next patch only then
+// (pageCaughtUp), and training draws a new picture only when the page is ready for one
+// (pageReady), so a fast clock never buries the page under patches.
+const STALE_MS = 1000;  // a page that stopped answering this long does not stop Python
 let inFlight = 0;
+let sentAt = 0;
 let waiters = [];
 function sendPatch(patch, buffers) {
   inFlight++;
+  sentAt = performance.now();
   post({ type: "patch", patch, buffers }, buffers ? [...buffers.values()] : []);
 }
 
@@ -263,10 +267,12 @@ function drawn() {
   if (!inFlight) for (const resolve of waiters.splice(0)) resolve();
 }
 
+self.pageReady = () => !inFlight || performance.now() - sentAt > STALE_MS;
+
 self.pageCaughtUp = () => new Promise((resolve) => {
-  if (!inFlight) return resolve();
+  if (self.pageReady()) return resolve();
   waiters.push(resolve);
-  setTimeout(resolve, 1000);  // a page that stopped answering does not stop the clock
+  setTimeout(resolve, STALE_MS);
 });
 
 function resetStats() {

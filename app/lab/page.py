@@ -23,6 +23,7 @@ from app.session.session import LabSession
 from app.views import VIEWS
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, notes, set_html
+from app.views.parts.training_note import TrainingNote
 from app.views.parts.view import View
 from engine.weights import SHIPPED_WEIGHTS
 
@@ -84,8 +85,8 @@ class Lab(pn.viewable.Viewer):
         step.on_click(lambda _: self._step())
         speed = pn.widgets.FloatSlider.from_param(clock.param.speed, label="Speed (steps/s)",
                                                   width=180)
-        fastest = pn.widgets.Checkbox.from_param(clock.param.fastest, label="as fast as it can",
-                                                 width=140, align="end")
+        fastest = pn.widgets.Toggle.from_param(clock.param.fastest, label="as fast as it can",
+                                               width=140, align="end")  # all of it clickable
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
         c = s.config
@@ -98,6 +99,7 @@ class Lab(pn.viewable.Viewer):
             "transport": wrap_row(back, play, step, speed, fastest, timeline),
             "stage": self._stage,
             "title": self._title,
+            "training": TrainingNote(session=s),  # above every view but Training, as it learns
             "view": self._shown,
             "keyboard": self.keyboard,
             "share": self.share,

@@ -6,7 +6,10 @@ Pause stops it. `fastest` ticks again as soon as the last tick is done.
 
 Every tick ends by yielding to the event loop. In the browser Python shares its worker with
 the messages from the page: a tick that took longer than the period would otherwise start
-the next one at once, and Pause would never get through.
+the next one at once, and Pause would never get through. An animation's tick then waits
+until the page has drawn it (`pace`); a tick that returns False does not wait: training,
+which keeps stepping while the page draws, and draws only when the page is ready for
+another picture (`page_ready`).
 """
 
 from __future__ import annotations
@@ -22,29 +25,34 @@ class Clock(param.Parameterized):
     """Play / pause / step / scrub over `stages`; `frame` is the current stage's index."""
 
     playing = param.Boolean(default=False, doc="Whether the clock ticks on its own.")
-    speed = param.Number(default=2.0, bounds=(0.5, 20.0), step=0.5,
+    speed = param.Number(default=2.0, bounds=(0.5, 20.0), step=0.5, allow_refs=True,
                          doc="Ticks per second while playing.")
-    fastest = param.Boolean(default=False, doc="Tick as fast as the ticks can run.")
+    fastest = param.Boolean(default=False, allow_refs=True,
+                            doc="Tick as fast as the ticks can run.")
     frame = param.Integer(default=0, bounds=(0, 0), doc="Index of the current stage.")
     stages = param.List(default=["start"], item_type=str, precedence=-1,
                         doc="The names of the timeline's stages, in order.")
 
-    def __init__(self, on_tick: Callable[[], None], **params):
+    def __init__(self, on_tick: Callable[[], bool | None], **params):
+        """on_tick: one tick; it returns False if the next tick need not wait for the page."""
         super().__init__(**params)
         self._on_tick = on_tick
         self._callback = None
-        # awaited after each tick: the static page sets it to "until the page has drawn the
-        # last tick", so ticks never outrun the browser (default: just yield)
+        # How the page that shows the lab is doing; the static page sets both (by default
+        # there is no page to wait for). `pace` is awaited after a tick, until the page has
+        # drawn it, so that ticks never outrun the browser; `page_ready` says whether the
+        # page can take another picture now.
         self.pace: Callable[[], Awaitable] = lambda: asyncio.sleep(0)
+        self.page_ready: Callable[[], bool] = lambda: True
         self._set_bounds()
 
     @property
     def stage(self) -> str:
         return self.stages[self.frame]
 
-    def tick(self) -> None:
+    def tick(self) -> bool | None:
         """One step of the animation, exactly what a tick of the running clock does."""
-        self._on_tick()
+        return self._on_tick()
 
     def toggle(self) -> None:
         self.playing = not self.playing
@@ -77,8 +85,9 @@ class Clock(param.Parameterized):
 
     async def _tick_safely(self) -> None:
         try:
-            self.tick()
+            waits = self.tick() is not False
         except Exception:
             self.playing = False  # a failing tick must not fire again and again
             raise
-        await self.pace()  # let the page's messages in (Pause, a slider) before the next
+        # let the page's messages in (Pause, a slider) before the next tick
+        await (self.pace() if waits else asyncio.sleep(0))

@@ -60,7 +60,7 @@ class HeadRoles(param.Parameterized):
         return heads.repeated_random_tokens(candidates, length, SEQUENCE_SEED)
 
     @param.depends("active", "source", "session.trace", "session.weights_version",
-                   "session.clock.playing", watch=True)
+                   "session.clock.playing", "session.training.clock.playing", watch=True)
     def _refresh(self) -> None:
         """Recompute if stale. The random sequence depends on the weights and the heads
         switched off (the session's trace changes with both), the prompt on the trace."""
@@ -80,8 +80,7 @@ class HeadRoles(param.Parameterized):
     def _scored_recently(self) -> bool:
         """While training plays: whether the scores are fewer than `every` steps old."""
         s = self.session
-        playing = s.clock.playing and s.mode == "train"
-        return (playing and self.measured_at is not None
+        return (s.training.playing and self.measured_at is not None
                 and 0 <= len(s.training.history) - self.measured_at < self.every)
 
     def _measure(self) -> None:

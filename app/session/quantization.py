@@ -30,6 +30,7 @@ from engine.quant import FORMATS
 # 64 evenly spaced windows of block_size tokens (64 x 64 = 4,096 predictions on the shipped
 # model): one forward pass of about 30 ms per model, within 0.005 nats of all 512 windows
 EVAL_WINDOWS = 64
+LOSSES_EVERY = 10  # while training plays, the two losses are measured every this many steps
 EMBEDDINGS = ("wte", "wpe")
 
 
@@ -93,11 +94,13 @@ class QuantizationLab(param.Parameterized):
         return None if self.quant_loss is None else math.exp(self.quant_loss)
 
     @param.depends("active", "fmt", "which", "session.weights_version", "session.trace",
-                   watch=True)
+                   "session.clock.playing", "session.training.clock.playing", watch=True)
     def _refresh(self) -> None:
         """Recompute whatever is stale. Keys hold the model object itself, not its id: a
         reset or new text installs a new model (and its trace arrives before the bumped
-        weights_version), training changes the same model in place (and bumps the version)."""
+        weights_version), training changes the same model in place (and bumps the version).
+        While training plays, the losses (two passes over 4,096 tokens) are measured every
+        LOSSES_EVERY steps; a pause catches up."""
         if not self.active:
             return
         s = self.session
@@ -110,12 +113,12 @@ class QuantizationLab(param.Parameterized):
             choose = TENSOR_CHOICES[self.which]
             self.model, updates["report"] = quant.quantize_model(
                 s.model, self.fmt, lambda name: choose(name, quant))
-            updates["quant_loss"] = self._loss(self.model)
             self._keys["quantized"] = quantized
-        if self._keys.get("float") != weights:
+        if self._loss_due("quant_loss", quantized):
+            updates["quant_loss"] = self._loss(self.model)
+        if self._loss_due("float_loss", weights):
             updates["float_loss"] = self._loss(s.model)
             updates["eval_windows"] = self._windows()
-            self._keys["float"] = weights
         if self._keys.get("trace") is not s.trace:
             updates["float_probs"] = softmax(s.trace.logits[0, -1].astype(np.float64))
             self._keys["trace"] = s.trace
@@ -124,6 +127,20 @@ class QuantizationLab(param.Parameterized):
             updates["quant_probs"] = softmax(logits[0, -1].astype(np.float64))
             self._keys["shown"] = shown
         self.param.update(**updates)
+
+    def _loss_due(self, name: str, key: tuple) -> bool:
+        """Whether the loss `name` must be measured for `key` (model, weights_version, and
+        the settings it depends on): not if it was for that key, nor, while training plays,
+        for this model and settings fewer than LOSSES_EVERY steps ago. If due, it is
+        recorded as measured now."""
+        steps = len(self.session.training.history)
+        last = self._keys.get(name)  # (key, steps taken then)
+        if last is not None and (last[0] == key or (
+                self.session.training.playing and last[0][0] is key[0]
+                and last[0][2:] == key[2:] and 0 <= steps - last[1] < LOSSES_EVERY)):
+            return False
+        self._keys[name] = (key, steps)
+        return True
 
     def _windows(self) -> int:
         s = self.session

@@ -69,6 +69,9 @@ class LabSession(param.Parameterized):
                           doc="What the clock animates.")
     readable_only = param.Boolean(default=False, doc=(
         "Run layers.py's functions as written: no kernel of kernels.py stands in for them."))
+    matmul = param.Callable(default=None, allow_None=True, precedence=-1, doc=(
+        "A faster float32 matrix product for the linear layers' kernels, matmul(a, b) = "
+        "a @ b (in the browser, app/site/simd.py's WebAssembly one), or None."))
 
     # ---- derived by the session (views read these) ----------------------------------------
     ids = param.List(default=[], precedence=-1, doc="The token ids the model sees.")
@@ -95,6 +98,7 @@ class LabSession(param.Parameterized):
         self.code_policy = CodePolicy()  # who may run edited code here (serve.py decides)
         self.clock = Clock(on_tick=self.advance)
         self.training = Training(self, self._shipped, corpus)
+        self.param.watch(self._change_mode, "mode")
         model = self.make_model(checkpoint.model.config,
                                 params=copy.deepcopy(checkpoint.model.params))
         self._install(model, checkpoint.tokenizer, corpus)
@@ -129,7 +133,7 @@ class LabSession(param.Parameterized):
         whichever engine is in use."""
         shipped = copy.deepcopy(self._shipped)
         model = self.make_model(shipped.model.config, params=shipped.model.params)
-        self.clock.playing = False
+        self.pause()
         self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
         self._install(model, shipped.tokenizer, self._shipped_corpus)
         self.tell("Back to the shipped weights.")
@@ -227,15 +231,17 @@ class LabSession(param.Parameterized):
 
     def layers_for(self, engine: Engine):
         """The layer functions the session's models of `engine` run: with `readable_only`,
-        layers.py's as written; else model.py's STAND_INS (a kernel standing in for every
-        pair of functions as shipped)."""
+        layers.py's as written; else a kernel standing in for every pair of functions as
+        shipped (model.py's STAND_INS), the linear ones on `matmul` when there is one."""
         if self.readable_only:
             return engine.kernels.readable(engine.layers)
+        if self.matmul is not None:
+            return engine.kernels.stand_ins(engine.layers, matmul=self.matmul)
         return engine.model.STAND_INS
 
-    @param.depends("readable_only", watch=True)
+    @param.depends("readable_only", "matmul", watch=True)
     def _choose_layers(self) -> None:
-        """The same model and weights, now running the layers `readable_only` asks for."""
+        """The same model and weights, now running the layers `layers_for` chooses."""
         self.model.layers = self.layers_for(self.engine)
         with param.parameterized.batch_call_watchers(self):
             self.weights_version += 1  # what the weights compute changed (a little)
@@ -290,7 +296,7 @@ class LabSession(param.Parameterized):
                 f"{(len(self.ids), self.config.vocab_size)}"))
         if not np.all(np.isfinite(logits)):
             raise describe_failure(ValueError("forward gave NaN or infinite logits"))
-        self.clock.playing = False
+        self.pause()
         self.engine, self.model, self.tokenizer, self.bpe = engine, model, tokenizer, bpe
         self.training.drop_trainer()
         with param.parameterized.batch_call_watchers(self):
@@ -299,7 +305,24 @@ class LabSession(param.Parameterized):
 
     # ---- the clock's timeline -----------------------------------------------------------------
 
-    @param.depends("mode", watch=True)
+    def pause(self) -> None:
+        """Pause whatever plays: the view's animation and training."""
+        self.clock.playing = False
+        self.training.pause()
+
+    def _change_mode(self, event) -> None:
+        """The shown view's timeline on the clock, paused. Training plays on whatever view
+        is shown: in the Training view on this clock (Play is Train there), in the others
+        on its own, while this one animates the view."""
+        training = self.training
+        trained_here = event.old == "train" and self.clock.playing
+        self._set_stages()
+        if self.mode == "train" and training.clock.playing:
+            training.clock.playing = False
+            self.clock.playing = True
+        elif trained_here:
+            training.clock.playing = True
+
     def _set_stages(self) -> None:
         if self.mode == "generate":
             layers = [f"block {i} {part}" for i in range(self.config.n_layer)
@@ -313,11 +336,15 @@ class LabSession(param.Parameterized):
         self.clock.stages = stages
         self.clock.frame = len(stages) - 1 if self.mode == "examples" else 0
 
-    def advance(self) -> None:
+    def advance(self) -> bool | None:
         """One tick. Generate: the next stage, and after the last one a new token.
-        Examples: the window slides one token. Train: a whole step while playing, one
-        phase (batch, forward, loss, backward, update) at a time when stepping."""
+        Examples: the window slides one token. Train: a whole step while playing (shown
+        when the page can draw it: the clock need not wait, False), one phase (batch,
+        forward, loss, backward, update) at a time when stepping."""
         clock = self.clock
+        if self.mode == "train" and clock.playing:
+            clock.frame = len(TRAIN_PHASES) - 1
+            return self.training.play_step()
         if self.mode == "generate":
             if clock.frame == len(clock.stages) - 1:
                 self.generate_token()
@@ -329,9 +356,6 @@ class LabSession(param.Parameterized):
         elif self.mode == "examples":
             self.example_start = (self.example_start + 1) % (self.param.example_start.bounds[1]
                                                              + 1)
-        elif clock.playing:
-            if self.training.train_once() is not None:
-                clock.frame = len(TRAIN_PHASES) - 1
         elif clock.stage == "update" or self.training.train_step is None:
             if self.training.compute_step() is not None:
                 clock.frame = 0
@@ -339,6 +363,7 @@ class LabSession(param.Parameterized):
             clock.frame += 1
             if clock.stage == "update":
                 self.training.apply_step()
+        return None  # a stage of the animation: the clock waits until the page has drawn it
 
     def tell(self, text: str, kind: str = "info") -> None:
         """Show the reader `text` (an empty one clears it); kind "error" for failures."""

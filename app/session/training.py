@@ -4,6 +4,12 @@ learning from zero, and a new model for the reader's own text.
 A `LabSession` (session.py) holds one `Training` as `session.training`, and views read it
 there (`session.training.history`, `@param.depends("session.training.history_version")`).
 What lives here changes the weights by training; the session runs them on the prompt.
+
+Training plays whatever view is shown, until the reader pauses it. In the Training view the
+session's clock plays it (Play is Train there); in every other view its own `clock` does,
+at the same speed, while the session's clock animates that view. While it plays, the
+weights change every step but the views follow only when the page is ready for another
+picture (`publish`): the worker keeps stepping while the page draws.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 
 import param
 
+from app.session.clock import Clock
 from engine.train import ComputedStep, StepReport, Trainer
 from engine.weights import Checkpoint
 
@@ -48,17 +55,19 @@ class Training(param.Parameterized):
     """Training one session's model, and the records of it.
 
     It is given the LabSession it belongs to, and reads from it what it trains (the model,
-    its text and tokenizer, the engine in use, the seed) and the clock it plays on. The
-    session stays the one place models are installed and run on the prompt: a new model made
-    here is installed with the session's `_install`, and after each step the prompt is run
-    again with its `_run_model`.
+    its text and tokenizer, the engine in use, the seed) and the clock it plays on in the
+    Training view. The session stays the one place models are installed and run on the
+    prompt: a new model made here is installed with the session's `_install`, and after each
+    step shown the prompt is run again with its `_run_model`.
     """
 
     learning_rate = param.Number(default=1e-3, bounds=(1e-5, 10.0), doc="AdamW's rate.")
     batch_size = param.Integer(default=8, bounds=(1, 64), doc="Windows per training step.")
 
-    train_step = param.Parameter(precedence=-1, doc="The latest ComputedStep or StepReport.")
-    history_version = param.Integer(default=0, precedence=-1, doc="Bumped per loss recorded.")
+    train_step = param.Parameter(precedence=-1, doc="The latest ComputedStep or StepReport "
+                                                    "shown.")
+    history_version = param.Integer(default=0, precedence=-1,
+                                    doc="Bumped when the losses recorded are shown.")
     from_zero = param.Boolean(default=False, precedence=-1,
                               doc="Whether the model started from random weights on the "
                                   "shipped text.")
@@ -73,15 +82,22 @@ class Training(param.Parameterized):
         super().__init__(**params)
         self.session = session
         self.shipped, self.shipped_corpus = shipped, shipped_corpus
+        # plays training outside the Training view, at the speed the page's clock is set to
+        self.clock = Clock(on_tick=self.play_step, speed=session.clock.param.speed,
+                           fastest=session.clock.param.fastest)
+        for clock in (self.clock, session.clock):
+            clock.param.watch(lambda _: self._show_when_paused(), "playing")
         self.reset()
 
     def reset(self) -> None:
         """Forget the trainer and every record of training (a new model was installed)."""
         self.trainer: Trainer | None = None
         self._pending: ComputedStep | None = None  # computed, not yet applied
+        self._unshown: StepReport | None = None  # applied, not yet shown
         self.history: list[tuple[int, float]] = []  # (step, batch loss)
         self.val_history: list[tuple[int, float]] = []  # (steps done, validation loss)
         self._step_times: deque[float] = deque(maxlen=RATE_WINDOW)
+        self._rate: float | None = None  # steps a minute, as last measured
         self.param.update(from_zero=False, milestones=[], steps_per_minute=None,
                           train_step=None, history_version=self.history_version + 1)
 
@@ -89,6 +105,19 @@ class Training(param.Parameterized):
         """Forget the trainer and a step not yet applied, and keep the records: the engine
         changed, and the next step makes a trainer of the new engine."""
         self.trainer, self._pending = None, None
+
+    @property
+    def playing(self) -> bool:
+        """Whether training plays: on its own clock, or on the session's in the Training
+        view."""
+        s = self.session
+        return self.clock.playing or (s.mode == "train" and s.clock.playing)
+
+    def pause(self) -> None:
+        """Stop training, wherever it plays; the views show its last step."""
+        self.clock.playing = False
+        if self.session.mode == "train":
+            self.session.clock.playing = False
 
     @property
     def can_train(self) -> bool:
@@ -126,7 +155,7 @@ class Training(param.Parameterized):
             return
         shipped = self.shipped
         model = s.make_model(shipped.model.config, seed=s.seed, dtype=shipped.model.dtype)
-        s.clock.playing = False
+        s.pause()
         s.corpus_name = "Shakespeare"
         s._install(model, shipped.tokenizer, self.shipped_corpus)
         self._record_milestone(0)
@@ -154,7 +183,7 @@ class Training(param.Parameterized):
         c = s.config
         config = s.engine.model.GPTConfig(tokenizer.vocab_size, T, c.n_layer, c.n_head, c.n_embd)
         model = s.make_model(config, seed=s.seed, dtype=s.model.dtype)
-        s.clock.playing = False
+        s.pause()
         s.corpus_name = "your text"
         s._install(model, tokenizer, text)
         s.tell(f"A new model with random weights will learn your {len(text):,} characters "
@@ -192,12 +221,13 @@ class Training(param.Parameterized):
         if not self.can_train:
             s.tell("There is no training text: paste your own below, or run "
                    "`napkin-gpt fetch-corpus` and restart the lab.", "error")
-            s.clock.playing = False
+            self.pause()
             return None
         try:
             computed = self._ensure_trainer().compute()
         except s.engine.train.TrainingDiverged as e:
-            s.clock.playing = False
+            self.pause()
+            self._unshown = None  # its weights are gone: the last good ones are back
             s.tell(str(e), "error")
             with param.parameterized.batch_call_watchers(s):
                 s.weights_version += 1
@@ -208,8 +238,9 @@ class Training(param.Parameterized):
             self.train_step = computed
         return computed
 
-    def apply_step(self) -> StepReport | None:
-        """The AdamW update for the computed step; every view follows the new weights."""
+    def apply_step(self, show: bool = True) -> StepReport | None:
+        """The AdamW update for the computed step; with `show`, every view follows the new
+        weights at once (else at the next `publish`)."""
         if self._pending is None:
             return None
         if self.trainer.step_count == 0:
@@ -220,21 +251,51 @@ class Training(param.Parameterized):
         self._time_step()
         if (report.step + 1) % VAL_EVERY == 0:
             self._record_milestone(report.step + 1)
+        self._unshown = report
+        if show:
+            self.publish()
+        return report
+
+    def publish(self) -> None:
+        """Show the steps applied since the last one shown: the latest step's report, the
+        losses, the steps a minute, and the new weights run on the prompt (every view
+        follows)."""
+        report, self._unshown = self._unshown, None
+        if report is None:
+            return
         s = self.session
         with (param.parameterized.batch_call_watchers(self),
               param.parameterized.batch_call_watchers(s)):
-            self.param.update(train_step=report, history_version=self.history_version + 1)
+            self.param.update(train_step=report, history_version=self.history_version + 1,
+                              steps_per_minute=self._rate)
             s.tell("")
             s.weights_version += 1
             s._run_model()
-        return report
 
-    def train_once(self) -> StepReport | None:
+    def train_once(self, show: bool = True) -> StepReport | None:
         """A whole step; a step already computed (the reader paused mid-step) is finished
         rather than thrown away."""
-        if self._pending is not None:
-            return self.apply_step()
-        return self.apply_step() if self.compute_step(show=False) is not None else None
+        if self._pending is None and self.compute_step(show=False) is None:
+            return None
+        return self.apply_step(show)
+
+    def play_step(self) -> bool:
+        """A tick of training playing: a step, shown at once if the page can draw it now;
+        if not, the next tick shows it instead of stepping when the page has become ready
+        by then. The weights change every step, the pictures as often as the page can draw
+        them, each drawn while the next step runs. Returns False: the clock need not wait
+        for the page after it."""
+        page_ready = self.session.clock.page_ready
+        if self._unshown is None or not page_ready():
+            self.train_once(show=False)
+            if not page_ready():
+                return False
+        self.publish()
+        return False
+
+    def _show_when_paused(self) -> None:
+        if not self.playing:
+            self.publish()
 
     # ---- records ----------------------------------------------------------------------------
 
@@ -267,11 +328,11 @@ class Training(param.Parameterized):
 
     def _time_step(self) -> None:
         """Steps a minute over the last RATE_WINDOW steps taken while playing, without a
-        pause."""
+        pause (shown with the next step shown)."""
         now = time.perf_counter()
         times = self._step_times
-        if not self.session.clock.playing or (times and now - times[-1] > RATE_GAP):
+        if not self.playing or (times and now - times[-1] > RATE_GAP):
             times.clear()
         times.append(now)
         if len(times) >= 5:
-            self.steps_per_minute = 60 * (len(times) - 1) / (times[-1] - times[0])
+            self._rate = 60 * (len(times) - 1) / (times[-1] - times[0])

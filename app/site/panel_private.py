@@ -9,8 +9,8 @@ the installed Panel or Bokeh is another one. Update both together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, NamedTuple
 
 PANEL_VERSION = "1.9.4"
 BOKEH_VERSION = "3.9.2"
@@ -48,16 +48,31 @@ def apply_page_patch(doc, patch: Any, after_each: Callable[[], None] = lambda: N
         after_each()
 
 
-def link_to_page(doc, send_patch: Callable[..., Any]) -> Callable[[], None]:
+FRAME_SECONDS = 0.2  # the link asks for a new picture at most this often (5 a second)
+
+
+class PageLink(NamedTuple):
+    """What `link_to_page` returns: the worker's side of the link to the page."""
+
+    flush: Callable[[], None]  # send the changes waiting now, whatever the page is doing
+    ready: Callable[[], bool]  # the page can take another picture (see link_to_page)
+    caught_up: Callable[[], Awaitable]  # until what changed so far is sent and drawn
+
+
+def link_to_page(doc, send_patch: Callable[..., Any]) -> PageLink:
     """From now on, send every change made in Python to the page as a JSON patch; changes
     the page made (setter "js") are not echoed back. Flushes what was held meanwhile.
 
     Panel's own `_link_docs_worker` sends one message per changed property: a new token
     changes a dozen, and each message costs a serialisation here and a redraw there. This
-    is the same link with the changes of one turn of the event loop sent as one patch.
-    Returns `flush`, which sends what is waiting now."""
+    is the same link with at most one patch on its way at a time: the changes made while
+    the page draws the last one wait, and go out as one patch once it has drawn (worker.js's
+    `pageCaughtUp`; without it, after a turn of the event loop). `ready()` tells work that
+    can draw whenever it likes (training) when to: nothing waits, the page has drawn every
+    patch, and the last one went out FRAME_SECONDS ago or more."""
     import asyncio
     import functools
+    import time
 
     import js
     import pyodide.ffi
@@ -66,27 +81,49 @@ def link_to_page(doc, send_patch: Callable[..., Any]) -> Callable[[], None]:
     from panel.io.state import state
 
     waiting: list = []
+    due: list[asyncio.Task] = []  # the task that sends what waits, once the page has drawn
+    sent = [0.0]  # when the last patch went out (time.monotonic)
+    page_caught_up = getattr(js, "pageCaughtUp", None)
+    page_ready = getattr(js, "pageReady", lambda: True)
 
     def flush() -> None:
         events = waiting[:]
         waiting.clear()
         if events:
+            sent[0] = time.monotonic()
             patch, buffers = _process_document_events(doc, events)
             send_patch(pyodide.ffi.to_js(patch, dict_converter=_dict_converter),
                        js.Map.new(js.Object.entries(pyodide.ffi.to_js(buffers))))
 
+    async def send_when_drawn() -> None:
+        try:
+            await (page_caught_up() if page_caught_up else asyncio.sleep(0))
+        finally:
+            due.clear()
+        flush()
+
     def collect(event) -> None:
         if getattr(event, "setter", None) == "js":
             return
-        if not waiting:
-            asyncio.get_event_loop().call_soon(flush)
         waiting.append(event)
+        if not due:
+            due.append(asyncio.ensure_future(send_when_drawn()))
+
+    def ready() -> bool:
+        return (not waiting and not due and time.monotonic() - sent[0] >= FRAME_SECONDS
+                and bool(page_ready()))
+
+    async def caught_up() -> None:
+        if due:  # shielded: a clock cancelled while it waits must not cancel the sending
+            await asyncio.shield(due[0])
+        if page_caught_up:
+            await page_caught_up()
 
     doc.on_change(collect)
     doc.unhold()
     doc.on_event("document_ready", functools.partial(state._schedule_on_load, doc))
     doc.callbacks.trigger_event(DocumentReady())
-    return flush
+    return PageLink(flush, ready, caught_up)
 
 
 def private_names() -> dict[str, bool]:

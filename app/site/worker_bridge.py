@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.site.panel_private import DIST_URL, apply_page_patch, link_to_page, set_dist_url
+from app.site.simd import load_matmul
 
 
 class _Laps:
@@ -43,7 +44,7 @@ class WorkerBridge:
         # it must live as long as the worker: the worker passes one long-lived function.
         self._send_patch = send_patch
         self._doc = None
-        self._flush = None  # sends the changes waiting for the page, once linked
+        self._link = None  # the link to the page (panel_private.PageLink), once it has drawn
         self.lab = None  # the Lab once rendered (for the browser's console and for tests)
 
     async def render(self, weights: str, corpus: str | None = None, state: str = "",
@@ -69,6 +70,7 @@ class WorkerBridge:
         text = Path(corpus).read_text(encoding="utf-8") if corpus else ""
         self.lab = create_lab(Path(weights), corpus=text, state=state, embed=embed,
                               notice=notice)
+        self.lab.session.matmul = load_matmul()  # the linear layers' WebAssembly kernel
         lap("build lab")
         self.lab.servable(title="Napkin GPT")
         lap("Bokeh models")
@@ -85,14 +87,14 @@ class WorkerBridge:
         if kind == "rendered":
             # Changes made in Python now reach the page; those the page made ("js") are
             # not echoed back. Flushes what was held and fires the lab's onload callbacks.
-            self._flush = link_to_page(self._doc, self._send_patch)
-            import js  # the worker's global scope (worker.js)
-
-            if hasattr(js, "pageCaughtUp"):  # ticks wait for the page to draw the last one
-                self.lab.session.clock.pace = js.pageCaughtUp
+            self._link = link_to_page(self._doc, self._send_patch)
+            clock = self.lab.session.clock
+            clock.pace = self._link.caught_up  # an animation's ticks wait for the page
+            clock.page_ready = self._link.ready  # training draws only when the page can
         elif kind == "patch":
             # once linked, the lab's answer to each change goes back at once, as one patch
-            apply_page_patch(self._doc, payload, self._flush or (lambda: None))
+            apply_page_patch(self._doc, payload, self._link.flush if self._link else
+                             lambda: None)
         elif kind == "location":
             self._set_location(json.loads(payload))
         else:

@@ -44,7 +44,7 @@ ZERO_EXPLAIN = (
     "spreading their attention evenly (scores near 0.06) and start to look at the previous "
     "character: with the defaults, block 0's heads begin to after about a thousand steps.")
 ROLES_EVERY = 10  # while training plays, head roles are measured every this many steps
-DRAW_EVERY = 5  # while training plays, gradients are drawn every this many steps
+DRAW_EVERY = 10  # while training plays, gradients are drawn every this many steps or more
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
@@ -111,6 +111,7 @@ class TrainingView(View):
         self._loss_items = list(self.loss_plot.legend.items)
         self.loss_plot.legend.location = "top_right"
         self._curve_of = None  # the model whose curve is drawn
+        self._grads_drawn: int | None = None  # the step whose gradients are drawn
         self._zero = html_pane()
         self.grid = HeadGrid(roles=self.roles)
         self._milestones = html_pane()
@@ -274,8 +275,10 @@ class TrainingView(View):
         set_html(self._status, f"<p>Step {report.step}: batch loss "
                                          f"{report.loss:.4f}, gradient norm "
                                          f"{report.grad_norm:.3f}.</p>")
-        if s.clock.playing and report.step % DRAW_EVERY:
-            return  # thousands of cells a step slow training down; a pause draws the last
+        drawn = self._grads_drawn
+        if training.playing and drawn is not None and 0 <= report.step - drawn < DRAW_EVERY:
+            return  # thousands of cells a step slow the page down; a pause draws the last
+        self._grads_drawn = report.step
         names = list(s.model.params)
         grads = report.grads
         self.norm_source.data = dict(

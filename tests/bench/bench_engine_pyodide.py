@@ -60,6 +60,8 @@ def main() -> None:
           f"{args.rounds} rounds x {args.repeat} repeats")
 
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    rates: dict[str, list[float]] = defaultdict(list)
+    linear = {}
     workload = ["--repeat", str(args.repeat)]
     for _ in range(args.rounds):
         for name, repo in repos.items():
@@ -67,6 +69,10 @@ def main() -> None:
                                      ("pyodide", run_pyodide(Path(dist), repo, workload))):
                 for task, ms in report["ms"].items():
                     times[name, platform, task] += ms
+                linear[name, platform] = report.get("linear")
+                if name == "this":
+                    for product, rate in report.get("gflops", {}).items():
+                        rates[product].append(rate)
     print(f"load average {os.getloadavg()[0]:.1f} at the end\n")
     print(f"{'engine':9} {'task':8} {'native ms':>17} {'pyodide ms':>17} {'pyodide/native':>15}")
     print(f"{'':18} {'median':>8} {'min':>8} {'median':>8} {'min':>8} {'median':>7} {'min':>7}")
@@ -77,6 +83,13 @@ def main() -> None:
                   f"{statistics.median(pyo):8.1f} {min(pyo):8.1f} "
                   f"{statistics.median(pyo) / statistics.median(nat):7.1f} "
                   f"{min(pyo) / min(nat):7.1f}")
+    print("\nlinear layers: " + ", ".join(f"{name} {platform}: {fn}"
+                                          for (name, platform), fn in linear.items()))
+    if rates:
+        simd, einsum = statistics.median(rates["simd"]), statistics.median(rates["einsum"])
+        print(f"Pyodide, the step's largest products: WebAssembly SIMD {simd:.1f} GFLOP/s, "
+              f"einsum {einsum:.1f} GFLOP/s ({simd / einsum:.1f}x), medians of "
+              f"{len(rates['simd'])} runs")
     if args.profile:
         report = run_pyodide(Path(dist), ROOT, [*workload, "--profile"])
         print("\nPyodide, ms per step in each layer function (this engine):")

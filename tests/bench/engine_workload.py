@@ -4,9 +4,11 @@ CPython and in Pyodide (under Node), so the same code is timed on both platforms
 
     python tests/bench/engine_workload.py [--repeat 20] [--layers default] [--profile]
 
-Prints one JSON line: milliseconds per repeat for each task, the platform, and with
---profile (which times the step alone) the milliseconds per step spent in each layer
-function and in the optimizer.
+"default" is what the lab runs: in Pyodide, the linear layers on the WebAssembly SIMD matrix
+product (app/site/simd.py) when it loads. Prints one JSON line: milliseconds per repeat for
+each task, the platform, in Pyodide the GFLOP/s of that product and of the einsum it
+replaces on the training step's largest shapes, and with --profile (which times the step
+alone) the milliseconds per step spent in each layer function and in the optimizer.
 """
 
 from __future__ import annotations
@@ -31,16 +33,48 @@ CONFIG = GPTConfig(vocab_size=77, block_size=64, n_layer=3, n_head=4, n_embd=64)
 BATCH = 8  # the lab's default batch_size
 
 
-def layer_paths() -> dict:
+def simd_matmul():
+    """The lab's WebAssembly matrix product, in Pyodide (None elsewhere, or before it)."""
+    try:
+        from app.site.simd import load_matmul
+    except ImportError:
+        return None
+    return load_matmul()
+
+
+def layer_paths(matmul=None) -> dict:
     """The ways the model can run its layers (only "default" for an engine before kernels)."""
     try:
         from engine import kernels, layers
         from engine.model import STAND_INS
     except ImportError:
         return {"default": None}
-    return {"default": STAND_INS, "readable": kernels.readable(layers),
-            "native": kernels.stand_ins(layers, "linux"),
-            "browser": kernels.stand_ins(layers, "emscripten")}
+    paths = {"default": STAND_INS, "readable": kernels.readable(layers),
+             "native": kernels.stand_ins(layers, "linux"),
+             "browser": kernels.stand_ins(layers, "emscripten")}
+    if matmul is not None:
+        paths["default"] = paths["browser-simd"] = kernels.stand_ins(layers, matmul=matmul)
+    return paths
+
+
+def gflops(matmul, repeat: int) -> dict[str, float]:
+    """GFLOP/s of `matmul` and of kernels.py's einsum formulation on the step's largest
+    products (the MLP's: 512 x 64 @ 64 x 256, and its weight gradient 256 x 512 @ 512 x 64)."""
+    rng = np.random.default_rng(0)
+    rates: dict[str, list[float]] = defaultdict(list)
+    for M, K, N in ((512, 64, 256), (256, 512, 64)):
+        a = rng.standard_normal((M, K)).astype(np.float32)
+        b = rng.standard_normal((K, N)).astype(np.float32)
+        products = {"simd": lambda a=a, b=b: matmul(a, b),
+                    "einsum": lambda a=a, b=b: np.einsum("ni,oi->no", a,
+                                                         np.ascontiguousarray(b.T))}
+        for name, product in products.items():
+            product()
+            t0 = time.perf_counter()
+            for _ in range(repeat):
+                product()
+            rates[name].append(2 * M * K * N * repeat / (time.perf_counter() - t0) / 1e9)
+    return {name: sum(r) / len(r) for name, r in rates.items()}
 
 
 def timed(chosen, spent: dict[str, float]):
@@ -59,13 +93,15 @@ def timed(chosen, spent: dict[str, float]):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--layers", default="default", choices=list(layer_paths()))
+    parser.add_argument("--layers", default="default",
+                        choices=[*layer_paths(), "browser-simd"])
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     reuse_freed_memory()  # natively, as `napkin-gpt` does (in Pyodide it does nothing)
 
     spent: dict[str, float] = defaultdict(float)
-    chosen = layer_paths()[args.layers]
+    matmul = simd_matmul()
+    chosen = layer_paths(matmul)[args.layers]
     model = (GPT(CONFIG, seed=0) if chosen is None else
              GPT(CONFIG, seed=0, layers=timed(chosen, spent) if args.profile else chosen))
     optimizer = AdamW(model.params, lr=1e-4)
@@ -95,7 +131,10 @@ def main() -> None:
             task()
             times[name].append(1000 * (time.perf_counter() - t0))
     report = {"platform": sys.platform, "numpy": np.__version__, "layers": args.layers,
-              "kernels": list(getattr(chosen, "kernels", [])), "ms": times}
+              "kernels": list(getattr(chosen, "kernels", [])), "ms": times,
+              "linear": getattr(getattr(chosen, "linear", None), "__name__", None)}
+    if matmul is not None:
+        report["gflops"] = gflops(matmul, args.repeat)
     if args.profile:
         report["profile_ms"] = {n: 1000 * s / args.repeat for n, s in
                                 sorted(spent.items(), key=lambda item: -item[1])}

@@ -92,12 +92,16 @@ def test_training_steps_pauses_follows_the_rate_and_learns_my_text(lab):
     rate.focus()
     rate.press("ArrowRight")
     wait_in_worker(lab, f"{training}.learning_rate != {before}", 30)
-    app(lab).get_by_text("as fast as it can").first.click()
+    fastest = app(lab).get_by_text("as fast as it can").first
+    fastest.click()
+    wait_in_worker(lab, f"{session}.clock.fastest", 30)
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
     wait_in_worker(lab, f"len({training}.history) >= 3", 120)
     train.click()
     wait_in_worker(lab, f"not {session}.clock.playing", 30)
+    fastest.click()  # back to the default speed
+    wait_in_worker(lab, f"not {session}.clock.fastest", 30)
     steps = python(lab, f"len({training}.history)")
     for _ in range(5):  # paused means paused: round trips through the worker's event loop
         assert python(lab, f"len({training}.history)") == steps
@@ -190,14 +194,16 @@ def test_learning_from_zero_trains_in_the_page(lab):
     go(lab, "Training", "Learn from zero")
     app(lab).get_by_role("button", name="Learn from zero").click()
     app(lab).get_by_text("Random weights (seed 5)").first.wait_for(timeout=120_000)  # LINK's seed
-    fastest = app(lab).get_by_text("as fast as it can")
-    if fastest.count():  # the transport's fastest setting, where it has one
-        fastest.first.click()
+    fastest = app(lab).get_by_text("as fast as it can").first
+    fastest.click()
+    wait_in_worker(lab, "bridge.lab.session.clock.fastest", 30)
     train = app(lab).get_by_role("button", name="▶ Train / ❚❚ Pause")
     train.click()
     wait_in_worker(lab, f"len(bridge.lab.session.training.history) >= {FROM_ZERO_STEPS}", 120)
     train.click()
     wait_in_worker(lab, "not bridge.lab.session.clock.playing", 60)
+    fastest.click()  # back to the default speed
+    wait_in_worker(lab, "not bridge.lab.session.clock.fastest", 30)
     steps, per_minute, first_val, milestones = json.loads(python(lab, (
         "import json; t = bridge.lab.session.training\n"
         "json.dumps([len(t.history), t.steps_per_minute, t.val_history[0][1],"

@@ -154,3 +154,23 @@ def test_the_kernels_follow_the_shipped_model_closely(platform, shipped):
                 layers=kernels.readable(layers))
     np.testing.assert_allclose(fast.forward(idx)[0], plain.forward(idx)[0], rtol=1e-4,
                                atol=1e-4)
+
+
+def test_the_browsers_linear_layers_take_every_product_from_a_given_matmul():
+    """Three products per linear layer (forward, dx, dw), each handed over as is: the
+    transposed operands are views, not copies (the WebAssembly kernel takes their strides)."""
+    calls = []
+
+    def matmul(a, b):
+        calls.append((a.shape, b.shape, a.base is not None and not a.flags.c_contiguous))
+        return a @ b
+
+    model = GPT(CONFIG, seed=1, layers=kernels.stand_ins(layers, "emscripten", matmul=matmul))
+    rng = np.random.default_rng(0)
+    idx, targets = rng.integers(0, CONFIG.vocab_size, (2, 9)), rng.integers(0, 13, (2, 9))
+    model.loss_and_grads(idx, targets)
+    C, V, N = CONFIG.n_embd, CONFIG.vocab_size, 2 * 9
+    assert len(calls) == 3 * (4 * CONFIG.n_layer + 1)  # four linear layers a block, LM head
+    assert ((N, C), (C, V), False) in calls  # the LM head, forward: wteᵀ as a view
+    assert ((C, N), (N, V), True) in calls  # its dW: the activations transposed, a view
+    assert kernels.stand_ins(layers, "linux", matmul=matmul).linear is kernels.NATIVE["linear"]

@@ -13,11 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS_TINY = ROOT / "weights_tiny"
 
 # every way the model can run its layers: layers.py's functions as written, and the kernels
-# that stand in for them natively and in the browser (forced here on any platform)
+# that stand in for them natively and in the browser (forced here on any platform); in the
+# browser also with the linear layers on a given matrix product (the lab gives its WebAssembly
+# one, checked in Chromium by tests/browser/test_pyodide_simd.py; here NumPy's)
 LAYER_PATHS = {
     "readable": kernels.readable(layers),
     "native": kernels.stand_ins(layers, platform="linux"),
     "browser": kernels.stand_ins(layers, platform="emscripten"),
+    "browser-matmul": kernels.stand_ins(layers, platform="emscripten", matmul=np.matmul),
 }
 
 
