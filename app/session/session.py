@@ -24,6 +24,8 @@ from app.session.code_runner import (
     shipped_engine,
     trial_run,
 )
+from app.session.comparison import Comparison
+from app.session.opened import OpenedModel
 from app.session.training import TRAIN_PHASES, Training
 from engine.bpe_tokenizer import BPETokenizer
 from engine.gradcheck import EngineCheck
@@ -46,7 +48,9 @@ class Sampled:
 
 class LabSession(param.Parameterized):
     """The state behind every view. Everything a share link restores is a parameter.
-    `training` (training.py) holds the trainer, the loss curves and learning from zero."""
+    `training` (training.py) holds the trainer, the loss curves and learning from zero;
+    `opened` (opened.py) opens a model file; `comparison` (comparison.py) runs a second
+    model beside this one."""
 
     # ---- chosen by the reader ------------------------------------------------------------
     prompt = param.String(default=DEFAULT_PROMPT, doc="The text the model continues.")
@@ -83,6 +87,8 @@ class LabSession(param.Parameterized):
                                  doc="(V,) after temperature, top-k and top-p.")
     sampled = param.Parameter(precedence=-1, doc="The last Sampled token.")
     weights_version = param.Integer(default=0, precedence=-1, doc="Bumped when weights change.")
+    model_file = param.String(default="", precedence=-1, doc=(
+        "The file the model was opened from, trained since or not; '' for any other."))
 
     def __init__(self, checkpoint: Checkpoint, corpus: str | None = None,
                  bpe: BPETokenizer | None = None, **params):
@@ -95,6 +101,8 @@ class LabSession(param.Parameterized):
         self.code_policy = CodePolicy()  # who may run edited code here (serve.py decides)
         self.clock = Clock(on_tick=self.advance)
         self.training = Training(self, self._shipped, corpus)
+        self.opened = OpenedModel(self)
+        self.comparison = Comparison(self)
         model = self.make_model(checkpoint.model.config,
                                 params=copy.deepcopy(checkpoint.model.params))
         self._install(model, checkpoint.tokenizer, corpus)
@@ -105,9 +113,11 @@ class LabSession(param.Parameterized):
     def config(self) -> GPTConfig:
         return self.model.config
 
-    def _install(self, model: GPT, tokenizer, corpus: str | None) -> None:
-        """Make `model` with `tokenizer` the session's model, `corpus` its training text."""
+    def _install(self, model: GPT, tokenizer, corpus: str | None, source: str = "") -> None:
+        """Make `model` with `tokenizer` the session's model, `corpus` its training text;
+        `source` is the file it was opened from, if any."""
         self.model, self.tokenizer, self.corpus = model, tokenizer, corpus or ""
+        self.model_file = source
         tokens = np.array(tokenizer.encode(self.corpus), dtype=np.int64)
         if len(tokens) > 10 * model.config.block_size:
             self.train_tokens, self.val_tokens = self.engine.data.split_tokens(tokens, 0.1)

@@ -73,11 +73,13 @@ class Training(param.Parameterized):
         super().__init__(**params)
         self.session = session
         self.shipped, self.shipped_corpus = shipped, shipped_corpus
+        self.zero_model = None  # the last model that learned from zero (kept after a reset)
         self.reset()
 
     def reset(self) -> None:
         """Forget the trainer and every record of training (a new model was installed)."""
         self.trainer: Trainer | None = None
+        self.start_params: dict | None = None  # the weights before the first step
         self._pending: ComputedStep | None = None  # computed, not yet applied
         self.history: list[tuple[int, float]] = []  # (step, batch loss)
         self.val_history: list[tuple[int, float]] = []  # (steps done, validation loss)
@@ -129,6 +131,7 @@ class Training(param.Parameterized):
         s.clock.playing = False
         s.corpus_name = "Shakespeare"
         s._install(model, shipped.tokenizer, self.shipped_corpus)
+        self.zero_model = model
         self._record_milestone(0)
         self.param.update(from_zero=True, learning_rate=FROM_ZERO_LR,
                           history_version=self.history_version + 1)
@@ -214,6 +217,7 @@ class Training(param.Parameterized):
             return None
         if self.trainer.step_count == 0:
             self._record_milestone(0)  # the weights before any training
+            self.start_params = {n: p.copy() for n, p in self.session.model.params.items()}
         report = self.trainer.apply(self._pending)
         self._pending = None
         self.history.append((report.step, report.loss))
