@@ -198,7 +198,7 @@ def check_gguf(header: GGUFHeader, length: int
     try:
         check_fits(config)
     except ModelTooLarge as e:
-        raise GGUFError(str(e)) from None
+        raise GGUFError(f"it declares {e}") from None
     tokenizer = char_tokenizer_from_gguf(tokens)
     expected = {gguf_name(name): (tuple(reversed(shape)) if name.endswith(".w") else shape)
                 for name, shape in config.param_shapes().items()}

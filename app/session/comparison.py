@@ -25,6 +25,7 @@ plays, the held-out losses are measured every LOSS_EVERY steps (a pause catches 
 
 from __future__ import annotations
 
+import numpy as np
 import param
 
 from app.session.code_runner import shipped_engine
@@ -198,9 +199,15 @@ class Comparison(param.Parameterized):
         if self._keys.get("trace") != (key, s.trace):
             updates |= self._on_prompt(model)
             self._keys["trace"] = (key, s.trace)
-        if self._keys.get("loss") != (key, s.model, s.weights_version) and not self._recent():
-            updates |= self._losses(model)
-            self._keys["loss"] = (key, s.model, s.weights_version)
+        if not self._recent():  # each loss only when its model changed
+            own = (s.model, s.weights_version)
+            if self._keys.get("loss") != own:
+                updates |= dict(loss=self._loss(s.model), measured_at=len(s.training.history),
+                                eval_windows=self._windows())
+                self._keys["loss"] = own
+            if self._keys.get("other_loss") != (key, s.model):  # s.model: the same text
+                updates["other_loss"] = self._loss(model)
+                self._keys["other_loss"] = (key, s.model)
         self.param.update(**updates)
 
     def _clear(self, reason: str) -> None:
@@ -216,8 +223,9 @@ class Comparison(param.Parameterized):
         same_shape = (c.n_layer, c.n_head) == (mine.n_layer, mine.n_head)
         mask = s.head_mask() if same_shape else None
         _, other = model.forward(s.trace.idx, head_mask=mask)
-        compare = s.engine.compare
-        p, q = s.trace.probs[0], other.probs[0]  # (T, V) each
+        compare, softmax = s.engine.compare, s.engine.layers.softmax
+        p = softmax(s.trace.logits[0].astype(np.float64))  # (T, V), at temperature 1
+        q = softmax(other.logits[0].astype(np.float64))
         return dict(other=other, same_shape=same_shape,
                     kl=float(compare.kl_divergence(p[-1], q[-1])),
                     kl_mean=float(compare.kl_divergence(p, q).mean()),
@@ -231,14 +239,14 @@ class Comparison(param.Parameterized):
         return (s.clock.playing and s.mode == "train" and self.measured_at is not None
                 and 0 <= steps - self.measured_at < LOSS_EVERY)
 
-    def _losses(self, model) -> dict:
+    def _windows(self) -> int:
         s = self.session
         val, T = s.val_tokens, s.config.block_size
-        steps = len(s.training.history)
-        if len(val) <= T + 1:
-            return dict(loss=None, other_loss=None, eval_windows=0, measured_at=steps)
-        evaluate = s.engine.train.evaluate
-        windows = len(s.engine.data.evaluation_starts(val, T, EVAL_WINDOWS))
-        return dict(loss=evaluate(s.model, val, EVAL_WINDOWS, EVAL_WINDOWS),
-                    other_loss=evaluate(model, val, EVAL_WINDOWS, EVAL_WINDOWS),
-                    eval_windows=windows, measured_at=steps)
+        return len(s.engine.data.evaluation_starts(val, T, EVAL_WINDOWS)) if len(val) > T + 1 else 0
+
+    def _loss(self, model) -> float | None:
+        """Mean loss of `model` over EVAL_WINDOWS held-out windows; None without them."""
+        s = self.session
+        if not self._windows():
+            return None
+        return s.engine.train.evaluate(model, s.val_tokens, EVAL_WINDOWS, EVAL_WINDOWS)

@@ -126,10 +126,12 @@ class LabSession(param.Parameterized):
         cfg = model.config
         with param.parameterized.batch_call_watchers(self):
             self.training.reset()
-            self.param.layer.bounds = (0, cfg.n_layer - 1)
-            self.param.head.bounds = (0, cfg.n_head - 1)
-            self.param.top_k.bounds = (0, cfg.vocab_size)
-            self.param.example_start.bounds = (0, max(0, len(tokens) - cfg.block_size - 1))
+            bounds = {"layer": cfg.n_layer - 1, "head": cfg.n_head - 1,
+                      "top_k": cfg.vocab_size,
+                      "example_start": max(0, len(tokens) - cfg.block_size - 1)}
+            for name, high in bounds.items():  # a model of another shape may have fewer
+                self.param[name].bounds = (0, high)
+                setattr(self, name, min(getattr(self, name), high))
             self.heads_off = []
         self._set_stages()
         self._encode_prompt()

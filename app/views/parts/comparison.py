@@ -55,7 +55,7 @@ class ComparisonPart(pn.viewable.Viewer):
         comparison.param.watch(lambda *_: self._refresh(), ["other", "reason", "loss",
                                                            "other_loss"])
         self.session.param.watch(lambda *_: self._refresh(), ["layer", "head"])
-        self._refresh()
+        self._show()
 
     @param.depends("active", watch=True)
     def _show(self) -> None:
