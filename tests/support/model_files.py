@@ -203,3 +203,31 @@ def _npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+# ---- what the page should show, computed here from the files' weights ------------------------
+
+def next_token(model, tokenizer, prompt: str, temperature: float = 0.8) -> tuple[str, float]:
+    """The likeliest next token after `prompt` and its probability after sampling's
+    temperature, as the Next token view's summary gives them."""
+    from engine.sampling import SamplingSettings, next_token_probs
+
+    ids = tokenizer.encode(prompt)[-model.config.block_size:]
+    probs = next_token_probs(model.forward(np.array(ids))[0][-1], SamplingSettings(temperature))
+    top = int(np.argmax(probs))
+    return tokenizer.piece(top), float(probs[top])
+
+
+def kl_and_agreement(this, other, tokenizer, prompt: str) -> tuple[float, int, int]:
+    """KL(this ‖ other) at the next token, and at how many of the prompt's positions both
+    pick the same likeliest token, of how many: from the two models' logits, in float64."""
+    ids = np.array(tokenizer.encode(prompt)[-this.config.block_size:])
+
+    def probs(model):
+        z = model.forward(ids)[0].astype(np.float64)
+        z = np.exp(z - z.max(axis=-1, keepdims=True))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    p, q = probs(this), probs(other)
+    kl = float(np.sum(np.where(p[-1] > 0, p[-1] * (np.log(p[-1]) - np.log(q[-1])), 0.0)))
+    return kl, int(np.sum(p.argmax(-1) == q.argmax(-1))), len(ids)

@@ -90,8 +90,8 @@ class ComparisonPart(pn.viewable.Viewer):
 def numbers_html(c, positions: int) -> str:
     """How far apart the two models are, as a table."""
     agree = round(c.agreement * positions)
-    rows = [("KL(this ‖ other), next token", f"{c.kl:.5f} nats"),
-            (f"KL, mean over the prompt's {positions} positions", f"{c.kl_mean:.5f} nats"),
+    rows = [("KL(this ‖ other), next token", f"{c.kl:.4g} nats"),
+            (f"KL, mean over the prompt's {positions} positions", f"{c.kl_mean:.4g} nats"),
             ("largest change of one token's probability", f"{c.largest:.4f}"),
             ("same likeliest next token", f"{agree} of {positions} positions "
                                           f"({c.agreement:.0%})")]

@@ -28,8 +28,8 @@ from app.views.parts.storage import BrowserStorage
 from engine.ceiling import LAB_BUDGET, MAX_FILE_BYTES, describe_bytes
 
 STORAGE_KEY = "napkin-gpt:model:v1"
-# What localStorage keeps beside the code edits: Chromium allows an origin 10 MiB, counted
-# in UTF-16 (two bytes a character), so 3 MiB of base64 is a 2.25 MiB file.
+# What localStorage keeps beside the code edits: Chromium allows an origin 5 Mi characters
+# (keys and values, measured in Chromium 2026-12-03), so 3 Mi of base64 (a 2.25 MiB file).
 MAX_KEPT_CHARS = 3 * 2**20
 DROP_ZONE_CSS = """
 .drop-zone { display: flex; flex-wrap: wrap; align-items: center; gap: 0.6rem;
