@@ -81,6 +81,17 @@ def shows(page, model, tokenizer, prompt: str = DEFAULT_PROMPT) -> None:
     wait_until(page, lambda: summary(page) == want, 30, f"the next token {want}")
 
 
+def compared(page) -> tuple[float, str] | None:
+    """The KL at the next token and the agreement the shown comparison gives."""
+    table = page.locator("table.data", has_text="KL(this ‖ other)").locator("visible=true")
+    if not table.count():
+        return None
+    text = table.first.inner_text()
+    kl = re.search(r"next token\s+([\d.e+-]+) nats", text)
+    agree = re.search(r"(\d+ of \d+) positions \(", text)
+    return (float(kl.group(1)), agree.group(1)) if kl and agree else None
+
+
 def go(page, view: str) -> None:
     page.get_by_role("button", name=view, exact=True).click()
 
@@ -139,14 +150,11 @@ def test_train_download_reopen_and_compare_each_pair(page, lab_url, files, shipp
     for label, other in others.items():
         choice.select_option(label=label)
         kl, agree, positions = kl_and_agreement(this, other, tok, DEFAULT_PROMPT)
-        row = page.get_by_text(f"This model beside {label}").locator("visible=true")
-        row.first.wait_for(timeout=30_000)
-        table = page.locator("table.data", has_text="KL(this ‖ other)").locator(
-            "visible=true").first
-        wait_until(page, lambda: f"{agree} of {positions} positions" in table.inner_text(),
-                   30, f"the agreement with {label}")
-        shown = float(re.search(r"next token\s+([\d.e+-]+) nats", table.inner_text()).group(1))
-        assert shown == pytest.approx(kl, rel=2e-3, abs=1e-9), label
+        page.get_by_text(f"This model beside {label}").locator("visible=true").first.wait_for(
+            timeout=30_000)
+        wait_until(page, lambda kl=kl, agree=agree, positions=positions: compared(page) == (
+            pytest.approx(kl, rel=2e-3, abs=1e-9), f"{agree} of {positions}"), 30,
+            f"KL {kl:.4g} and agreement {agree} of {positions} with {label}")
     go(page, "Attention")
     page.get_by_text("in both models").locator("visible=true").first.wait_for(timeout=30_000)
     screenshot(page, "models-compared-attention")
