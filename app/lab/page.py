@@ -132,8 +132,8 @@ class Lab(pn.viewable.Viewer):
         return LabState(view=self.view, hide=tuple(self.hidden), model=model,
                         **{k: getattr(s, k) for k in SESSION_STATE})
 
-    @param.depends("view", "session.model_file", *(f"session.{k}" for k in SESSION_STATE),
-                   watch=True)
+    @param.depends("view", "session.model_file", "session.opened.digest",
+                   *(f"session.{k}" for k in SESSION_STATE), watch=True)
     def _write_state(self) -> None:
         text = to_hash(self.state())
         self.share.param.update(state=text, model_file=self.session.model_file)

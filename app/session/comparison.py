@@ -103,61 +103,72 @@ class Comparison(param.Parameterized):
     # ---- the other model ----------------------------------------------------------------------
 
     def _other_model(self):
-        """(model, tokenizer, key) of the target, or (None, None, reason)."""
-        s, target = self.session, self.target
-        training, opened = s.training, s.opened
-        if target == "shipped":
-            shipped = training.shipped
-            key = ("shipped", s.engine)
-            if self._keys.get("model") != key:
-                params = {n: p.copy() for n, p in shipped.model.params.items()}
-                self.model = s.make_model(shipped.model.config, params=params)
-            return self.model, shipped.tokenizer, key
-        if target == "start":
-            if training.start_params is None:
-                return None, None, ("Training has not started since this model was made: "
-                                    "take a step (Training view), and this compares the "
-                                    "model with what it was before it.")
-            key = ("start", s.engine, s.model)  # start_params is set once per model
-            if self._keys.get("model") != key:
-                self.model = s.make_model(s.config, params=training.start_params)
-            return self.model, s.tokenizer, key
-        if target == "zero":
-            zero = training.zero_model
-            if zero is None:
-                return None, None, ("No model has learned from zero yet: press Learn from "
-                                    "zero in the Training view.")
-            if zero is s.model:
-                return None, None, ("The model shown is the one learning from zero: compare "
-                                    "it with the shipped model, or with itself when "
-                                    "training started.")
-            key = ("zero", s.engine, zero)
-            if self._keys.get("model") != key:
-                self.model = s.make_model(zero.config, params=zero.params)
-            return self.model, training.shipped.tokenizer, key
-        if target in ("q8_0", "q4_0"):
-            key = (target, s.engine, s.model, s.weights_version)
-            if self._keys.get("model") != key:
-                quant = s.engine.quant
-                self.model, _ = quant.quantize_model(s.model, target, quant.is_block_matrix)
-            return self.model, s.tokenizer, key
-        if target == "code":
-            if not s.engine.edited:
-                return None, None, ("The lab runs the shipped engine: edit the code (Code "
-                                    "view) and press Run, and this compares the same weights "
-                                    "run by the shipped code and by yours.")
-            shipped = shipped_engine()
-            key = ("code", s.engine, s.model, s.weights_version)
-            if self._keys.get("model") != key:
-                self.model = s.make_model(s.config, shipped, params=s.model.params)
-            return self.model, s.tokenizer, key
-        checkpoint = opened.checkpoint
-        if checkpoint is None:
-            return None, None, "No model has been opened from a file yet: Open model… above."
-        key = ("file", s.engine, checkpoint.model)
+        """(model, tokenizer, key) of the target, made again only when its key changes,
+        or (None, None, why there is none)."""
+        found = getattr(self, f"_{self.target}")()
+        if isinstance(found, str):
+            return None, None, found
+        key, make, tokenizer = found
         if self._keys.get("model") != key:
-            self.model = s.make_model(checkpoint.model.config, params=checkpoint.model.params)
-        return self.model, checkpoint.tokenizer, key
+            self.model = make()
+        return self.model, tokenizer, key
+
+    # each target: (key, how to make its model, its tokenizer), or why there is none
+
+    def _shipped(self):
+        s, shipped = self.session, self.session.training.shipped
+        params = shipped.model.params
+        return (("shipped", s.engine),
+                lambda: s.make_model(shipped.model.config,
+                                     params={n: p.copy() for n, p in params.items()}),
+                shipped.tokenizer)
+
+    def _start(self):
+        s, start = self.session, self.session.training.start_params
+        if start is None:
+            return ("Training has not started since this model was made: take a step "
+                    "(Training view), and this compares the model with what it was before.")
+        return (("start", s.engine, s.model),  # start_params is set once per model
+                lambda: s.make_model(s.config, params=start), s.tokenizer)
+
+    def _zero(self):
+        s, zero = self.session, self.session.training.zero_model
+        if zero is None:
+            return "No model has learned from zero yet: press Learn from zero (Training view)."
+        if zero is s.model:
+            return ("The model shown is the one learning from zero: compare it with the "
+                    "shipped model, or with itself when training started.")
+        return (("zero", s.engine, zero), lambda: s.make_model(zero.config, params=zero.params),
+                s.training.shipped.tokenizer)
+
+    def _quantized(self, fmt: str):
+        s, quant = self.session, self.session.engine.quant
+        return ((fmt, s.engine, s.model, s.weights_version),
+                lambda: quant.quantize_model(s.model, fmt, quant.is_block_matrix)[0],
+                s.tokenizer)
+
+    def _q8_0(self):
+        return self._quantized("q8_0")
+
+    def _q4_0(self):
+        return self._quantized("q4_0")
+
+    def _code(self):
+        s = self.session
+        if not s.engine.edited:
+            return ("The lab runs the shipped engine: edit the code (Code view) and press Run, "
+                    "and this compares the same weights run by the shipped code and by yours.")
+        return (("code", s.engine, s.model, s.weights_version),
+                lambda: s.make_model(s.config, shipped_engine(), params=s.model.params),
+                s.tokenizer)
+
+    def _file(self):
+        s, checkpoint = self.session, self.session.opened.checkpoint
+        if checkpoint is None:
+            return "No model has been opened from a file yet: Open model… above."
+        model = checkpoint.model
+        return (("file", s.engine, model),
+                lambda: s.make_model(model.config, params=model.params), checkpoint.tokenizer)
 
     def _mismatch(self, model, tokenizer) -> str:
         """Why `model` cannot be compared position by position with the session's ('' if

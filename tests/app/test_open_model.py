@@ -175,5 +175,8 @@ def test_an_address_naming_a_model_this_browser_lacks_says_so(session, files):
     lab.model_bar.store.loaded = True
     assert session.model_file == ""
     assert "A link cannot carry a model" in lab.model_bar._status.object
+    lab.model_bar.picker.file = sent("napkin-f32.gguf", files["f32"])
+    session.reset_weights()  # the address asked once; it is not asked again
+    assert "A link cannot carry a model" not in lab.model_bar._status.object
     _, notices = parse_hash("model=../../etc", session)
     assert "is not local-<12 hex digits>" in notices[0]

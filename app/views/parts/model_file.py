@@ -106,6 +106,8 @@ class ModelBar(pn.viewable.Viewer):
         "from this browser if it kept that file."))
     kept = param.String(default="", precedence=-1,
                         doc="Why the opened file is not kept in this browser ('' if it is).")
+    missing = param.String(default="", precedence=-1,
+                           doc="The digest the address named that this browser had not kept.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -135,8 +137,8 @@ class ModelBar(pn.viewable.Viewer):
             self.session.tell(f"{e}. The lab keeps the model it had.", "error")
             return
         if self.session.opened.open(name, data):
+            self.missing = ""
             self._keep(name, sent["data"])
-        self._show()
 
     @staticmethod
     def _decode(sent: dict, name: str) -> bytes:
@@ -172,54 +174,48 @@ class ModelBar(pn.viewable.Viewer):
 
     @param.depends("wanted", watch=True)
     def _restore(self) -> None:
-        """Open the model the address names, if this browser kept it."""
-        opened = self.session.opened
-        if not self.wanted or not self.store.loaded:
-            self._show()
+        """Open the model the address names, if this browser kept it; once the browser has
+        said what it kept, the request is answered (`missing` says when it could not be)."""
+        wanted, opened = self.wanted, self.session.opened
+        if not wanted or not self.store.loaded:
             return
-        if self.session.model_file and opened.digest == self.wanted:
+        self.wanted = ""
+        if self.session.model_file and opened.digest == wanted:
             return
         try:
             kept = json.loads(self.store.value) if self.store.value else {}
         except ValueError:
             kept = {}
-        if not isinstance(kept, dict) or kept.get("digest") != self.wanted:
-            self._show()
-            return
-        name, text = str(kept.get("name") or "the kept file"), kept.get("data")
-        try:
-            data = from_base64(text, name)
-        except ModelFileError:
-            self.store.value = ""
-            self._show()
-            return
-        opened.open(name, data)
-        self._show()
+        restored = False
+        if isinstance(kept, dict) and kept.get("digest") == wanted:
+            name = str(kept.get("name") or "the kept file")
+            try:
+                restored = opened.open(name, from_base64(kept.get("data"), name))
+            except ModelFileError:
+                self.store.value = ""
+        self.missing = "" if restored else wanted
 
     def _back(self) -> None:
         self.store.value = ""
-        self.wanted = ""
         self.session.reset_weights()
-        self._show()
 
     # ---- drawing ----------------------------------------------------------------------------
 
-    @param.depends("session.model_file", "kept", watch=True)
+    @param.depends("session.model_file", "kept", "missing", watch=True)
     def _show(self) -> None:
         s, opened = self.session, self.session.opened
         self.back.visible = bool(s.model_file)
         if s.model_file:
-            steps = len(s.training.history)
-            trained = f", trained {steps:,} steps here since" if steps else ""
             kept = (f"Not kept in this browser: {esc(self.kept)}; a reload brings back the "
                     "shipped model." if self.kept else
                     "Kept in this browser: a reload keeps it.")
-            text = (f"<p>Running <b>{esc(s.model_file)}</b>, opened from a file{trained}. "
-                    f"{kept} A link names it (by its digest {esc(opened.digest)}) but cannot "
-                    "carry it: whoever opens the link needs the same file.</p>")
-        elif self.wanted and self.store.loaded:
+            text = (f"<p>Running <b>{esc(s.model_file)}</b>, opened from a file (trained here "
+                    f"since, or not). {kept} A link names it (by its digest "
+                    f"{esc(opened.digest)}) but cannot carry it: whoever opens the link needs "
+                    "the same file.</p>")
+        elif self.missing:
             text = (f"<div class='note'>The address names a model opened from a file "
-                    f"(digest {esc(self.wanted)}). A link cannot carry a model, and this "
+                    f"(digest {esc(self.missing)}). A link cannot carry a model, and this "
                     "browser has not kept that one: the shipped model is shown. Open the "
                     "file to see it.</div>")
         else:
