@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from engine.ceiling import MAX_FILE_BYTES
 from engine.weights import SHIPPED_WEIGHTS, load_weights
 
 log = logging.getLogger(__name__)
@@ -36,4 +37,6 @@ def serve(port: int = 5006, address: str = "127.0.0.1", open_browser: bool = Tru
              port=port, address=address,
              show=open_browser, title="Napkin GPT", websocket_origin=[f"{address}:{port}",
                                                                       f"localhost:{port}"],
-             threaded=False, print_url=True)
+             threaded=False, print_url=True,
+             # a model file travels to Python as base64 text: room for the largest one
+             websocket_max_message_size=2 * MAX_FILE_BYTES)

@@ -23,6 +23,7 @@ from app.session.session import LabSession
 from app.views import VIEWS
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, notes, set_html
+from app.views.parts.model_file import ModelBar
 from app.views.parts.training_note import TrainingNote
 from app.views.parts.view import View
 from engine.weights import SHIPPED_WEIGHTS
@@ -57,6 +58,8 @@ class Lab(pn.viewable.Viewer):
         self.keyboard = Keyboard()
         self.keyboard.param.watch(self._key, "presses")
         self.share = ShareBar()
+        self.model_bar = ModelBar(session=self.session)  # Open model…
+        self._footer = html_pane()
         self._apply_state(state)
         parts = self._parts()
         self._layout = pn.Column(*parts, sizing_mode="stretch_width",
@@ -68,6 +71,7 @@ class Lab(pn.viewable.Viewer):
         self._show_view()
         self._show_notes()
         self._show_stage()
+        self._show_footer()
         self._write_state()
 
     # ---- the page's parts -----------------------------------------------------------------
@@ -89,11 +93,11 @@ class Lab(pn.viewable.Viewer):
                                                width=140, align="end")  # all of it clickable
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
-        c = s.config
         sections = {
             "header": html_pane("<h1 style='margin:0.2rem 0'>Napkin GPT</h1>"
                                 f"<p class='explain'>{esc(TAGLINE)}</p>"),
             "prompt": prompt,
+            "model": self.model_bar,
             "notes": self._notes,
             "nav": wrap_row(*self._nav.values()),
             "transport": wrap_row(back, play, step, speed, fastest, timeline),
@@ -103,14 +107,11 @@ class Lab(pn.viewable.Viewer):
             "view": self._shown,
             "keyboard": self.keyboard,
             "share": self.share,
-            "footer": html_pane(f"<p class='explain'>{c.n_params:,} parameters: "
-                                f"{c.n_layer} blocks of {c.n_head} heads, width {c.n_embd}, "
-                                f"context {c.block_size}. The same NumPy code runs here and in "
-                                "the downloadable engine.</p>"),
+            "footer": self._footer,
         }
         hidden = set(self.hidden)
         if self.embed:
-            hidden |= {"header", "nav", "footer", "share", "title"}
+            hidden |= {"header", "nav", "footer", "share", "title", "model"}
         return [self._explained(part) for name, part in sections.items() if name not in hidden]
 
     # ---- state <-> URL hash ----------------------------------------------------------------
@@ -120,6 +121,7 @@ class Lab(pn.viewable.Viewer):
         self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
         self.param.update(view=state.view if state.view in VIEWS else self.view,
                           hidden=list(state.hide))
+        self.model_bar.wanted = state.model.removeprefix("local-")
 
     @property
     def views(self) -> dict[str, View]:
@@ -128,13 +130,15 @@ class Lab(pn.viewable.Viewer):
 
     def state(self) -> LabState:
         s = self.session
-        return LabState(view=self.view, hide=tuple(self.hidden),
+        model = f"local-{s.opened.digest}" if s.model_file else ""
+        return LabState(view=self.view, hide=tuple(self.hidden), model=model,
                         **{k: getattr(s, k) for k in SESSION_STATE})
 
-    @param.depends("view", *(f"session.{k}" for k in SESSION_STATE), watch=True)
+    @param.depends("view", "session.model_file", "session.opened.digest",
+                   *(f"session.{k}" for k in SESSION_STATE), watch=True)
     def _write_state(self) -> None:
         text = to_hash(self.state())
-        self.share.state = text
+        self.share.param.update(state=text, model_file=self.session.model_file)
         if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
             pn.state.location.hash = f"#{text}" if text else ""
 
@@ -228,6 +232,14 @@ class Lab(pn.viewable.Viewer):
         if len(clock.stages) > 12:  # the examples timeline: just say where we are
             chips = f'<span class="stage active">{esc(clock.stage)}</span>'
         set_html(self._stage, f'<div class="stages" aria-live="polite">{chips}</div>')
+
+    @param.depends("session.weights_version", watch=True)
+    def _show_footer(self) -> None:
+        c = self.session.config  # another shape once a model file is opened
+        set_html(self._footer, f"<p class='explain'>{c.n_params:,} parameters: {c.n_layer} "
+                               f"blocks of {c.n_head} heads, width {c.n_embd}, context "
+                               f"{c.block_size}. The same NumPy code runs here and in the "
+                               "downloadable engine.</p>")
 
     def __panel__(self):
         return self._layout

@@ -52,6 +52,8 @@ class ShareBar(pn.viewable.Viewer):
 
     state = param.String(default="", doc="The lab's state as a URL hash (without '#').")
     view = param.String(default="attention")
+    model_file = param.String(default="", doc="The file the lab's model was opened from, "
+                                              "if it was: a link cannot carry it.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -64,9 +66,10 @@ class ShareBar(pn.viewable.Viewer):
         copy_embed = pn.widgets.Button(label="Copy embed code", width=160)
         for button, field in ((copy_link, self.link), (copy_embed, self.snippet)):
             button.js_on_click(args={"field": field, "button": button}, code=COPY_JS)
+        self.local_note = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
         self._layout = pn.Card(
-            pn.Row(copy_link, copy_embed), self.link, self.snippet, title="Share",
-            collapsed=True, sizing_mode="stretch_width")
+            pn.Row(copy_link, copy_embed), self.local_note, self.link, self.snippet,
+            title="Share", collapsed=True, sizing_mode="stretch_width")
         if pn.state.location is not None:  # the address is known once the page connects
             pn.state.location.param.watch(lambda _: self._update(), "href")
         self._update()
@@ -82,6 +85,15 @@ class ShareBar(pn.viewable.Viewer):
         self.link.value = page_link(page, self.state)
         static = sys.platform == "emscripten"  # Pyodide: the static site
         self.snippet.value = embed_snippet(embed_url(page, self.state, static), self.view)
+
+    @param.depends("model_file", watch=True)
+    def _note_local_model(self) -> None:
+        self.local_note.visible = bool(self.model_file)
+        self.local_note.object = (
+            f"<p><b>A link cannot carry the model opened from "
+            f"{html.escape(self.model_file)}.</b> It names the model by its digest, and shows "
+            "it only in a browser that has opened that file; anyone else sees the shipped "
+            "model. Send the file with the link.</p>" if self.model_file else "")
 
     def __panel__(self):
         return self._layout

@@ -2,6 +2,9 @@
 
     #view=attention&prompt=ROMEO%3A%0A&layer=1&head=2&temperature=0.8&seed=3&hide=nav,prompt
 
+`model=local-<digest>` says a model opened from a file was shown (its contents' digest,
+app/session/opened.py): a link cannot carry the model itself.
+
 Every value is checked: one that is missing takes its default, one that is malformed or
 out of range takes its default too and adds a notice saying so. Unknown keys are noted
 and ignored. Text from the hash is only ever used as data (never as HTML or code).
@@ -10,6 +13,7 @@ and ignored. Text from the hash is only ever used as data (never as HTML or code
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields, replace
 from urllib.parse import parse_qsl, quote
 
@@ -24,6 +28,7 @@ SESSION_STATE = ("prompt", "layer", "head", "temperature", "top_k", "top_p", "se
 HIDEABLE = ("header", "prompt", "nav", "transport", "explain", "footer")
 MAX_PROMPT = 2000
 MAX_HASH = 8000  # characters of hash read at most
+LOCAL_MODEL = re.compile(r"local-[0-9a-f]{12}")  # model=local-<digest> of the opened file
 
 
 def _default(name: str):
@@ -43,6 +48,7 @@ class LabState:
     top_p: float = _default("top_p")
     seed: int = _default("seed")
     hide: tuple[str, ...] = ()
+    model: str = ""  # "" for a model of the lab's own, else local-<digest>
 
 
 def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
@@ -61,7 +67,8 @@ def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
         else:
             values[key] = value
     state = LabState()
-    checks = {"view": lambda v: _choice(v, VIEWS), "prompt": _prompt, "hide": _hide}
+    checks = {"view": lambda v: _choice(v, VIEWS), "prompt": _prompt, "hide": _hide,
+              "model": _model}
     for name in SESSION_STATE[1:]:
         checks[name] = lambda v, p=session.param[name]: _ranged(
             v, int if isinstance(p, param.Integer) else float, *p.bounds)
@@ -110,6 +117,12 @@ def _ranged(value: str, kind: type[int] | type[float], low, high):
     if not (math.isfinite(number) and low <= number <= high):
         raise ValueError(f"is outside {low}..{high}")
     return number
+
+
+def _model(value: str) -> str:
+    if not LOCAL_MODEL.fullmatch(value):
+        raise ValueError("is not local-<12 hex digits>, the name of an opened model")
+    return value
 
 
 def _hide(value: str) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
     write_gguf("napkin-q8_0.gguf", model, tokenizer, "q8_0")   # for llama.cpp
     load_gguf("napkin-q8_0.gguf")                              # our Checkpoint back
+    read_gguf(data)                                            # the same from bytes
 
 What goes into the file (names, layouts, types, vocabulary) is engine/gguf_file.py's; this
 module only hands it to the package's writer and takes it back from its reader. The package
@@ -10,7 +11,6 @@ is imported when a file is written or read, so the lab starts without it.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -19,16 +19,10 @@ from types import ModuleType
 import numpy as np
 
 from engine import gguf_file
+from engine.ceiling import MAX_FILE_BYTES, describe_bytes
 from engine.char_tokenizer import CharTokenizer
-from engine.gguf_file import (
-    ARCH,
-    GGUF_TYPES,
-    GGUFError,
-    GGUFTensor,
-    char_tokenizer_from_gguf,
-    gguf_config,
-    params_from_gguf,
-)
+from engine.gguf_file import ARCH, GGUFError, GGUFTensor, params_from_gguf
+from engine.gguf_header import TensorEntry, check_gguf, read_header
 from engine.model import GPT
 from engine.weights import Checkpoint
 
@@ -112,46 +106,50 @@ def _write(gguf, path: str, metadata: list[tuple[str, object, str]],
 # ---- reading back -----------------------------------------------------------------------------
 
 def load_gguf(path: str | Path) -> Checkpoint:
-    """Our model and tokenizer from a GGUF that `write_gguf` wrote. Q8_0/Q4_0 and F16 tensors
-    come back dequantized to float32, so the model computes with what llama.cpp's weights
-    hold. A damaged, truncated or foreign file raises GGUFError naming the problem."""
+    """Our model and tokenizer from a GGUF file on disk (see `read_gguf`); a file longer
+    than the lab opens is refused before it is read."""
     path = Path(path)
-    gguf = import_gguf()
     try:
-        reader = gguf.GGUFReader(path)
-        fields = {name: f.contents() for name, f in reader.fields.items()}
-        stored = list(reader.tensors)
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise GGUFError(f"{path} is {size:,} bytes; the lab opens model files up to "
+                            f"{describe_bytes(MAX_FILE_BYTES)}")
+        data = path.read_bytes()
     except OSError as e:
         raise GGUFError(f"cannot read {path}: {e.strerror or e}") from None
-    except Exception as e:  # the reader raises ValueError, IndexError, ... on damaged files
-        raise GGUFError(f"{path} is not a readable GGUF file (damaged, truncated or another "
-                        f"format): {e}") from None
+    return read_gguf(data, str(path))
+
+
+def read_gguf(data: bytes, source: str = "the file") -> Checkpoint:
+    """Our model and tokenizer from the bytes of a GGUF that `write_gguf` wrote. The header
+    is read and checked first (engine/gguf_header.py: sizes, the shape against the lab's
+    ceiling, the vocabulary, every tensor's shape, type and place); only then are the
+    tensors read, F16, Q8_0 and Q4_0 dequantized to float32 by the `gguf` package, so the
+    model computes with what llama.cpp's weights hold. A damaged, truncated, foreign or
+    too large file raises GGUFError naming `source` and the problem."""
     try:
-        tokens = fields.get("tokenizer.ggml.tokens") or []
-        config = gguf_config(fields, len(tokens))  # the architecture is checked first
-        tokenizer = char_tokenizer_from_gguf(tokens)
-        arrays = {t.name: _values(gguf, t) for t in stored}
+        header = read_header(data)
+    except GGUFError as e:
+        raise GGUFError(f"{source} is not a readable GGUF file: {e}") from None
+    gguf = import_gguf()
+    try:
+        config, tokenizer, tensors = check_gguf(header, len(data))
+        arrays = {name: _values(gguf, data, t) for name, t in tensors.items()}
         params = params_from_gguf(config, arrays)
     except GGUFError as e:
-        raise GGUFError(f"{path}: {e}") from None
-    training = {"gguf": str(path), "description": fields.get("general.description", "")}
+        raise GGUFError(f"{source}: {e}") from None
+    training = {"gguf": source, "description": header.fields.get("general.description", "")}
     return Checkpoint(GPT(config, params=params), tokenizer, training)
 
 
-def _values(gguf, t) -> np.ndarray:
-    """A stored tensor as float32 in the file's layout (matrices (out, in))."""
-    kind = t.tensor_type.name.lower()
-    if kind not in GGUF_TYPES:
-        raise GGUFError(f"tensor {t.name} is {t.tensor_type.name}; napkin-gpt reads "
-                        f"{', '.join(x.upper() for x in GGUF_TYPES)}")
-    shape = tuple(int(n) for n in reversed(t.shape))  # GGUF lists the fastest axis first
-    quantized = kind.startswith("q")
-    if quantized:
-        whole = t.data.shape == gguf.quants.quant_shape_to_byte_shape(shape, t.tensor_type)
-    else:
-        whole = t.data.size == math.prod(shape)
-    if not whole:
-        raise GGUFError(f"tensor {t.name} is cut short (the file is truncated)")
-    if quantized:
-        return gguf.quants.dequantize(np.asarray(t.data), t.tensor_type)
-    return np.asarray(t.data, dtype=np.float32).reshape(shape)
+def _values(gguf, data: bytes, t: TensorEntry) -> np.ndarray:
+    """A tensor's bytes, checked by `check_gguf`, as float32 in the file's layout (matrices
+    (out, in))."""
+    raw = np.frombuffer(data, np.uint8, count=t.nbytes, offset=t.offset)
+    if t.ggml_type == "f32":
+        return raw.view("<f4").reshape(t.shape).astype(np.float32)
+    if t.ggml_type == "f16":
+        return raw.view("<f2").reshape(t.shape).astype(np.float32)
+    kind = getattr(gguf.GGMLQuantizationType, t.ggml_type.upper())
+    rows = raw.reshape(*t.shape[:-1], -1)  # (..., bytes per row): the package's layout
+    return gguf.quants.dequantize(rows, kind).astype(np.float32, copy=False)

@@ -24,6 +24,8 @@ from app.session.code_runner import (
     shipped_engine,
     trial_run,
 )
+from app.session.comparison import Comparison
+from app.session.opened import OpenedModel
 from app.session.training import TRAIN_PHASES, Training
 from engine.bpe_tokenizer import BPETokenizer
 from engine.gradcheck import EngineCheck
@@ -46,7 +48,9 @@ class Sampled:
 
 class LabSession(param.Parameterized):
     """The state behind every view. Everything a share link restores is a parameter.
-    `training` (training.py) holds the trainer, the loss curves and learning from zero."""
+    `training` (training.py) holds the trainer, the loss curves and learning from zero;
+    `opened` (opened.py) opens a model file; `comparison` (comparison.py) runs a second
+    model beside this one."""
 
     # ---- chosen by the reader ------------------------------------------------------------
     prompt = param.String(default=DEFAULT_PROMPT, doc="The text the model continues.")
@@ -86,6 +90,8 @@ class LabSession(param.Parameterized):
                                  doc="(V,) after temperature, top-k and top-p.")
     sampled = param.Parameter(precedence=-1, doc="The last Sampled token.")
     weights_version = param.Integer(default=0, precedence=-1, doc="Bumped when weights change.")
+    model_file = param.String(default="", precedence=-1, doc=(
+        "The file the model was opened from, trained since or not; '' for any other."))
 
     def __init__(self, checkpoint: Checkpoint, corpus: str | None = None,
                  bpe: BPETokenizer | None = None, **params):
@@ -99,6 +105,8 @@ class LabSession(param.Parameterized):
         self.clock = Clock(on_tick=self.advance)
         self.training = Training(self, self._shipped, corpus)
         self.param.watch(self._change_mode, "mode")
+        self.opened = OpenedModel(self)
+        self.comparison = Comparison(self)
         model = self.make_model(checkpoint.model.config,
                                 params=copy.deepcopy(checkpoint.model.params))
         self._install(model, checkpoint.tokenizer, corpus)
@@ -109,9 +117,11 @@ class LabSession(param.Parameterized):
     def config(self) -> GPTConfig:
         return self.model.config
 
-    def _install(self, model: GPT, tokenizer, corpus: str | None) -> None:
-        """Make `model` with `tokenizer` the session's model, `corpus` its training text."""
+    def _install(self, model: GPT, tokenizer, corpus: str | None, source: str = "") -> None:
+        """Make `model` with `tokenizer` the session's model, `corpus` its training text;
+        `source` is the file it was opened from, if any."""
         self.model, self.tokenizer, self.corpus = model, tokenizer, corpus or ""
+        self.model_file = source
         tokens = np.array(tokenizer.encode(self.corpus), dtype=np.int64)
         if len(tokens) > 10 * model.config.block_size:
             self.train_tokens, self.val_tokens = self.engine.data.split_tokens(tokens, 0.1)
@@ -120,10 +130,12 @@ class LabSession(param.Parameterized):
         cfg = model.config
         with param.parameterized.batch_call_watchers(self):
             self.training.reset()
-            self.param.layer.bounds = (0, cfg.n_layer - 1)
-            self.param.head.bounds = (0, cfg.n_head - 1)
-            self.param.top_k.bounds = (0, cfg.vocab_size)
-            self.param.example_start.bounds = (0, max(0, len(tokens) - cfg.block_size - 1))
+            bounds = {"layer": cfg.n_layer - 1, "head": cfg.n_head - 1,
+                      "top_k": cfg.vocab_size,
+                      "example_start": max(0, len(tokens) - cfg.block_size - 1)}
+            for name, high in bounds.items():  # a model of another shape may have fewer
+                self.param[name].bounds = (0, high)
+                setattr(self, name, min(getattr(self, name), high))
             self.heads_off = []
         self._set_stages()
         self._encode_prompt()

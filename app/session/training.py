@@ -87,11 +87,13 @@ class Training(param.Parameterized):
                            fastest=session.clock.param.fastest)
         for clock in (self.clock, session.clock):
             clock.param.watch(lambda _: self._show_when_paused(), "playing")
+        self.zero_model = None  # the last model that learned from zero (kept after a reset)
         self.reset()
 
     def reset(self) -> None:
         """Forget the trainer and every record of training (a new model was installed)."""
         self.trainer: Trainer | None = None
+        self.start_params: dict | None = None  # the weights before the first step
         self._pending: ComputedStep | None = None  # computed, not yet applied
         self._unshown: StepReport | None = None  # applied, not yet shown
         self.history: list[tuple[int, float]] = []  # (step, batch loss)
@@ -158,6 +160,7 @@ class Training(param.Parameterized):
         s.pause()
         s.corpus_name = "Shakespeare"
         s._install(model, shipped.tokenizer, self.shipped_corpus)
+        self.zero_model = model
         self._record_milestone(0)
         self.param.update(from_zero=True, learning_rate=FROM_ZERO_LR,
                           history_version=self.history_version + 1)
@@ -245,6 +248,7 @@ class Training(param.Parameterized):
             return None
         if self.trainer.step_count == 0:
             self._record_milestone(0)  # the weights before any training
+            self.start_params = {n: p.copy() for n, p in self.session.model.params.items()}
         report = self.trainer.apply(self._pending)
         self._pending = None
         self.history.append((report.step, report.loss))

@@ -12,6 +12,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from app.session.heads import SOURCES, HeadRoles
+from app.views.parts.comparison import AttentionComparison
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
@@ -84,16 +85,11 @@ class AttentionView(View):
 
         self.switches = pn.Column(sizing_mode="stretch_width")
         self._switch_groups = []
-        for layer in range(cfg.n_layer):
-            group = pn.widgets.CheckButtonGroup(
-                label=f"block {layer}", options={f"{layer}.{h}": h for h in range(cfg.n_head)},
-                value=list(range(cfg.n_head)), color="success", variant="outline")
-            group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
-            self._switch_groups.append(group)
-            self.switches.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))
+        self._build_switches(cfg.n_layer, cfg.n_head)
         self._effect = html_pane()
         self._caption = html_pane()
         self.grid = HeadGrid(roles=self.roles, clickable=True)
+        self.compare = AttentionComparison(session=s, active=self.param.active)
         measured_on = pn.widgets.RadioButtonGroup.from_param(
             self.roles.param.source, options={v: k for k, v in SOURCES.items()},
             color="primary", variant="outline")
@@ -102,7 +98,7 @@ class AttentionView(View):
             pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
             pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
                          sizing_mode="stretch_width"),
-            self.switches, self._effect,
+            self.switches, self._effect, self.compare,
             pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
                          sizing_mode="stretch_width"),
             explain(ROLES_EXPLAIN), wrap_row(pn.pane.HTML("Measured on:", width=100),
@@ -111,6 +107,19 @@ class AttentionView(View):
         self._update()
         self._show_effect()
         self.roles.active = self.param.active  # from now on, scored only while shown
+
+    def _build_switches(self, n_layer: int, n_head: int) -> None:
+        """A row of head switches per block (again when a model of another shape opens)."""
+        self._switch_groups = []
+        rows = []
+        for layer in range(n_layer):
+            group = pn.widgets.CheckButtonGroup(
+                label=f"block {layer}", options={f"{layer}.{h}": h for h in range(n_head)},
+                value=list(range(n_head)), color="success", variant="outline")
+            group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
+            self._switch_groups.append(group)
+            rows.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))
+        self.switches.objects = rows
 
     # ---- reader actions -------------------------------------------------------------------
 
@@ -163,6 +172,9 @@ class AttentionView(View):
     @param.depends("session.baseline_probs", "session.next_probs", watch=True)
     def _show_effect(self) -> None:
         s = self.session
+        c = s.config
+        if [len(g.options) for g in self._switch_groups] != [c.n_head] * c.n_layer:
+            self._build_switches(c.n_layer, c.n_head)
         for layer, group in enumerate(self._switch_groups):
             on = [hd for hd in range(s.config.n_head) if (layer, hd) not in
                   {tuple(p) for p in s.heads_off}]

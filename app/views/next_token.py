@@ -8,6 +8,7 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
+from app.views.parts.comparison import NextTokenComparison
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, explain, html_pane, set_html, visible
 from app.views.parts.view import View
@@ -59,9 +60,10 @@ class NextTokenView(View):
         self.generate.on_click(lambda _: self.session.generate_token())
         self._summary = html_pane()
         self._text = html_pane()
+        self.compare = NextTokenComparison(session=s, active=self.param.active)
         self._layout = pn.Column(explain(EXPLAIN), controls, self.generate, self._summary,
                                  pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-                                 self._text, sizing_mode="stretch_width")
+                                 self._text, self.compare, sizing_mode="stretch_width")
         self._update()
         self._show_text()
 

@@ -142,6 +142,7 @@ class ResidualView(View):
             color=["#d9480f" if t == q else token_colour(i) for t, i in enumerate(s.ids)],
             width=[4 if t == q else 1.5 for t in range(len(labels))],
             token=[f"{t}: {visible(p)}" for t, p in enumerate(labels)])
+        self.lines.xaxis[0].ticker.ticks = x  # as many depths as the model has blocks
         self.lines.xaxis[0].major_label_overrides = dict(enumerate(stages))
 
     @param.depends("lens.reading", watch=True)
@@ -158,6 +159,10 @@ class ResidualView(View):
             label=[f"{p} {q:.2f}" for row, qs in zip(pieces, probs, strict=True)
                    for p, q in zip(row, qs, strict=True)],
             text_color=["white" if q > 0.55 else "#212529" for q in probs.ravel()])
+        for fig in (self.guesses, self.final):  # as many depths as the model has blocks
+            if list(fig.y_range.factors) != depths[::-1]:
+                fig.update(height=50 + ROW * len(depths))
+                fig.y_range.factors = depths[::-1]
         final_p, ranks = reading.final_probs, reading.final_ranks
         self.final_source.data = dict(y=depths, prob=final_p, rank=ranks,
                                       label=[f"{p:.2f}" for p in final_p])

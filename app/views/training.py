@@ -137,7 +137,7 @@ class TrainingView(View):
             placeholder="Paste a few thousand characters (a poem, code, a book chapter)…")
         use_text = pn.widgets.Button(label="Train a new model on this text", width=260)
         use_text.on_click(lambda _: training.train_on_text(self.text.value))
-        self.download = GGUFDownload(session=s, fmt="f32", choose=True,
+        self.download = GGUFDownload(session=s, fmt="f32", choose=True, weights=True,
                                      active=self.param.active)  # the model as trained
         self._loss_table = html_pane()
         self.loss_numbers = PictureOrTable(
@@ -163,6 +163,14 @@ class TrainingView(View):
         s.mode = "train"
         s.clock.playing = False
         s.clock.tick()
+
+    def _name_tensors(self, names: list[str]) -> None:
+        self.param.tensor.objects = names
+        if self.tensor not in names:
+            self.tensor = names[0]
+        self.norms.height = max(260, 14 * len(names))
+        self.norms.yaxis.ticker = FixedTicker(ticks=list(range(len(names))))
+        self.norms.yaxis.major_label_overrides = dict(enumerate(names))
 
     def _tap_tensor(self, attr, old, new) -> None:
         if new:
@@ -280,6 +288,8 @@ class TrainingView(View):
             return  # thousands of cells a step slow the page down; a pause draws the last
         self._grads_drawn = report.step
         names = list(s.model.params)
+        if names != self.param.tensor.objects:  # a model of another shape was opened
+            self._name_tensors(names)
         grads = report.grads
         self.norm_source.data = dict(
             y=list(range(len(names))), name=names,

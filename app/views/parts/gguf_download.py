@@ -1,4 +1,6 @@
-"""'Download GGUF': the model the reader is looking at, as a file llama.cpp runs.
+"""'Download GGUF': the model the reader is looking at, as a file llama.cpp runs; and, where
+asked for, 'Download weights': the same weights as a zip of model.npz and config.json
+(float, as trained), which Open model… brings back.
 
 A part of a view (Quantization, Training), not a view of its own. The file is written from
 the session's model at the moment of the click: the weights as trained so far, from the
@@ -19,6 +21,7 @@ from app.session.session import LabSession
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
 from engine.gguf_file import GGUF_TYPES, GGUFError
+from engine.weights import ZIP_FOLDER, weights_zip
 
 TYPE_LABELS = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
 
@@ -33,6 +36,8 @@ class GGUFDownload(pn.viewable.Viewer):
                            doc="Work out the size only while the owning view is shown.")
     choose = param.Boolean(default=False, constant=True,
                            doc="Show a type selector (else `fmt` follows its owner).")
+    weights = param.Boolean(default=False, constant=True,
+                            doc="Also offer the weights as a zip, as Open model… reads them.")
     size = param.Integer(default=None, allow_None=True, precedence=-1,
                          doc="Bytes of the file for the current model and type.")
 
@@ -46,6 +51,10 @@ class GGUFDownload(pn.viewable.Viewer):
         if self.choose:
             row.insert(0, pn.widgets.RadioButtonGroup.from_param(
                 self.param.fmt, options=TYPE_LABELS, width=220, margin=(5, 10)))
+        if self.weights:
+            row.insert(-1, pn.widgets.FileDownload(
+                callback=self._weights_file, filename=f"{ZIP_FOLDER}.zip",
+                label="Download weights (zip)", width=200, margin=(5, 10)))
         self._layout = wrap_row(*row, align_items="center")
         self._key = None
         self._refresh()
@@ -103,6 +112,13 @@ class GGUFDownload(pn.viewable.Viewer):
         except (GGUFError, self.session.engine.gguf_file.GGUFError) as e:
             set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
             raise
+
+    def _weights_file(self) -> io.BytesIO:
+        """The click: the weights as they are now, zipped as Open model… reads them."""
+        s = self.session
+        record = {"corpus": s.corpus_name, "steps_here": len(s.training.history),
+                  "opened_from": s.model_file}
+        return io.BytesIO(weights_zip(s.model, s.tokenizer, record))
 
     def __panel__(self):
         return self._layout

@@ -70,6 +70,16 @@ class HeadGrid(pn.viewable.Viewer):
             self.source.selected.on_change("indices", self._open_head)
         return fig
 
+    def _fit(self, n_layer: int, n_head: int) -> None:
+        """The grid's rows and columns for a model of another shape (a file opened)."""
+        fig = self.figure
+        rows = [f"block {i}" for i in reversed(range(n_layer))]
+        if list(fig.y_range.factors) != rows or len(fig.x_range.factors) != len(ROLES) * n_head:
+            fig.x_range.factors = [(title, f"h{h}") for title in ROLES.values()
+                                   for h in range(n_head)]
+            fig.y_range.factors = rows
+            fig.height = 80 + CELL * n_layer
+
     def _open_head(self, attr, old, new) -> None:
         if new:
             n_layer, n_head = self.roles.session.config.n_layer, self.roles.session.config.n_head
@@ -87,6 +97,7 @@ class HeadGrid(pn.viewable.Viewer):
             set_html(self._table, "")
             return
         n_layer, n_head = scores.previous.shape
+        self._fit(n_layer, n_head)
         blocks, heads = np.divmod(np.arange(n_layer * n_head), n_head)
         values = np.concatenate([getattr(scores, role).ravel() for role in ROLES])
         self.source.data = dict(

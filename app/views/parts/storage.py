@@ -19,6 +19,9 @@ class BrowserStorage(JSComponent):
     value = param.String(default="", doc="The stored text.")
     loaded = param.Boolean(default=False, doc="Whether the browser has reported the value.")
     error = param.String(default="", doc="Why storage failed, if it did.")
+    keep_old = param.Boolean(default=True, doc=(
+        "On a failed write, keep the value stored before (False: remove it, for a value "
+        "that is wrong once a newer one exists)."))
 
     _esm = """
     export function render({ model }) {
@@ -38,6 +41,9 @@ class BrowserStorage(JSComponent):
           if (model.error) model.error = ''
         } catch (e) {
           fail(e)
+          if (!model.keep_old) {
+            try { window.localStorage.removeItem(model.key) } catch (_) { /* unavailable */ }
+          }
         }
       })
       return document.createElement('span')

@@ -1,0 +1,182 @@
+"""'Compare with…': a second model beside the first, in the view that shows it.
+
+Parts of a view, not views: the Next token view shows `NextTokenComparison` (both models'
+next-token probabilities side by side) and the Attention view `AttentionComparison` (both
+models' attention weights for the block and head shown). Each carries the same choice of
+model and the same numbers (KL, top-token agreement, held-out losses), all from the
+session's Comparison (app/session/comparison.py); they only draw. A part works only while
+its view is shown (`active`), and the comparison computes only while one such part is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.core.properties import value
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
+from bokeh.plotting import figure
+
+from app.session.comparison import TARGETS
+from app.session.session import LabSession
+from app.views.parts.heatmap import Heatmap
+from app.views.parts.layout import figure_grid, wrap_row
+from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
+
+TOP = 12  # tokens shown side by side
+THIS, OTHER = "#4c6ef5", "#f08c00"
+EXPLAIN = (
+    "Compare with… runs a second model on the same prompt, in the same page: the shipped "
+    "weights, this model when its training started, the one learning from zero, this model "
+    "quantized as llama.cpp stores it, the shipped code beside your edited engine, or a "
+    "model opened from a file. KL(this ‖ other) says, in nats, how surprised the other "
+    "model is by what this one expects (0 when they agree exactly).")
+
+
+class ComparisonPart(pn.viewable.Viewer):
+    """The choice of model and the numbers; a subclass adds its picture."""
+
+    session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
+    active = param.Boolean(default=False, allow_refs=True,
+                           doc="Draw (and let the comparison compute) only while True.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        comparison = self.session.comparison
+        self.choice = pn.widgets.Select.from_param(
+            comparison.param.target, label="Compare with…", width=300,
+            options={label: key for key, label in TARGETS.items()})
+        self._numbers = html_pane()
+        self._body = pn.Column(sizing_mode="stretch_width")
+        self._layout = pn.Column(
+            html_pane(f"<p class='explain'>{esc(EXPLAIN)}</p>"), wrap_row(self.choice),
+            self._numbers, self._body, sizing_mode="stretch_width")
+        self._key = None
+        comparison.param.watch(lambda *_: self._refresh(), ["other", "reason", "loss",
+                                                           "other_loss"])
+        self.session.param.watch(lambda *_: self._refresh(), ["layer", "head"])
+        self._show()
+
+    @param.depends("active", watch=True)
+    def _show(self) -> None:
+        self.session.comparison.show(self, self.active)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Draw what the comparison holds now (while shown, and once per change)."""
+        if not self.active:
+            return
+        c, s = self.session.comparison, self.session
+        key = (c.target, c.other, c.reason, c.loss, c.other_loss, s.layer, s.head)
+        if key == self._key:
+            return
+        self._key = key
+        if c.target == "none" or c.other is None:
+            set_html(self._numbers, f"<div class='note'>{esc(c.reason)}</div>" if c.reason
+                     else "")
+            self._body.visible = False
+            return
+        set_html(self._numbers, numbers_html(c, len(s.ids)))
+        self._body.visible = True
+        self._draw()
+
+    def _draw(self) -> None:
+        raise NotImplementedError
+
+    def __panel__(self):
+        return self._layout
+
+
+def numbers_html(c, positions: int) -> str:
+    """How far apart the two models are, as a table."""
+    agree = round(c.agreement * positions)
+    rows = [("KL(this ‖ other), next token", f"{c.kl:.4g} nats"),
+            (f"KL, mean over the prompt's {positions} positions", f"{c.kl_mean:.4g} nats"),
+            ("largest change of one token's probability", f"{c.largest:.4f}"),
+            ("same likeliest next token", f"{agree} of {positions} positions "
+                                          f"({c.agreement:.0%})")]
+    if c.loss is not None:
+        rows += [(f"loss on held-out text ({c.eval_windows} windows): this model",
+                  f"{c.loss:.4f}"),
+                 (f"the same for {c.label}", f"{c.other_loss:.4f} "
+                                             f"({c.other_loss - c.loss:+.4f})")]
+    else:
+        rows.append(("loss on held-out text", "no held-out text for this model"))
+    return (f"<p>This model beside <b>{esc(c.label)}</b>, on the same prompt:</p>"
+            + table_html(["", ""], rows))
+
+
+class NextTokenComparison(ComparisonPart):
+    """Both models' next-token probabilities (temperature 1), bar beside bar."""
+
+    def __init__(self, **params):
+        self.source = ColumnDataSource(dict(y_this=[], y_other=[], p_this=[], p_other=[],
+                                            label=[]))
+        self.figure = figure(height=320, sizing_mode="stretch_width", min_width=200,
+                             x_range=(0, 1), toolbar_location=None, tools="",
+                             title="Next-token probabilities of both models (temperature 1)",
+                             x_axis_label="probability")
+        mine = self.figure.hbar(y="y_this", right="p_this", height=0.38, source=self.source,
+                                color=THIS, legend_label="this model")
+        other = self.figure.hbar(y="y_other", right="p_other", height=0.38,
+                                 source=self.source, color=OTHER, legend_label="compared")
+        self.figure.add_tools(HoverTool(renderers=[mine, other], tooltips=[
+            ("token", "@label"), ("this model", "@p_this{0.0000}"),
+            ("compared", "@p_other{0.0000}")]))
+        self.figure.y_range.flipped = True
+        self.figure.ygrid.visible = False
+        self.figure.legend.location = "bottom_right"
+        self.figure.legend.label_text_font_size = "8pt"
+        self.figure.yaxis.ticker = FixedTicker(ticks=list(range(TOP)))
+        self.figure.yaxis.major_label_text_font_size = "11pt"
+        super().__init__(**params)
+        self._body.objects = [pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")]
+
+    def _draw(self) -> None:
+        s, c = self.session, self.session.comparison
+        p = s.trace.probs[0, -1].astype(np.float64)
+        q = c.other.probs[0, -1].astype(np.float64)
+        order = np.argsort(-np.maximum(p, q), kind="stable")[:TOP]
+        labels = [visible(piece) for piece in s.pieces(order)]
+        y = np.arange(len(order))
+        self.source.data = dict(
+            y_this=y - 0.2, y_other=y + 0.2, p_this=p[order], p_other=q[order],
+            label=[f"{piece!r} (id {i})" for piece, i in zip(labels, order, strict=True)])
+        self.figure.yaxis.major_label_overrides = dict(enumerate(labels))
+        self.figure.x_range.end = float(max(p.max(), q.max(), 0.05)) * 1.05
+        self.figure.legend.items[1].label = value(c.label)
+
+
+class AttentionComparison(ComparisonPart):
+    """Both models' attention weights for the block and head shown."""
+
+    def __init__(self, **params):
+        self.mine = Heatmap("this model: attention weights", "query", "key", diverging=False,
+                            height=260)
+        self.theirs = Heatmap("compared: attention weights", "query", "key",
+                              diverging=False, height=260)
+        self._caption = html_pane()
+        super().__init__(**params)
+        self._body.objects = [self._caption, figure_grid(self.mine, self.theirs)]
+
+    def _draw(self) -> None:
+        s, c = self.session, self.session.comparison
+        layer, head = s.layer, s.head
+        labels = s.pieces(s.ids)
+        self.mine.update(s.trace.blocks[layer].att[0, head], labels, labels, low=0.0, high=1.0)
+        other = c.other
+        if layer >= len(other.blocks) or head >= other.blocks[layer].att.shape[1]:
+            n_layer, n_head = len(other.blocks), other.blocks[0].att.shape[1]
+            set_html(self._caption,
+                     f"<div class='note'>{esc(c.label.capitalize())} has {n_layer} blocks of "
+                     f"{n_head} heads: it has no block {layer}, head {head}.</div>")
+            self.theirs.update(np.full((len(labels), len(labels)), np.nan), labels, labels)
+            return
+        att = other.blocks[layer].att[0, head]
+        self.theirs.update(att, labels, labels, low=0.0, high=1.0)
+        self.theirs.figure.title.text = f"{c.label}: attention weights"
+        heads = "" if c.same_shape else " (its heads all on: the shapes differ)"
+        moved = float(np.abs(att - s.trace.blocks[layer].att[0, head]).max())
+        set_html(self._caption,
+                 f"<p>Block {layer}, head {head} in both models{esc(heads)}: no attention "
+                 f"weight differs by more than {moved:.3f}.</p>")
