@@ -1,4 +1,5 @@
-"""What every view is: a Panel Viewer of one LabSession that knows whether it is shown."""
+"""What every view is: a Panel Viewer of one LabSession that knows whether it is shown, laid
+out in named sections one of which can be brought forward."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ class View(pn.viewable.Viewer):
 
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
     active = param.Boolean(default=False, doc="Whether the view is on the page.")
+    focus = param.String(default="", doc=(
+        "The section brought forward, the others folded away below it ('' shows every "
+        "section in order)."))
+    aside = param.List(default=[], doc="What to show right below the focused section.")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -32,6 +37,38 @@ class View(pn.viewable.Viewer):
                                          for d in info.get("dependencies", ())):
                 setattr(cls, name, _while_shown(method))
 
+    # ---- sections ------------------------------------------------------------------------------
+
+    def _arrange(self, **sections: list) -> pn.Column:
+        """The view's layout: its sections (name -> objects), in the order a reader meets
+        them; the picture comes first or right after a short explanation."""
+        self._sections = {name: pn.Column(*objects, sizing_mode="stretch_width")
+                          for name, objects in sections.items()}
+        self._folded = pn.Column(sizing_mode="stretch_width")
+        self._fold = pn.Card(self._folded, title=MORE, collapsed=True,
+                             sizing_mode="stretch_width", margin=(10, 0))
+        self._arranged = pn.Column(sizing_mode="stretch_width")
+        self._place()
+        return self._arranged
+
+    def sections(self) -> tuple[str, ...]:
+        """The names of the view's sections, in order."""
+        return tuple(self._sections)
+
+    @param.depends("focus", "aside", watch=True)
+    def _place(self) -> None:
+        if self.focus and self.focus not in self._sections:
+            raise ValueError(f"{type(self).__name__} has no section {self.focus!r}; it has "
+                             f"{', '.join(self._sections)}")
+        if not self.focus:
+            self._folded.objects = []
+            self._arranged.objects = [*self._sections.values(), *self.aside]
+            return
+        rest = [column for name, column in self._sections.items() if name != self.focus]
+        self._folded.objects = rest
+        self._fold.collapsed = True
+        self._arranged.objects = [self._sections[self.focus], *self.aside, self._fold]
+
     @param.depends("active", watch=True)
     def _catch_up(self) -> None:
         self._hidden = not self.active
@@ -39,6 +76,9 @@ class View(pn.viewable.Viewer):
         if self.active:
             for name in due:
                 getattr(self, name)()
+
+
+MORE = "More of this view"
 
 
 def _while_shown(method):
