@@ -146,6 +146,7 @@ EXPERIMENT_STEPS = 100
 EXPERIMENT_BATCH = 16
 EXPERIMENT_LR = 2e-2
 HELD_OUT_WINDOWS = 64
+MIN_TOKENS = 4 * (EXPERIMENT_SHAPE["block_size"] + 1)  # the text the experiment needs
 
 
 def causal_mask_experiment(layers: Layers, tokens: np.ndarray, vocab_size: int,
@@ -160,9 +161,9 @@ def causal_mask_experiment(layers: Layers, tokens: np.ndarray, vocab_size: int,
     """
     config = GPTConfig(vocab_size=vocab_size, **EXPERIMENT_SHAPE)
     T = config.block_size
-    if len(tokens) < 4 * (T + 1):
+    if len(tokens) < MIN_TOKENS:
         raise ValueError(f"the text has {len(tokens)} tokens; the experiment needs at least "
-                         f"{4 * (T + 1)}")
+                         f"{MIN_TOKENS}")
     n = len(tokens)
     train, held = tokens[:n * 9 // 10], tokens[n * 9 // 10:]
     if len(held) < 2 * (T + 1):

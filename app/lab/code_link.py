@@ -109,7 +109,8 @@ def _damaged(why: str) -> CodeLinkError:
 def _unpack(body: str):
     """base64url -> DEFLATE -> UTF-8 -> JSON, each step checked, the unpacked size capped."""
     try:
-        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        packed = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_",
+                                  validate=True)
     except (binascii.Error, ValueError):
         raise _damaged("not base64") from None
     unpacker = zlib.decompressobj(-15)

@@ -39,6 +39,7 @@ class LabState:
     """What a share link carries. The defaults are what a fresh lab shows."""
 
     view: str = DEFAULT_VIEW
+    tour: int = 0  # a chapter of the tour, from 1 (its view comes with it); 0: not touring
     prompt: str = _default("prompt")
     layer: int = _default("layer")
     head: int = _default("head")
@@ -47,7 +48,6 @@ class LabState:
     top_p: float = _default("top_p")
     seed: int = _default("seed")
     hide: tuple[str, ...] = ()
-    tour: int = 0  # a chapter of the tour, from 1; 0: not touring
     code: str = ""  # a code edit (code_link.py), as the link carries it
 
 

@@ -146,10 +146,9 @@ class Experiments(param.Parameterized):
         """Two tiny models trained with and without the causal mask on the session's text
         (an engine MaskExperiment), or None without enough text."""
         s = self.session
-        tokens = s.train_tokens
-        if len(tokens) < 4 * 64:
+        tokens, experiments = s.train_tokens, s.engine.experiments
+        if len(tokens) < experiments.MIN_TOKENS:
             return None
-        experiments = s.engine.experiments
         layers = s.engine.kernels.readable(s.engine.layers)
         return self._cached("mask", (s.engine, s.seed, tokens),
                             lambda: experiments.causal_mask_experiment(
