@@ -70,7 +70,7 @@ class Lab(pn.viewable.Viewer):
         self.share = ShareBar()
         self._take_tour = pn.widgets.Button(label=TAKE_THE_TOUR, color="primary", width=160,
                                             stylesheets=[TAP])
-        self._take_tour.on_click(lambda _: setattr(self.tour, "chapter", 1))
+        self._take_tour.on_click(lambda _: self.tour.go(1))
         self.tour = Tour(session=self.session)
         self._apply_state(state)
         self._layout = pn.Column(*self._parts(), sizing_mode="stretch_width",
@@ -115,7 +115,6 @@ class Lab(pn.viewable.Viewer):
                                          self._stage, sizing_mode="stretch_width")}
         self.controls = Controls([self._explained(part) for name, part in folded.items()
                                   if name not in hidden])
-        self._take_tour.visible = not self.embed
         title = [] if "header" in hidden else [
             pn.pane.HTML("<h1 style='margin:0.2rem 0;font-size:1.4rem'>Napkin GPT</h1>",
                          margin=(0, 10, 0, 5))]
@@ -124,7 +123,7 @@ class Lab(pn.viewable.Viewer):
         footer = html_pane(f"<p class='explain'>{c.n_params:,} parameters: {c.n_layer} blocks "
                            f"of {c.n_head} heads, width {c.n_embd}, context {c.block_size}. "
                            "The same NumPy code runs here and in the downloadable engine.</p>")
-        picture = [self.tour.header, self._title, self._shown]
+        picture = [self.tour.header, self._title, self._shown, self.tour.footer]
         if self.embed:  # the picture first, the controls under it
             parts = [self._notes, *picture, top, self.controls, self.keyboard]
         else:
@@ -141,9 +140,12 @@ class Lab(pn.viewable.Viewer):
         found += self._offer_code(state.code)
         self.link_notes = found
         self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
-        self.param.update(view=state.view if state.view in VIEWS else self.view,
-                          hidden=list(state.hide))
-        self.tour.chapter = state.tour
+        self.hidden = list(state.hide)
+        if state.tour:  # the chapter brings its view
+            self.tour.chapter = state.tour
+        else:
+            self.tour.chapter = 0
+            self.view = state.view if state.view in VIEWS else self.view
 
     def _offer_code(self, text: str) -> list[str]:
         """Put the code a link brings into the Code view, unrun; what to tell the reader."""
@@ -190,9 +192,10 @@ class Lab(pn.viewable.Viewer):
         """Take the state of the address `text`, unless it is the lab's own; then write the
         lab's own (without the code a link brought: that now lives in the Code view)."""
         if text.lstrip("#") != to_hash(self.state()):
-            self._apply_state(text)
-            self._show_notes()
-            self._write_state()
+            with pn.io.hold():  # the whole new state reaches the browser as one message
+                self._apply_state(text)
+                self._show_notes()
+                self._write_state()
 
     # ---- reader actions --------------------------------------------------------------------
 
@@ -261,15 +264,24 @@ class Lab(pn.viewable.Viewer):
         with pn.io.hold():
             if chapter is not None:
                 self.view = chapter.view
-            for key, view in self._views.items():  # first let go of the tour's footer
-                if chapter is None or key != chapter.view:
-                    view.param.update(focus="", aside=[])
-            if chapter is not None:
-                self._views[chapter.view].param.update(focus=chapter.section,
-                                                       aside=[self.tour.footer])
-            self.tour.header.visible = chapter is not None
+                for path, value in chapter.settings:  # what the chapter's picture shows
+                    *owners, name = path.split(".")
+                    target = self._views[chapter.view]
+                    for owner in owners:
+                        target = getattr(target, owner)
+                    setattr(target, name, value)
+            for key, view in self._views.items():
+                touring = chapter is not None and key == chapter.view
+                view.param.update(focus=chapter.section if touring else "", unfold=False)
+            self.tour.header.visible = self.tour.footer.visible = chapter is not None
             self._title.visible = chapter is None and not self.embed
             self._take_tour.visible = chapter is None and not self.embed
+
+    @param.depends("tour.more", watch=True)
+    def _unfold(self) -> None:
+        """"More of this view": the chapter's view shows its other sections too."""
+        if self.tour.shown is not None:
+            self._views[self.tour.shown.view].unfold = self.tour.more
 
     def _share_code(self) -> None:
         """The code view's edits as a link's code part, for the share bar."""

@@ -171,7 +171,8 @@ SMALL = Chapter(
     Checkpoint("Rounded to Q4_0, 4 bits a weight in its matrices, will your model still pick "
                "the same next token?", lambda x: ["yes", "no"], small_check,
                "In float32 the likeliest next token is {top} with p = {p:.3f}; rounded to "
-               "Q4_0 it is {qtop} with p = {qp:.3f}."))
+               "Q4_0 it is {qtop} with p = {qp:.3f}."),
+    settings=(("lab.fmt", "q4_0"),))  # the picture shows what the question asks about
 
 # ---- 14. changing the code -------------------------------------------------------------------
 

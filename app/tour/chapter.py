@@ -44,6 +44,7 @@ class Chapter:
     text: dict[str, str]  # narration templates; the facts' "case" picks one ("main" if none)
     facts: Callable[[Experiments], Facts]
     checkpoint: Checkpoint | None = None
+    settings: tuple[tuple[str, object], ...] = ()  # (dotted attribute of the view, value)
 
 
 def fill(template: str, values: Facts) -> str:

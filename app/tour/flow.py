@@ -183,8 +183,8 @@ ATTENTION = Chapter(
 INDUCTION = 0.3  # a head this sure of the pattern is called an induction head here
 INDUCTION_FOUND = ("Block {b}, head {h} copies: it puts {score:.0%} on what followed an "
                    "earlier copy of its token (an induction head).")
-INDUCTION_NOT_YET = ("None copies yet: no head puts more than {score:.0%} on what followed an "
-                     "earlier copy of its token (an induction head's job).")
+INDUCTION_NOT_YET = ("None copies yet (an induction head's job): no head puts over "
+                     "{score:.0%} on what followed an earlier copy of its token.")
 TOP_STAYS = "stays {base}"
 TOP_TURNS = "turns from {base} to {new}"
 
@@ -225,11 +225,11 @@ def heads_check(x: Experiments, pick: int) -> tuple[int, Facts]:
 
 
 HEADS = Chapter(
-    "Many heads, and what some of them do", "attention", "roles",
+    "Many heads and their jobs", "attention", "roles",
     {"main": "Each of the {n_layer} blocks has {n_head} heads, {n_heads} in all, each with its "
-             "own queries, keys and values, so each can look for something else. Some take on "
-             "a job: block {pb}, head {ph} puts {ps:.0%} of its attention on the token just "
-             "before, more than any other head (a previous-token head). {copying}",
+             "own queries, keys and values, so each can look for something else. Block {pb}, "
+             "head {ph} puts {ps:.0%} of its attention on the token just before, more than any "
+             "other head (a previous-token head's job). {copying}",
      "no_roles": "Each of the {n_layer} blocks has {n_head} heads, {n_heads} in all, each "
                  "with its own queries, keys and values, so each can look for something "
                  "else. This vocabulary is too small to measure what they do."},

@@ -1,8 +1,9 @@
-"""The tour around a view: where the reader is and the chapter's narration above the picture,
-the chapter's question and the way on below it.
+"""The tour around a view: the way on, where the reader is and the chapter's narration above
+the picture, the chapter's question below it.
 
 The page (app/lab) shows the chapter's view with its section brought forward, between this
-viewer's `header` and `footer`. The narration follows the session: edit the prompt, or train
+viewer's `header` and `footer`; the footer's "More of this view" shows the view's other
+sections too (`more`). The narration follows the session: edit the prompt, or train
 a step, and its numbers change; an answer already given is checked again.
 """
 
@@ -21,6 +22,7 @@ from app.views.parts.markup import esc, html_pane, set_html
 
 PROGRESS = "Chapter {n} of {total}"
 BACK, NEXT, LEAVE = "‹ Back", "Next ›", "Leave the tour"
+MORE = "More of this view"
 PREDICT = "Predict first, then see what the model does."
 KEYS = "The ← and → keys turn the pages."
 TAP = ".bk-btn { min-height: 44px; font-size: 1rem; }"  # a finger's size
@@ -33,6 +35,7 @@ class Tour(pn.viewable.Viewer):
     chapter = param.Integer(default=0, bounds=(0, len(CHAPTERS)),
                             doc="The chapter shown, from 1; 0 when the reader is not touring.")
     pick = param.Integer(default=-1, doc="The reader's answer to the chapter's question.")
+    more = param.Boolean(default=False, doc="Whether the chapter's view shows all of itself.")
     facts = param.Dict(default={}, precedence=-1,
                        doc="The live values the chapter's narration was made from.")
     correct = param.Boolean(default=None, allow_None=True, precedence=-1,
@@ -41,24 +44,32 @@ class Tour(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.experiments = Experiments(session=self.session)
-        self._progress = html_pane()
+        self._progress = html_pane(width=130, sizing_mode="fixed", margin=(0, 5))
+        self._title = html_pane()
         self._narration = html_pane()
         self._question = html_pane()
         self._verdict = html_pane()
         self.choice = Choice(sizing_mode="stretch_width")
         self.choice.param.watch(lambda event: self.answer(event.new), "value")
-        self.back = pn.widgets.Button(label=BACK, width=110, stylesheets=[TAP])
+        self.back = pn.widgets.Button(label=BACK, width=80, margin=(5, 5), stylesheets=[TAP])
         self.back.on_click(lambda _: self.turn(-1))
-        self.next = pn.widgets.Button(label=NEXT, width=110, color="primary", stylesheets=[TAP])
+        self.next = pn.widgets.Button(label=NEXT, width=80, margin=(5, 5), color="primary",
+                                      stylesheets=[TAP])
         self.next.on_click(lambda _: self.turn(1))
         self.leave = pn.widgets.Button(label=LEAVE, width=150, color="light", stylesheets=[TAP])
-        self.leave.on_click(lambda _: setattr(self, "chapter", 0))
+        self.leave.on_click(lambda _: self.go(0))
         self._checkpoint = pn.Column(self._question, self.choice, self._verdict,
                                      sizing_mode="stretch_width",
                                      styles={"border-top": "1px solid #dee2e6"})
-        self.header = pn.Column(self._progress, self._narration, sizing_mode="stretch_width")
+        # the way on stays in one place from chapter to chapter; the question goes with
+        # the picture, into the chapter's view (see app/lab/page.py)
+        self.header = pn.Column(wrap_row(self.back, self._progress, self.next,
+                                         align_items="center"),
+                                self._title, self._narration, sizing_mode="stretch_width")
         self.footer = pn.Column(self._checkpoint,
-                                wrap_row(self.back, self.next, self.leave),
+                                wrap_row(pn.widgets.Toggle.from_param(
+                                    self.param.more, label=MORE, width=190, stylesheets=[TAP]),
+                                    self.leave),
                                 html_pane(f"<p class='explain'>{esc(KEYS)}</p>"),
                                 sizing_mode="stretch_width")
         self._draw()
@@ -69,10 +80,16 @@ class Tour(pn.viewable.Viewer):
 
     # ---- the reader's moves ----------------------------------------------------------------
 
+    def go(self, chapter: int) -> None:
+        """Show `chapter` (0: leave the tour); the page changes in one step, the narration
+        and the picture together."""
+        with pn.io.hold():
+            self.chapter = chapter
+
     def turn(self, by: int) -> None:
         """Go `by` chapters on (or back), staying within the tour."""
         if self.chapter:
-            self.chapter = min(max(1, self.chapter + by), len(CHAPTERS))
+            self.go(min(max(1, self.chapter + by), len(CHAPTERS)))
 
     def answer(self, option: int) -> None:
         """The reader picks `option` (an index of the question's options)."""
@@ -83,7 +100,7 @@ class Tour(pn.viewable.Viewer):
     @param.depends("chapter", watch=True)
     def _new_chapter(self) -> None:
         self.choice.param.update(value=-1, options=[], marks=[])
-        self.pick = -1
+        self.param.update(pick=-1, more=False)
         self._draw()
 
     @param.depends("session.trace", "session.next_probs", "session.weights_version",
@@ -105,8 +122,8 @@ class Tour(pn.viewable.Viewer):
                  f"<p class='tour-count'>{esc(PROGRESS.format(n=n, total=total))}</p>"
                  f"<div class='tour-progress' role='progressbar' aria-valuemin='1' "
                  f"aria-valuemax='{total}' aria-valuenow='{n}' aria-label='tour progress'>"
-                 f"<span style='width:{100 * n / total:.1f}%'></span></div>"
-                 f"<h2 class='tour-title'>{esc(chapter.title)}</h2>")
+                 f"<span style='width:{100 * n / total:.1f}%'></span></div>")
+        set_html(self._title, f"<h2 class='tour-title'>{esc(chapter.title)}</h2>")
         set_html(self._narration, f"<p class='narration'>{text}</p>")
         self.back.disabled = n == 1
         self.next.disabled = n == total

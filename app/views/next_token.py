@@ -56,7 +56,8 @@ class NextTokenView(View):
             pn.widgets.IntInput.from_param(s.param.seed, width=120),
         )
         self.generate = pn.widgets.Button(label="Generate next token", color="primary",
-                                          description="Sample a token and append it")
+                                          description="Sample a token and append it",
+                                          stylesheets=[".bk-btn { min-height: 44px; }"])
         self.generate.on_click(lambda _: self.session.generate_token())
         self._summary = html_pane()
         self._text = html_pane()

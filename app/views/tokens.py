@@ -56,8 +56,8 @@ class TokensView(View):
             classes = ["unknown" if i == unknown_id else "" for i in ids]
             summary = (f"<p>{len(ids)} tokens, vocabulary of {s.config.vocab_size}. "
                        "Hover a chip for its id.</p>")
-            set_html(self._chips, notes(s.prompt_notes) + summary
-                     + picture(chips(s.pieces(ids), ids, classes)))
+            set_html(self._chips, notes(s.prompt_notes)
+                     + picture(chips(s.pieces(ids), ids, classes)) + summary)
             set_html(self._steps, "" if s.bpe is not None else
                      notes(["No BPE tokenizer was shipped with these weights."]))
             return

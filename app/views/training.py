@@ -65,7 +65,8 @@ class TrainingView(View):
         play = pn.widgets.Toggle.from_param(s.clock.param.playing, label="▶ Train / ❚❚ Pause",
                                             color="success", width=160)
         step = pn.widgets.Button(label="Step one phase ›", width=150,
-                                 description="Advance to the next training phase")
+                                 description="Advance to the next training phase",
+                                 stylesheets=[".bk-btn { min-height: 44px; }"])
         step.on_click(lambda _: self._step())
         reset = pn.widgets.Button(label="Reset to shipped weights", color="warning",
                                   width=200)

@@ -1,5 +1,5 @@
 """Views in named sections: a short explanation, then the picture; one section brought forward
-(the tour's picture) with the rest folded away, and back."""
+(the tour's picture) with the rest folded away, unfolded, and back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from app.views import VIEWS
 from app.views.parts.markup import MORE_ABOUT, explain
-from app.views.parts.view import MORE
 
 
 def is_picture(obj) -> bool:
@@ -43,16 +42,20 @@ def test_a_short_explanation_then_the_picture(views, key):
 def test_a_section_comes_forward_and_the_rest_fold_away(views, key):
     view = views[key]
     names = view.sections()
-    aside = pn.pane.Markdown("the tour's question")
+    layout = view.__panel__()
+    placed = list(layout.select(pn.Column))
+
+    def shown():
+        return [n for n in names if view._sections[n].visible]
+
     for name in names:
-        view.param.update(focus=name, aside=[aside])
-        placed = view._arranged.objects
-        assert placed[0] is view._sections[name] and placed[1] is aside
-        assert placed[2] is view._fold and view._fold.collapsed and view._fold.title == MORE
-        assert view._folded.objects == [view._sections[n] for n in names if n != name]
-    view.param.update(focus="", aside=[])
-    assert view._arranged.objects == [view._sections[n] for n in names]
-    assert view._folded.objects == []
+        view.param.update(focus=name, unfold=False)
+        assert shown() == [name]
+        view.unfold = True
+        assert shown() == list(names)
+    view.param.update(focus="", unfold=False)
+    assert shown() == list(names)
+    assert list(layout.select(pn.Column)) == placed  # nothing was moved or made anew
     with pytest.raises(ValueError, match="has no section 'nowhere'"):
         view.focus = "nowhere"
     view.focus = ""

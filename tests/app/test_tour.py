@@ -229,17 +229,29 @@ def test_a_chapter_brings_its_section_forward_and_leaving_puts_every_view_back(l
     tour.chapter = chapter("One attention")
     view = page.views["attention"]
     assert page.view == "attention" and view.focus == "steps"
-    assert view.aside == [tour.footer] and tour.header.visible and not page._title.visible
+    assert tour.header.visible and tour.footer.visible and not page._title.visible
     assert to_hash(page.state()) == f"tour={tour.chapter}"
+    shown = [name for name, column in view._sections.items() if column.visible]
+    assert shown == ["steps"]
+    tour.more = True  # "More of this view": every section, in its place
+    assert all(column.visible for column in view._sections.values()) and view.unfold
     tour.turn(1)
-    assert view.focus == "roles" and view.aside == [tour.footer]
+    assert view.focus == "roles" and not tour.more and not view.unfold
     tour.turn(1)
-    assert page.view == "residual" and view.focus == "" and view.aside == []
+    assert page.view == "residual" and view.focus == ""
     assert page.views["residual"].focus == "lens"
     page.view = "tokens"  # another view from the list: the tour ends
-    assert tour.chapter == 0 and all(v.focus == "" and v.aside == [] for v in
-                                     page.views.values())
-    assert page._title.visible and not tour.header.visible
+    assert tour.chapter == 0 and all(v.focus == "" for v in page.views.values())
+    assert all(c.visible for v in page.views.values() for c in v._sections.values())
+    assert page._title.visible and not tour.header.visible and not tour.footer.visible
+
+
+def test_a_chapter_sets_its_picture_to_what_its_question_asks_about(lab, tour):
+    tour.chapter = chapter("Making it")
+    assert lab.views["quantization"].lab.fmt == "q4_0"
+    lab.views["quantization"].lab.fmt = "q8_0"  # the reader may look at another
+    tour.more = True
+    assert lab.views["quantization"].lab.fmt == "q8_0"
 
 
 def test_the_arrow_keys_turn_the_pages_in_the_tour(lab, tour):

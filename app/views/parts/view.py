@@ -25,9 +25,8 @@ class View(pn.viewable.Viewer):
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
     active = param.Boolean(default=False, doc="Whether the view is on the page.")
     focus = param.String(default="", doc=(
-        "The section brought forward, the others folded away below it ('' shows every "
-        "section in order)."))
-    aside = param.List(default=[], doc="What to show right below the focused section.")
+        "The section brought forward, the others folded away ('' shows every section)."))
+    unfold = param.Boolean(default=False, doc="Show the folded sections too, in their places.")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -41,33 +40,26 @@ class View(pn.viewable.Viewer):
 
     def _arrange(self, **sections: list) -> pn.Column:
         """The view's layout: its sections (name -> objects), in the order a reader meets
-        them; the picture comes first or right after a short explanation."""
+        them; the picture comes first or right after a short explanation.
+
+        The sections stay where they are: bringing one forward hides the others (and
+        unfolding shows them again), so that nothing is taken apart and drawn anew."""
         self._sections = {name: pn.Column(*objects, sizing_mode="stretch_width")
                           for name, objects in sections.items()}
-        self._folded = pn.Column(sizing_mode="stretch_width")
-        self._fold = pn.Card(self._folded, title=MORE, collapsed=True,
-                             sizing_mode="stretch_width", margin=(10, 0))
-        self._arranged = pn.Column(sizing_mode="stretch_width")
         self._place()
-        return self._arranged
+        return pn.Column(*self._sections.values(), sizing_mode="stretch_width")
 
     def sections(self) -> tuple[str, ...]:
         """The names of the view's sections, in order."""
         return tuple(self._sections)
 
-    @param.depends("focus", "aside", watch=True)
+    @param.depends("focus", "unfold", watch=True)
     def _place(self) -> None:
         if self.focus and self.focus not in self._sections:
             raise ValueError(f"{type(self).__name__} has no section {self.focus!r}; it has "
                              f"{', '.join(self._sections)}")
-        if not self.focus:
-            self._folded.objects = []
-            self._arranged.objects = [*self._sections.values(), *self.aside]
-            return
-        rest = [column for name, column in self._sections.items() if name != self.focus]
-        self._folded.objects = rest
-        self._fold.collapsed = True
-        self._arranged.objects = [self._sections[self.focus], *self.aside, self._fold]
+        for name, column in self._sections.items():
+            column.visible = not self.focus or self.unfold or name == self.focus
 
     @param.depends("active", watch=True)
     def _catch_up(self) -> None:
@@ -76,9 +68,6 @@ class View(pn.viewable.Viewer):
         if self.active:
             for name in due:
                 getattr(self, name)()
-
-
-MORE = "More of this view"
 
 
 def _while_shown(method):
