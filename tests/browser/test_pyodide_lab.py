@@ -38,7 +38,7 @@ VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "next": ("Next token", "Likeliest next token"),
     "training": ("Training", "Step one phase"),
     "scale": ("Scale", "GPT-3 175B"),
-    "quantization": ("Quantization", "steps of the scale"),
+    "quantization": ("Quantization", "4 bits each in Q4_0"),
     "code": ("Code", "Running: the shipped engine"),
 }
 
