@@ -46,7 +46,7 @@ def test_a_section_comes_forward_and_the_rest_fold_away(views, key):
     placed = list(layout.select(pn.Column))
 
     def shown():
-        return [n for n in names if view._sections[n].visible]
+        return [n for n in names if "folded" not in view._sections[n].css_classes]
 
     for name in names:
         view.param.update(focus=name, unfold=False)

@@ -231,10 +231,10 @@ def test_a_chapter_brings_its_section_forward_and_leaving_puts_every_view_back(l
     assert page.view == "attention" and view.focus == "steps"
     assert tour.header.visible and tour.footer.visible and not page._title.visible
     assert to_hash(page.state()) == f"tour={tour.chapter}"
-    shown = [name for name, column in view._sections.items() if column.visible]
+    shown = [name for name, column in view._sections.items() if not column.css_classes]
     assert shown == ["steps"]
     tour.more = True  # "More of this view": every section, in its place
-    assert all(column.visible for column in view._sections.values()) and view.unfold
+    assert all(c.css_classes == [] for c in view._sections.values()) and view.unfold
     tour.turn(1)
     assert view.focus == "roles" and not tour.more and not view.unfold
     tour.turn(1)
@@ -242,7 +242,7 @@ def test_a_chapter_brings_its_section_forward_and_leaving_puts_every_view_back(l
     assert page.views["residual"].focus == "lens"
     page.view = "tokens"  # another view from the list: the tour ends
     assert tour.chapter == 0 and all(v.focus == "" for v in page.views.values())
-    assert all(c.visible for v in page.views.values() for c in v._sections.values())
+    assert all(c.css_classes == [] for v in page.views.values() for c in v._sections.values())
     assert page._title.visible and not tour.header.visible and not tour.footer.visible
 
 

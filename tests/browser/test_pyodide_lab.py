@@ -239,6 +239,7 @@ def test_an_edit_to_each_engine_file_runs_in_pyodide(lab):
     assert lab.errors == []
 
 
+@pytest.mark.fills_memory
 def test_faults_inside_python_leave_the_lab_working(lab):
     session = "bridge.lab.session"
     show(lab, "code")

@@ -36,7 +36,7 @@ SOURCES = shipped_sources()
 SHIPPED = {name: SOURCES[name] for name in editable(SOURCES)}
 MASK = "    att = softmax(np.where(causal_mask(*scores.shape[-2:]), scores, -np.inf))\n"
 SHOWN = {  # view -> text that only that view shows once it has drawn
-    "tokens": "tokens, vocabulary of 77", "examples": "Showing the window at",
+    "tokens": "tokens, vocabulary of 77", "examples": "Showing",
     "embedding": "of wte plus row", "attention": "attends most to",
     "residual": "Every token has its own track", "next": "Likeliest next token",
     "training": "No step taken yet", "scale": "GPT-3 175B",

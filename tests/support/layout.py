@@ -21,7 +21,10 @@ const all = (selector) => {
   walk(document);
   return found;
 };
-const shown = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+const shown = (el) => {
+  const r = el.getBoundingClientRect();
+  return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+};
 """
 
 FIRST_PICTURE = _WALK + """

@@ -42,9 +42,11 @@ class View(pn.viewable.Viewer):
         """The view's layout: its sections (name -> objects), in the order a reader meets
         them; the picture comes first or right after a short explanation.
 
-        The sections stay where they are: bringing one forward hides the others (and
-        unfolding shows them again), so that nothing is taken apart and drawn anew."""
-        self._sections = {name: pn.Column(*objects, sizing_mode="stretch_width")
+        The sections stay where they are: bringing one forward folds the others to no
+        height (and unfolding opens them again), so that nothing is taken apart and drawn
+        anew, and their figures, still laid out, keep following the session."""
+        self._sections = {name: pn.Column(*objects, sizing_mode="stretch_width",
+                                          stylesheets=[FOLDED])
                           for name, objects in sections.items()}
         self._place()
         return pn.Column(*self._sections.values(), sizing_mode="stretch_width")
@@ -59,7 +61,8 @@ class View(pn.viewable.Viewer):
             raise ValueError(f"{type(self).__name__} has no section {self.focus!r}; it has "
                              f"{', '.join(self._sections)}")
         for name, column in self._sections.items():
-            column.visible = not self.focus or self.unfold or name == self.focus
+            shown = not self.focus or self.unfold or name == self.focus
+            column.css_classes = [] if shown else ["folded"]
 
     @param.depends("active", watch=True)
     def _catch_up(self) -> None:
@@ -68,6 +71,12 @@ class View(pn.viewable.Viewer):
         if self.active:
             for name in due:
                 getattr(self, name)()
+
+
+# A folded section takes no room and is not seen, read or focused, but is not display: none:
+# a Bokeh figure whose data changes while it is not displayed can fail to draw it later.
+FOLDED = (":host(.folded) { height: 0 !important; min-height: 0 !important; margin: 0 !important;"
+          " padding: 0 !important; overflow: hidden !important; visibility: hidden !important; }")
 
 
 def _while_shown(method):
