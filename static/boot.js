@@ -43,7 +43,8 @@
                             (e) => log.refused.push(`${e.blockedURI} (${e.effectiveDirective})`));
 
   function showSnapshot() {
-    const view = new URLSearchParams(location.hash.slice(1)).get("view");
+    const link = new URLSearchParams(location.hash.slice(1));
+    const view = config.tourViews?.[Number(link.get("tour")) - 1] ?? link.get("view");
     const all = [...ui.snapshot.querySelectorAll("[data-view]")];
     const chosen = all.find((el) => el.dataset.view === view) ?? all.find((el) => !el.hidden);
     for (const el of all) el.hidden = el !== chosen;

@@ -1,7 +1,10 @@
-"""The lab page: prompt, navigation, the animation's transport bar and the chosen view.
+"""The lab page: the chosen view or a chapter of the tour, with the prompt, the list of views
+and the animation's transport bar folded behind one button on a phone.
 
 The page's state lives in the URL hash (see urlstate.py): a link restores it, and the
-hash follows every change. In embed mode the page shows one view, compactly.
+hash follows every change. A link may bring code (code_link.py): it goes into the Code view
+and waits there for the reader's Run. In embed mode the page shows one view, compactly,
+its picture first.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from pathlib import Path
 import panel as pn
 import param
 
+from app.lab.code_link import CodeLinkError, decode, encode
+from app.lab.controls import TAP, Controls
 from app.lab.keyboard import Keyboard
 from app.lab.share import ShareBar
 from app.lab.urlstate import SESSION_STATE, LabState, parse_hash, to_hash
-from app.session.code_runner import CodePolicy
+from app.session.code_runner import CodePolicy, editable, shipped_sources
 from app.session.loader import load_session
 from app.session.session import LabSession
+from app.tour.tour import Tour
 from app.views import VIEWS
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, notes, set_html
@@ -32,6 +38,10 @@ log = logging.getLogger(__name__)
 
 TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
            "and press Play (or the space bar; the arrow keys step).")
+TAKE_THE_TOUR = "▶ Take the tour"
+LINK_BRINGS_CODE = ("This link brings code for {files}. It has not run: the Code view shows "
+                    "what it changes, and runs it when you press Run there.")
+TOUR_TITLE = "tour, chapter {n}: {title}"
 
 
 class Lab(pn.viewable.Viewer):
@@ -42,14 +52,18 @@ class Lab(pn.viewable.Viewer):
     hidden = param.List(default=[], doc="Parts of the page a link asked to hide.")
     embed = param.Boolean(default=False, doc="One view, compact, for a blog post.")
     link_notes = param.List(default=[], doc="What was wrong with the link's state.")
+    tour = param.ClassSelector(class_=Tour, doc="The guided tour (its chapter 0: not touring).")
 
     def __init__(self, state: str = "", **params):
-        super().__init__(**params)
+        # the tour is made before param wires the dependencies: a sub-object set afterwards
+        # re-wires them and drops the watchers on `session.*`
+        super().__init__(tour=Tour(session=params["session"]), **params)
         self._views: dict[str, View] = {}
         self._boxes: dict[str, pn.Column] = {}  # each built view in its own box
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
         self._shown = pn.Column(sizing_mode="stretch_width")
-        self._nav = {key: pn.widgets.Button(label=title, color="light", margin=(2, 3))
+        self._nav = {key: pn.widgets.Button(label=title, color="light", margin=(2, 3),
+                                            stylesheets=[TAP])
                      for key, (title, _, _) in VIEWS.items()}
         for key, button in self._nav.items():
             button.on_click(lambda _, key=key: setattr(self, "view", key))
@@ -60,15 +74,18 @@ class Lab(pn.viewable.Viewer):
         self.share = ShareBar()
         self.model_bar = ModelBar(session=self.session)  # Open model…
         self._footer = html_pane()
+        self._take_tour = pn.widgets.Button(label=TAKE_THE_TOUR, color="primary", width=160,
+                                            stylesheets=[TAP])
+        self._take_tour.on_click(lambda _: self.tour.go(1))
         self._apply_state(state)
-        parts = self._parts()
-        self._layout = pn.Column(*parts, sizing_mode="stretch_width",
+        self._layout = pn.Column(*self._parts(), sizing_mode="stretch_width",
                                  styles={"max-width": "1200px", "margin": "0 auto"})
         if pn.state.curdoc is not None:
             pn.config.exception_handler = self._show_error  # per session when in a session
         if pn.state.location is not None:
             pn.state.onload(self._take_location)
         self._show_view()
+        self._show_chapter()
         self._show_notes()
         self._show_stage()
         self._show_footer()
@@ -82,10 +99,12 @@ class Lab(pn.viewable.Viewer):
             s.param.prompt, label="Prompt", height=60 if self.embed else 80,
             sizing_mode="stretch_width", max_length=20_000)
         play = pn.widgets.Toggle.from_param(clock.param.playing, label="▶ Play / ❚❚ Pause",
-                                            color="primary", width=150)
-        back = pn.widgets.Button(label="‹", width=45, description="Back one stage (←)")
+                                            color="primary", width=150, stylesheets=[TAP])
+        back = pn.widgets.Button(label="‹", width=45, description="Back one stage (←)",
+                                 stylesheets=[TAP])
         back.on_click(lambda _: clock.back())
-        step = pn.widgets.Button(label="›", width=45, description="Forward one stage (→)")
+        step = pn.widgets.Button(label="›", width=45, description="Forward one stage (→)",
+                                 stylesheets=[TAP])
         step.on_click(lambda _: self._step())
         speed = pn.widgets.FloatSlider.from_param(clock.param.speed, label="Speed (steps/s)",
                                                   width=180)
@@ -93,35 +112,57 @@ class Lab(pn.viewable.Viewer):
                                                width=140, align="end")  # all of it clickable
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
-        sections = {
-            "header": html_pane("<h1 style='margin:0.2rem 0'>Napkin GPT</h1>"
-                                f"<p class='explain'>{esc(TAGLINE)}</p>"),
-            "prompt": prompt,
-            "model": self.model_bar,
-            "notes": self._notes,
-            "nav": wrap_row(*self._nav.values()),
-            "transport": wrap_row(back, play, step, speed, fastest, timeline),
-            "stage": self._stage,
-            "title": self._title,
-            "training": TrainingNote(session=s),  # above every view but Training, as it learns
-            "view": self._shown,
-            "keyboard": self.keyboard,
-            "share": self.share,
-            "footer": self._footer,
-        }
         hidden = set(self.hidden)
         if self.embed:
-            hidden |= {"header", "nav", "footer", "share", "title", "model"}
-        return [self._explained(part) for name, part in sections.items() if name not in hidden]
+            hidden |= {"header", "nav", "footer", "share", "model"}
+        folded = {"header": html_pane(f"<p class='explain'>{esc(TAGLINE)}</p>"),
+                  "prompt": prompt, "model": self.model_bar,
+                  "nav": wrap_row(*self._nav.values()),
+                  "transport": pn.Column(wrap_row(back, play, step, speed, fastest, timeline),
+                                         self._stage, sizing_mode="stretch_width")}
+        self.controls = Controls([self._explained(part) for name, part in folded.items()
+                                  if name not in hidden])
+        title = [] if "header" in hidden else [
+            pn.pane.HTML("<h1 style='margin:0.2rem 0;font-size:1.4rem'>Napkin GPT</h1>",
+                         margin=(0, 10, 0, 5))]
+        top = wrap_row(*title, self.controls.toggle, self._take_tour, align_items="center")
+        training = TrainingNote(session=s)  # above every view but Training, as it learns
+        picture = [self.tour.header, self._title, training, self._shown, self.tour.footer]
+        if self.embed:  # the picture first, the controls under it
+            parts = [self._notes, *picture, top, self.controls, self.keyboard]
+        else:
+            parts = [top, self.controls, self._notes, *picture, self.keyboard, self.share,
+                     self._footer]
+        return [self._explained(part) for part in parts
+                if not (part is self.share and "share" in hidden)
+                and not (part is self._footer and "footer" in hidden)]
 
     # ---- state <-> URL hash ----------------------------------------------------------------
 
     def _apply_state(self, text: str) -> None:
-        state, self.link_notes = parse_hash(text, self.session)
+        state, found = parse_hash(text, self.session)
+        found += self._offer_code(state.code)
+        self.link_notes = found
         self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
-        self.param.update(view=state.view if state.view in VIEWS else self.view,
-                          hidden=list(state.hide))
+        self.hidden = list(state.hide)
         self.model_bar.wanted = state.model.removeprefix("local-")
+        if state.tour:  # the chapter brings its view
+            self.tour.chapter = state.tour
+        else:
+            self.tour.chapter = 0
+            self.view = state.view if state.view in VIEWS else self.view
+
+    def _offer_code(self, text: str) -> list[str]:
+        """Put the code a link brings into the Code view, unrun; what to tell the reader."""
+        if not text:
+            return []
+        sources = shipped_sources()
+        try:
+            edits = decode(text, {name: sources[name] for name in editable(sources)})
+        except CodeLinkError as e:
+            return [str(e)]
+        self._view("code").offer(edits)
+        return [LINK_BRINGS_CODE.format(files=", ".join(edits))]
 
     @property
     def views(self) -> dict[str, View]:
@@ -131,14 +172,17 @@ class Lab(pn.viewable.Viewer):
     def state(self) -> LabState:
         s = self.session
         model = f"local-{s.opened.digest}" if s.model_file else ""
-        return LabState(view=self.view, hide=tuple(self.hidden), model=model,
-                        **{k: getattr(s, k) for k in SESSION_STATE})
+        return LabState(view=self.view, tour=self.tour.chapter, hide=tuple(self.hidden),
+                        model=model, **{k: getattr(s, k) for k in SESSION_STATE})
 
-    @param.depends("view", "session.model_file", "session.opened.digest",
+    @param.depends("view", "tour.chapter", "session.model_file", "session.opened.digest",
                    *(f"session.{k}" for k in SESSION_STATE), watch=True)
     def _write_state(self) -> None:
         text = to_hash(self.state())
-        self.share.param.update(state=text, model_file=self.session.model_file)
+        chapter = self.tour.shown
+        self.share.param.update(state=text, view=self.view, model_file=self.session.model_file,
+                                title=TOUR_TITLE.format(n=self.tour.chapter, title=chapter.title)
+                                if chapter else "")
         if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
             pn.state.location.hash = f"#{text}" if text else ""
 
@@ -152,10 +196,12 @@ class Lab(pn.viewable.Viewer):
         location.param.watch(lambda event: self._follow_location(event.new), "hash")
 
     def _follow_location(self, text: str) -> None:
-        """Take the state of the address `text`, unless it is the lab's own."""
+        """Take the state of the address `text`, unless it is the lab's own; then write the
+        lab's own (without the code a link brought: that now lives in the Code view)."""
         if text.lstrip("#") != to_hash(self.state()):
             self._apply_state(text)
             self._show_notes()
+            self._write_state()
 
     # ---- reader actions --------------------------------------------------------------------
 
@@ -168,6 +214,10 @@ class Lab(pn.viewable.Viewer):
         match self.keyboard.key:
             case " ":
                 clock.toggle()
+            case "ArrowRight" if self.tour.chapter:
+                self.tour.turn(1)
+            case "ArrowLeft" if self.tour.chapter:
+                self.tour.turn(-1)
             case "ArrowRight":
                 self._step()
             case "ArrowLeft":
@@ -182,26 +232,73 @@ class Lab(pn.viewable.Viewer):
 
     # ---- drawing ----------------------------------------------------------------------------
 
+    def _view(self, key: str) -> View:
+        """The view `key`, built the first time it is asked for, in its own hidden box."""
+        if key not in self._views:
+            view = self._views[key] = self._build(VIEWS[key][1])
+            self._boxes[key] = pn.Column(view, sizing_mode="stretch_width", visible=False)
+            self._shown.append(self._boxes[key])
+            if key == "code":
+                view.param.watch(lambda _: self._share_code(), "edits")
+                self._share_code()
+        return self._views[key]
+
     @param.depends("view", watch=True)
     def _show_view(self) -> None:
         """Show the chosen view. Views are built the first time they are shown, then stay
         in the page, hidden: a switch back only flips which one is visible, and a hidden
-        view waits with its updates until it is shown again (see View)."""
-        title, cls, mode = VIEWS[self.view]
+        view waits with its updates until it is shown again (see View). Choosing another
+        view than the chapter's leaves the tour."""
+        title, _, mode = VIEWS[self.view]
         with pn.io.hold():  # the whole switch reaches the browser as one message
-            if self.view not in self._views:
-                self._views[self.view] = self._build(cls)
-                self._boxes[self.view] = pn.Column(self._views[self.view],
-                                                   sizing_mode="stretch_width")
-                self._shown.append(self._boxes[self.view])
+            self._view(self.view)
             for key, button in self._nav.items():
                 button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
-            self.share.view = self.view
             self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
             for key, view in self._views.items():
                 view.active = key == self.view
                 self._boxes[key].visible = key == self.view
+            if self.tour.shown is not None and self.tour.shown.view != self.view:
+                self.tour.chapter = 0
+
+    @param.depends("tour.chapter", watch=True)
+    def _show_chapter(self) -> None:
+        """The chapter's view with its section brought forward, between the tour's
+        narration and its question; out of the tour, every view whole again."""
+        chapter = self.tour.shown
+        with pn.io.hold():
+            if chapter is not None:
+                self.view = chapter.view
+                for path, value in chapter.settings:  # what the chapter's picture shows
+                    *owners, name = path.split(".")
+                    target = self._views[chapter.view]
+                    for owner in owners:
+                        target = getattr(target, owner)
+                    setattr(target, name, value)
+            for key, view in self._views.items():
+                touring = chapter is not None and key == chapter.view
+                view.param.update(focus=chapter.section if touring else "", unfold=False)
+            self.tour.header.visible = self.tour.footer.visible = chapter is not None
+            self._title.visible = chapter is None and not self.embed
+            self._take_tour.visible = chapter is None and not self.embed
+
+    @param.depends("tour.more", watch=True)
+    def _unfold(self) -> None:
+        """"More of this view": the chapter's view shows its other sections too."""
+        if self.tour.shown is not None:
+            self._views[self.tour.shown.view].unfold = self.tour.more
+
+    def _share_code(self) -> None:
+        """The code view's edits as a link's code part, for the share bar."""
+        view = self._views["code"]
+        if not view.edits:
+            self.share.param.update(code="", code_note="")
+            return
+        try:
+            self.share.param.update(code=encode(view.edits, view.shipped), code_note="")
+        except CodeLinkError as e:
+            self.share.param.update(code="", code_note=str(e))
 
     def _build(self, cls) -> View:
         """A view, the first time it is shown."""
@@ -264,3 +361,4 @@ def create_lab(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None, state
         code_policy = CodePolicy() if sys.platform == "emscripten" else CodePolicy(True, 10.0)
     session.code_policy = code_policy
     return Lab(session=session, state=state, embed=embed)
+

@@ -39,9 +39,10 @@ def embed_url(page_url: str, state: str, static: bool) -> str:
     return page_link(urljoin(base, "embed.html" if static else "embed"), state)
 
 
-def embed_snippet(url: str, view: str) -> str:
-    """One line of HTML that shows the view at `url` in a blog post."""
-    title = f"Napkin GPT: {VIEWS[view][0] if view in VIEWS else view}"
+def embed_snippet(url: str, view: str, title: str = "") -> str:
+    """One line of HTML that shows the view at `url` in a blog post; `title` names it, if
+    not the view's title (a chapter of the tour)."""
+    title = f"Napkin GPT: {title or (VIEWS[view][0] if view in VIEWS else view)}"
     return (f'<iframe src="{html.escape(url, quote=True)}" title="{html.escape(title)}" '
             f'loading="lazy" sandbox="{SANDBOX}" '
             f'style="width:100%;aspect-ratio:{ASPECT};border:0"></iframe>')
@@ -54,11 +55,19 @@ class ShareBar(pn.viewable.Viewer):
     view = param.String(default="attention")
     model_file = param.String(default="", doc="The file the lab's model was opened from, "
                                               "if it was: a link cannot carry it.")
+    title = param.String(default="", doc="What the embed shows, if not the view.")
+    code = param.String(default="", doc="The reader's code edits as a link's code part.")
+    code_note = param.String(default="", doc="Why the edits cannot go in a link, if so.")
+    with_code = param.Boolean(default=False, doc="Whether the links carry the code edits.")
 
     def __init__(self, **params):
         super().__init__(**params)
         self.link = pn.widgets.TextInput(label="Link to this state", disabled=True,
                                          sizing_mode="stretch_width")
+        self.code_switch = pn.widgets.Checkbox.from_param(
+            self.param.with_code, label="with my code edits (they run only when the reader "
+                                        "presses Run)", visible=False)
+        self._code_note = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
         self.snippet = pn.widgets.TextAreaInput(label="Embed this view (copy into a post)",
                                                 disabled=True, height=70,
                                                 sizing_mode="stretch_width")
@@ -68,23 +77,35 @@ class ShareBar(pn.viewable.Viewer):
             button.js_on_click(args={"field": field, "button": button}, code=COPY_JS)
         self.local_note = pn.pane.HTML(sizing_mode="stretch_width", visible=False)
         self._layout = pn.Card(
-            pn.Row(copy_link, copy_embed), self.local_note, self.link, self.snippet,
-            title="Share", collapsed=True, sizing_mode="stretch_width")
+            pn.Row(copy_link, copy_embed), self.local_note, self.code_switch, self._code_note,
+            self.link, self.snippet, title="Share", collapsed=True, sizing_mode="stretch_width")
         if pn.state.location is not None:  # the address is known once the page connects
             pn.state.location.param.watch(lambda _: self._update(), "href")
         self._update()
 
-    @param.depends("state", "view", watch=True)
+    @property
+    def shared(self) -> str:
+        """The hash the links carry: the state, and the code edits if asked for."""
+        if not (self.with_code and self.code):
+            return self.state
+        return f"{self.state}&code={self.code}" if self.state else f"code={self.code}"
+
+    @param.depends("state", "view", "title", "code", "code_note", "with_code", watch=True)
     def _update(self) -> None:
+        self.code_switch.visible = bool(self.code)
+        self._code_note.visible = bool(self.code_note)
+        self._code_note.object = f"<p>{html.escape(self.code_note)}</p>"
         location = pn.state.location
         page = location.href if location is not None and location.href else ""
+        state = self.shared
         if not page:
-            self.link.value = f"#{self.state}"
-            self.snippet.value = embed_snippet(f"embed.html#{self.state}", self.view)
+            self.link.value = f"#{state}"
+            self.snippet.value = embed_snippet(f"embed.html#{state}", self.view, self.title)
             return
-        self.link.value = page_link(page, self.state)
+        self.link.value = page_link(page, state)
         static = sys.platform == "emscripten"  # Pyodide: the static site
-        self.snippet.value = embed_snippet(embed_url(page, self.state, static), self.view)
+        self.snippet.value = embed_snippet(embed_url(page, state, static), self.view,
+                                           self.title)
 
     @param.depends("model_file", watch=True)
     def _note_local_model(self) -> None:

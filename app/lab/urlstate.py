@@ -1,13 +1,16 @@
 """The lab's state in the URL hash, so that a link restores what its sender saw.
 
     #view=attention&prompt=ROMEO%3A%0A&layer=1&head=2&temperature=0.8&seed=3&hide=nav,prompt
+    #tour=5&hide=prompt,nav,transport          chapter 5 of the tour (its view comes with it)
+    #view=code&code=1.eJyLVkrOz0nJ...          a code edit (code_link.py), shown, never run
 
 `model=local-<digest>` says a model opened from a file was shown (its contents' digest,
 app/session/opened.py): a link cannot carry the model itself.
 
 Every value is checked: one that is missing takes its default, one that is malformed or
 out of range takes its default too and adds a notice saying so. Unknown keys are noted
-and ignored. Text from the hash is only ever used as data (never as HTML or code).
+and ignored. Text from the hash is only ever used as data (never as HTML or code); the code
+part is decoded and checked by code_link.py, and runs only when the reader presses Run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import parse_qsl, quote
 import param
 
 from app.session.session import LabSession
+from app.tour import CHAPTERS
 from app.views import DEFAULT_VIEW, VIEWS
 
 # What a link carries of the session: each a parameter of LabSession, whose default and
@@ -27,7 +31,7 @@ from app.views import DEFAULT_VIEW, VIEWS
 SESSION_STATE = ("prompt", "layer", "head", "temperature", "top_k", "top_p", "seed")
 HIDEABLE = ("header", "prompt", "nav", "transport", "explain", "footer")
 MAX_PROMPT = 2000
-MAX_HASH = 8000  # characters of hash read at most
+MAX_HASH = 16_000  # characters of hash read at most: a prompt and a code edit
 LOCAL_MODEL = re.compile(r"local-[0-9a-f]{12}")  # model=local-<digest> of the opened file
 
 
@@ -40,6 +44,7 @@ class LabState:
     """What a share link carries. The defaults are what a fresh lab shows."""
 
     view: str = DEFAULT_VIEW
+    tour: int = 0  # a chapter of the tour, from 1 (its view comes with it); 0: not touring
     prompt: str = _default("prompt")
     layer: int = _default("layer")
     head: int = _default("head")
@@ -49,6 +54,7 @@ class LabState:
     seed: int = _default("seed")
     hide: tuple[str, ...] = ()
     model: str = ""  # "" for a model of the lab's own, else local-<digest>
+    code: str = ""  # a code edit (code_link.py), as the link carries it
 
 
 def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
@@ -68,7 +74,8 @@ def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
             values[key] = value
     state = LabState()
     checks = {"view": lambda v: _choice(v, VIEWS), "prompt": _prompt, "hide": _hide,
-              "model": _model}
+              "model": _model, "tour": lambda v: _ranged(v, int, 1, len(CHAPTERS)),
+              "code": str}  # checked by code_link.decode, which says what is wrong
     for name in SESSION_STATE[1:]:
         checks[name] = lambda v, p=session.param[name]: _ranged(
             v, int if isinstance(p, param.Integer) else float, *p.bounds)
@@ -88,8 +95,8 @@ def to_hash(state: LabState) -> str:
     parts = []
     for f in fields(LabState):
         value = getattr(state, f.name)
-        if value == getattr(default, f.name):
-            continue
+        if value == getattr(default, f.name) or (f.name == "view" and state.tour):
+            continue  # a chapter of the tour brings its own view
         if f.name == "hide":
             value = ",".join(value)
         parts.append(f"{f.name}={quote(str(value), safe='')}")

@@ -36,7 +36,7 @@ READING_PATH: dict[str, tuple[str, ...]] = {
     "sampling": ("sampling.py",),
     "tokenizers": ("tokenizer.py", "char_tokenizer.py", "bpe_tokenizer.py"),
     "explainers": ("lens.py", "heads.py", "residual.py", "pca.py", "compare.py", "scale.py",
-                   "gradcheck.py"),
+                   "gradcheck.py", "experiments.py"),
     "file formats": ("quant.py", "gguf_file.py", "gguf_header.py", "weights.py", "ceiling.py"),
 }
 

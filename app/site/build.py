@@ -124,8 +124,7 @@ def cache_dir() -> Path:
 
 
 def default_npm() -> Path:
-    env = os.environ.get("NAPKIN_PYODIDE_NPM")
-    return Path(env) if env else cache_dir() / "npm" / "node_modules" / "pyodide"
+    return Path(os.environ.get("NAPKIN_PYODIDE_NPM") or cache_dir() / "npm/node_modules/pyodide")
 
 
 def sri(path: Path, algorithm: str = "sha384") -> str:
@@ -270,6 +269,7 @@ def build_site(options: BuildOptions) -> dict:
     """Write the site into options.out; returns the manifest (also written as build.json)."""
     from app.session.loader import load_session
     from app.site.snapshot import snapshots
+    from app.tour import CHAPTERS
     from app.views import DEFAULT_VIEW, VIEWS
     from engine.corpus import default_corpus_path
 
@@ -297,6 +297,7 @@ def build_site(options: BuildOptions) -> dict:
     pictures = snapshots(load_session(options.weights, corpus_text),
                          {key: title for key, (title, *_) in VIEWS.items()})
     config = page_config(site, options, base, installed, files, needs)
+    config["tourViews"] = [chapter.view for chapter in CHAPTERS]  # the snapshot of #tour=N
     if options.snapshot:
         add_snapshot(site, config)
     csp = content_security_policy(None if options.self_host else PYODIDE_CDN)

@@ -22,8 +22,9 @@ from app.views.parts.view import View
 
 EXPLAIN = (
     "Each token asks a question (its query q) and every earlier token offers an answer key k. "
-    "Their dot products, scaled by √d, are the scores; the causal mask hides the future; "
-    "a softmax turns each row into weights that sum to 1, and the head's output is the "
+    "Their dot products, scaled by √d, are the scores; the causal mask hides the future.")
+EXPLAIN_MORE = (
+    "A softmax turns each row into weights that sum to 1, and the head's output is the "
     "weighted sum of the value vectors v. Pick a token (click it on the left, or use the "
     "slider) to see what it attends to; switch heads off to see what the prediction "
     "loses without them.")
@@ -93,17 +94,16 @@ class AttentionView(View):
         measured_on = pn.widgets.RadioButtonGroup.from_param(
             self.roles.param.source, options={v: k for k, v in SOURCES.items()},
             color="primary", variant="outline")
-        self._layout = pn.Column(
-            explain(EXPLAIN), selectors, self._caption, steps,
-            pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
-            pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
-                         sizing_mode="stretch_width"),
-            self.switches, self._effect, self.compare,
-            pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
-                         sizing_mode="stretch_width"),
-            explain(ROLES_EXPLAIN), wrap_row(pn.pane.HTML("Measured on:", width=100),
-                                             measured_on),
-            self.grid, sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
+            controls=[selectors, self._caption],
+            lines=[pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
+            switches=[pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
+                                   sizing_mode="stretch_width"), self.switches, self._effect],
+            compare=[self.compare],
+            roles_about=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
+                                      sizing_mode="stretch_width"), explain(ROLES_EXPLAIN)],
+            roles=[self.grid, wrap_row(pn.pane.HTML("Measured on:", width=100), measured_on)])
         self._update()
         self._show_effect()
         self.roles.active = self.param.active  # from now on, scored only while shown

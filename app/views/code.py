@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import zipfile
@@ -18,7 +19,9 @@ from app.views.parts.view import View
 EXPLAIN = (
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
     "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
-    "press Run: the lab imports your version and every view follows. For speed, the faster "
+    "press Run: the lab imports your version and every view follows.")
+EXPLAIN_MORE = (
+    "For speed, the faster "
     "functions of kernels.py stand in for those of layers.py, but only for the ones whose code "
     "you have not changed (comments and docstrings are yours to change): an edited function "
     "always runs as you wrote it, and the switch below runs all of them as written. If your "
@@ -26,6 +29,9 @@ EXPLAIN = (
     "checks your code on a tiny model: does each layer still compute what it did, and does "
     "its backward pass still match its forward (by finite differences)? Your edits stay in "
     "this browser; Reset brings back the shipped code.")
+LINKED_CODE = ("This link brings code: changes to {files}. It has not run. Read what it "
+               "changes, then press ▶ Run my code to run it (or Reset to drop it).")
+WHAT_CHANGED = "What the link changes"
 STORAGE_KEY = "napkin-gpt:edits:v1"
 FIRST_FILE = "layers.py"
 
@@ -33,6 +39,8 @@ FIRST_FILE = "layers.py"
 class CodeView(View):
     file = param.Selector(default=FIRST_FILE, objects=[FIRST_FILE])
     edits = param.Dict(default={}, doc="file name -> edited source (only changed files)")
+    linked = param.Dict(default={}, doc=(
+        "file name -> source a link brought, shown but not yet run (cleared by Run or Reset)"))
     check = param.Parameter(default=None, precedence=-1,
                             doc="The gradient check of the engine last Run (an EngineCheck).")
 
@@ -66,10 +74,13 @@ class CodeView(View):
         self._error = html_pane()
         self._check = html_pane()
         self._swap = html_pane()
-        self._layout = pn.Column(
-            explain(EXPLAIN), wrap_row(self.picker, run, reset_file, reset_all, download),
-            self._status, self._error, self._check, readable_only, self._swap, self.editor,
-            self.store, sizing_mode="stretch_width")
+        self._banner = html_pane()
+        self._layout = pn.Column(self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            editor=[self._banner, self._status, self.editor,
+                    wrap_row(self.picker, run, reset_file, reset_all, download),
+                    self._error, self._check],
+            kernels=[readable_only, self._swap]), self.store, sizing_mode="stretch_width")
         self._show_status()
         self._show_swap()
 
@@ -108,13 +119,24 @@ class CodeView(View):
             return
         self.edits = {name: text for name, text in saved.items()
                       if name in self.shipped and isinstance(text, str)
-                      and text != self.shipped[name]}
+                      and text != self.shipped[name]} | self.linked  # a link's code wins
+        self._open()
+
+    def offer(self, edits: dict[str, str]) -> None:
+        """Code a link brought (file name -> source): put it in the editor, with a banner
+        saying what it changes, and do not run it; the reader presses Run."""
+        self.linked = {name: text for name, text in edits.items() if name in self.shipped}
+        if not self.linked:
+            return
+        self.edits = {**self.edits, **self.linked}
+        self.file = next(iter(self.linked))
         self._open()
 
     def reset(self, files: list[str]) -> None:
         """Bring back the shipped source of `files`; run the shipped engine again once no
         file is edited, if an edited engine was running."""
         self.edits = {n: t for n, t in self.edits.items() if n not in files}
+        self.linked = {n: t for n, t in self.linked.items() if n not in files}
         self._open()
         set_html(self._error, "")
         if not self.edits and self.session.engine.edited:
@@ -129,6 +151,7 @@ class CodeView(View):
 
     def run(self) -> None:
         """Run the edited engine, or say why not; then show its gradient check."""
+        self.linked = {}  # the reader ran it: the link's code is theirs now
         try:
             self.check = self.session.run_code(self.edits)
         except CodeError as e:
@@ -138,6 +161,19 @@ class CodeView(View):
         set_html(self._error, "")
         set_html(self._check, check_html(self.check))
         self._show_status()
+
+    @param.depends("linked", watch=True)
+    def _show_banner(self) -> None:
+        """What a link's code changes, as a diff of the shipped files; it has not run."""
+        if not self.linked:
+            set_html(self._banner, "")
+            return
+        diffs = "".join(
+            f"<pre class='diff'>{esc(diff_text(self.shipped[name], text, name))}</pre>"
+            for name, text in self.linked.items())
+        said = LINKED_CODE.format(files=", ".join(self.linked))
+        set_html(self._banner, f"<div class='note'><p>{esc(said)}</p><details open><summary>"
+                               f"{esc(WHAT_CHANGED)}</summary>{diffs}</details></div>")
 
     def _download(self) -> io.BytesIO:
         buffer = io.BytesIO()
@@ -169,6 +205,14 @@ class CodeView(View):
 
     def __panel__(self):
         return self._layout
+
+
+def diff_text(shipped: str, edited: str, name: str) -> str:
+    """A unified diff of `edited` against the shipped `name` (plain text, to be escaped)."""
+    lines = difflib.unified_diff(shipped.splitlines(keepends=True),
+                                 edited.splitlines(keepends=True),
+                                 f"shipped/{name}", f"link/{name}", n=2)
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def error_html(e: CodeError) -> str:

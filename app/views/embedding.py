@@ -17,8 +17,9 @@ from app.views.parts.view import View
 
 EXPLAIN = (
     "The token embedding wte has one row per token in the vocabulary and the position "
-    "embedding wpe one row per position. Looking a token up is just picking its row: the "
-    "lit rows below are the prompt's tokens and positions. Their sum is what the first "
+    "embedding wpe one row per position. Looking a token up is just picking its row.")
+EXPLAIN_MORE = (
+    "The lit rows below are the prompt's tokens and positions. Their sum is what the first "
     "block reads. The map flattens every token's row to two dimensions (its two principal "
     "components): tokens the model treats alike sit together, and the map moves as it trains.")
 
@@ -46,11 +47,11 @@ class EmbeddingView(View):
         dots = self.map.scatter("x", "y", source=self.map_source, size=4, alpha=0.3,
                                 color="color")
         self.map.add_tools(HoverTool(renderers=[dots], tooltips=[("token", "@text")]))
-        self._layout = pn.Column(
-            explain(EXPLAIN), self.position, self._caption,
-            figure_grid(self.wte, self.wpe, min_width=360),
-            self.sum, pn.pane.Bokeh(self.map, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            lookup=[self.sum, self._caption, self.position],
+            tables=[figure_grid(self.wte, self.wpe, min_width=360)],
+            map=[pn.pane.Bokeh(self.map, sizing_mode="stretch_width")])
         self._update()
         self._update_map()
 

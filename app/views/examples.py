@@ -6,15 +6,25 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
+from app.views.parts.markup import (
+    esc,
+    explain,
+    html_pane,
+    picture,
+    set_html,
+    table_html,
+    visible,
+)
 from app.views.parts.view import View
 
 EXPLAIN = (
     "Training needs no labels: the text is its own answer key. A window of block_size "
     "tokens starting at i gives the inputs x = text[i : i+T] and the targets "
-    "y = text[i+1 : i+T+1], so one window holds T examples: after the first token comes the "
-    "second, after the first two the third, and so on. Play slides the window; while the "
-    "model trains, these are the windows of the batch it is learning from.")
+    "y = text[i+1 : i+T+1].")
+EXPLAIN_MORE = (
+    "So one window holds T examples: after the first token comes the second, after the first "
+    "two the third, and so on. Play slides the window; while the model trains, these are the "
+    "windows of the batch it is learning from.")
 MARGIN = 24  # characters of text shown either side of the window
 
 
@@ -36,9 +46,9 @@ class ExamplesView(View):
         self._slider = pn.Row(self.start_slider)  # holds the slider for the chosen source
         self._window = html_pane()
         self._table = html_pane()
-        self._layout = pn.Column(
-            explain(EXPLAIN), self.pick, self._slider,
-            self._window, self._table, sizing_mode="stretch_width")
+        self._layout = self._arrange(intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+                                     window=[self._window, self.pick, self._slider],
+                                     table=[self._table])
         self._update()
 
     @param.depends("session.training.train_step", watch=True)
@@ -89,15 +99,16 @@ class ExamplesView(View):
                  f"<p>Showing {esc(where)} of {esc(s.corpus_name or 'the text')}: "
                  f"<span class='window'><span class='ctx'>context</span></span> and "
                  f"<span class='window'><span class='tgt'>target</span></span> of example "
-                 f"{t + 1} of {T}.</p><div class='window'>{''.join(spans)}</div>{ids}")
+                 f"{t + 1} of {T}.</p>"
+                 + picture(f"<div class='window'>{''.join(spans)}</div>") + ids)
         rows, marks = [], []
         for k in range(max(0, t - 5), min(T, t + 6)):
             context = visible("".join(s.pieces(x[max(0, k - 23):k + 1])))
             rows.append((k + 1, ("…" if k > 23 else "") + context, "→",
                          visible(s.pieces([y[k]])[0])))
             marks.append("now" if k == t else "")
-        set_html(self._table, table_html(["#", "context", "", "next"], rows,
-                                         classes="examples", row_classes=marks))
+        set_html(self._table, "<div style='overflow-x:auto'>" + table_html(
+            ["#", "context", "", "next"], rows, classes="examples", row_classes=marks) + "</div>")
 
     def __panel__(self):
         return self._layout

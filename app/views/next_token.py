@@ -10,16 +10,17 @@ from bokeh.plotting import figure
 
 from app.views.parts.comparison import NextTokenComparison
 from app.views.parts.layout import wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, explain, html_pane, picture, set_html, visible
 from app.views.parts.view import View
 
 TOP = 15  # bars shown
 EXPLAIN = (
     "The last position's logits become probabilities with a softmax. Temperature divides the "
-    "logits first (0 always takes the likeliest token; higher evens the odds), top-k keeps "
-    "the k likeliest and top-p the likeliest whose total reaches p. Grey outlines show the "
-    "model's own probabilities at temperature 1. Generate draws a token with the seed and "
-    "appends it; every view follows.")
+    "logits first (0 always takes the likeliest token; higher evens the odds).")
+EXPLAIN_MORE = (
+    "Top-k keeps the k likeliest and top-p the likeliest whose total reaches p. Grey outlines "
+    "show the model's own probabilities at temperature 1. Generate draws a token with the "
+    "seed and appends it; every view follows.")
 
 
 class NextTokenView(View):
@@ -56,14 +57,17 @@ class NextTokenView(View):
             pn.widgets.IntInput.from_param(s.param.seed, width=120),
         )
         self.generate = pn.widgets.Button(label="Generate next token", color="primary",
-                                          description="Sample a token and append it")
+                                          description="Sample a token and append it",
+                                          stylesheets=[".bk-btn { min-height: 44px; }"])
         self.generate.on_click(lambda _: self.session.generate_token())
         self._summary = html_pane()
         self._text = html_pane()
         self.compare = NextTokenComparison(session=s, active=self.param.active)
-        self._layout = pn.Column(explain(EXPLAIN), controls, self.generate, self._summary,
-                                 pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-                                 self._text, self.compare, sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            probabilities=[self._summary, pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                           controls],
+            generate=[self.generate, self._text], compare=[self.compare])
         self._update()
         self._show_text()
 
@@ -101,7 +105,8 @@ class NextTokenView(View):
                                                     if new else "")
         drawn = (f"<p>Sampled {esc(repr(visible(s.sampled.piece)))} (p = {s.sampled.prob:.3f})."
                  "</p>" if new else "")
-        set_html(self._text, drawn + f'<div class="generated" aria-live="polite">{body}</div>')
+        set_html(self._text, drawn + picture(f'<div class="generated" aria-live="polite">'
+                                             f"{body}</div>"))
 
     def __panel__(self):
         return self._layout

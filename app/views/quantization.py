@@ -32,8 +32,10 @@ FLOAT, QUANT = "#868e96", "#d9480f"
 FORMAT_LABELS = {"Q8_0": "q8_0", "Q4_0": "q4_0"}
 EXPLAIN = (
     "llama.cpp shrinks a model by storing its weights in blocks of 32. A block keeps one "
-    "scale as a 16-bit float and then one small integer per weight: 8 bits each in Q8_0 "
-    "(−127…127 steps of the scale), 4 bits each in Q4_0 (−8…7 steps), so 34 or 18 bytes "
+    "scale as a 16-bit float and then one small integer per weight: 8 bits each in Q8_0, "
+    "4 bits each in Q4_0.")
+EXPLAIN_MORE = (
+    "Q8_0 keeps −127…127 steps of the scale, Q4_0 −8…7, so a block takes 34 or 18 bytes "
     "instead of float32's 128. Reading a weight back multiplies its integer by the scale; "
     "what that rounding loses is drawn below, and the same model runs on the rounded "
     "weights to show what it costs.")
@@ -121,18 +123,14 @@ class QuantizationView(View):
 
         self.download = GGUFDownload(session=self.session, fmt=lab.param.fmt,
                                      active=self.param.active)  # the file llama.cpp runs
-        self._layout = pn.Column(
-            explain(EXPLAIN), controls, self._choice, self.download,
-            figure_grid(self._size, self._loss, min_width=GRID),
-            self._probs_text,
-            figure_grid(
-                pn.pane.Bokeh(self.probs, sizing_mode="stretch_width"),
-                pn.Column(pn.widgets.Select.from_param(self.param.tensor, label="Tensor",
-                                                       width=240),
-                          self.hist_numbers, self._hist_text,
-                          sizing_mode="stretch_width"),
-                min_width=GRID),
-            self._tensors, sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            compare=[pn.pane.Bokeh(self.probs, sizing_mode="stretch_width"), self._probs_text,
+                     controls, self.download],
+            size=[self._choice, figure_grid(self._size, self._loss, min_width=GRID)],
+            rounding=[pn.widgets.Select.from_param(self.param.tensor, label="Tensor", width=240),
+                      self.hist_numbers, self._hist_text],
+            tensors=[self._tensors])
         self._show_report()
         self._show_losses()
         self._show_probs()

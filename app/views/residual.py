@@ -29,16 +29,20 @@ from engine.lens import depth_names
 EXPLAIN = (
     "Every token has its own track through the model: a vector of n_embd numbers, the "
     "residual stream. Each attention and MLP sub-block reads the track and adds its result "
-    "to it. Here is the length (L2 norm) of each token's vector after every sub-block, and "
+    "to it.")
+EXPLAIN_MORE = (
+    "Here is the length (L2 norm) of each token's vector after every sub-block, and "
     "below, how much each sub-block added.")
 LENS_EXPLAIN = (
     "The model turns its track into a guess for the next token only at the very end: the "
     "final LayerNorm, then a dot product with every token's embedding (the same table "
     "<code>wte</code> that looked the tokens up). The logit lens applies that last step "
-    "after every sub-block, as if the model stopped there. Each row is one depth, from the "
-    "bare embedding down to the model's real output; you see what the track already "
-    "“says” and how the final guess forms on the way. (At the bare embedding the lens "
-    "mostly reads back the token itself: the same table maps tokens in and out.)")
+    "after every sub-block, as if the model stopped there.")
+LENS_EXPLAIN_MORE = (
+    "Each row is one depth, from the bare embedding down to the model's real output; you see "
+    "what the track already “says” and how the final guess forms on the way. (At the bare "
+    "embedding the lens mostly reads back the token itself: the same table maps tokens in "
+    "and out.)")
 TOP = 5
 ROW = 30  # pixels per depth
 
@@ -84,14 +88,14 @@ class ResidualView(View):
             figure_grid(pn.pane.Bokeh(self.guesses, sizing_mode="stretch_width"),
                         pn.pane.Bokeh(self.final, sizing_mode="stretch_width"), min_width=300),
             self._lens_table)
-        self._layout = pn.Column(
-            explain(EXPLAIN),
-            figure_grid(self.tracks, self.added, min_width=360),
-            pn.pane.Bokeh(self.lines, sizing_mode="stretch_width"),
-            pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Logit lens</h3>",
-                         sizing_mode="stretch_width"),
-            explain(LENS_EXPLAIN), self.position, self._lens_caption, self.lens_numbers,
-            sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            tracks=[figure_grid(self.tracks, self.added, min_width=360),
+                    pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
+            lens_about=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Logit lens</h3>",
+                                     sizing_mode="stretch_width"),
+                        explain(LENS_EXPLAIN, LENS_EXPLAIN_MORE)],
+            lens=[self.lens_numbers, self._lens_caption, self.position])
         self._update()
         self._show_lens()
         self.lens.active = self.param.active  # from now on, decoded only while shown

@@ -18,8 +18,10 @@ from engine.model import GPTConfig
 EXPLAIN = (
     "The same architecture, scaled. Parameters are every number in the weights; FLOPs per "
     "token count the multiply-adds (as 2 each) a forward pass spends on one token at full "
-    "context, and training costs about three times that. GPT-3's 96 blocks of width 12,288 "
-    "hold about a million times more weights than ours.")
+    "context.")
+EXPLAIN_MORE = (
+    "Training costs about three times that. GPT-3's 96 blocks of width 12,288 hold about a "
+    "million times more weights than ours.")
 RECURRENT_EXPLAIN = (
     "To write token t, a transformer keeps the key and value of every earlier token in "
     "every block (its KV cache) and attends over all of them, so memory and work grow "
@@ -100,13 +102,12 @@ class ScaleView(View):
             figure_grid(pn.pane.Bokeh(self.memory, sizing_mode="stretch_width"),
                         pn.pane.Bokeh(self.flops, sizing_mode="stretch_width"), min_width=320),
             self._cost_tables)
-        self._layout = pn.Column(explain(EXPLAIN), self._table,
-                                 pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-                                 pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>One more token: a "
-                                              "KV cache or a recurrent state</h3>",
-                                              sizing_mode="stretch_width"),
-                                 explain(RECURRENT_EXPLAIN), self._contrast, self.cost_numbers,
-                                 sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            models=[pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table],
+            recurrent=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>One more token: a KV cache "
+                                    "or a recurrent state</h3>", sizing_mode="stretch_width"),
+                       self._contrast, self.cost_numbers, explain(RECURRENT_EXPLAIN)])
         self._update()
 
     def _cost_figure(self, title: str, what: str):

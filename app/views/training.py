@@ -24,7 +24,8 @@ EXPLAIN = (
     "Each training step takes a batch of windows from the text, runs the model forward, "
     "measures the loss (how surprised it was by the true next tokens), runs backward to get "
     "the gradient of the loss for every weight, and lets AdamW move each weight a little "
-    "against its gradient. Step walks through those five phases; Play trains continuously.")
+    "against its gradient.")
+EXPLAIN_MORE = "Step walks through those five phases; Play trains continuously."
 PHASE_TEXT = {
     "batch": "Batch: {B} windows of {T} tokens drawn at random from the text (see Examples).",
     "forward": "Forward: the model predicts a next-token distribution at all {BT} positions.",
@@ -64,7 +65,8 @@ class TrainingView(View):
         play = pn.widgets.Toggle.from_param(s.clock.param.playing, label="▶ Train / ❚❚ Pause",
                                             color="success", width=160)
         step = pn.widgets.Button(label="Step one phase ›", width=150,
-                                 description="Advance to the next training phase")
+                                 description="Advance to the next training phase",
+                                 stylesheets=[".bk-btn { min-height: 44px; }"])
         step.on_click(lambda _: self._step())
         reset = pn.widgets.Button(label="Reset to shipped weights", color="warning",
                                   width=200)
@@ -76,8 +78,7 @@ class TrainingView(View):
         lr = pn.widgets.DiscreteSlider(label="Learning rate", options=LEARNING_RATES,
                                        value=training.learning_rate, width=230)
         lr.link(training, value="learning_rate", bidirectional=True)
-        controls = wrap_row(play, step, from_zero, reset, lr,
-                            pn.widgets.IntSlider.from_param(training.param.batch_size, width=200))
+        batch_size = pn.widgets.IntSlider.from_param(training.param.batch_size, width=200)
         self._phases = html_pane()
         self._status = html_pane()
 
@@ -143,15 +144,17 @@ class TrainingView(View):
         self.loss_numbers = PictureOrTable(
             pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"), self._loss_table)
         self.loss_numbers.param.watch(lambda _: self._fill_loss_table(), "showing_table")
-        self._layout = pn.Column(
-            explain(EXPLAIN), controls, self._phases, self._status, explain(ZERO_EXPLAIN),
-            self._zero, self.loss_numbers, self._milestones,
-            pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>",
-                         sizing_mode="stretch_width"),
-            self.grid,
-            figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
-                        pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
-            self.text, use_text, self.download, sizing_mode="stretch_width")
+        self._layout = self._arrange(
+            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            curve=[wrap_row(play, from_zero, reset), self.loss_numbers, self._zero,
+                   explain(ZERO_EXPLAIN), self._milestones],
+            step=[wrap_row(step, self._phases, align_items="center"),
+                  figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
+                              pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
+                  self._status, wrap_row(lr, batch_size)],
+            roles=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>",
+                                sizing_mode="stretch_width"), self.grid],
+            own_text=[self.text, use_text], download=[self.download])
         self._update_loss()
         self._update_step()
         self._show_progress()

@@ -94,3 +94,19 @@ def test_hide_explain_leaves_out_every_explanation(session):
         assert all(hidden for hidden, explains in found if explains), key
     plain = Lab(session=session, state="")
     assert not any(hidden for hidden, _ in marked(plain))
+
+
+def test_the_links_follow_every_change_of_the_session_view_and_chapter(session):
+    """Every part of the state the lab writes reaches the share bar as it changes (param
+    once dropped the watchers on `session.*` when the tour was set after the lab's init)."""
+    from app.lab.page import Lab
+
+    lab = Lab(session=session, state="view=next")
+    session.prompt = "KING:"
+    assert "prompt=KING%3A" in lab.share.state
+    session.seed = 7
+    assert "seed=7" in lab.share.state
+    lab.view = "tokens"
+    assert lab.share.state.startswith("view=tokens")
+    lab.tour.chapter = 2
+    assert lab.share.state.startswith("tour=2")

@@ -9,6 +9,7 @@ pytest.importorskip("panel", reason="the lab needs Panel (pip install -e '.[app]
 from app.lab.urlstate import HIDEABLE, MAX_HASH, MAX_PROMPT, VIEWS, LabState, parse_hash, to_hash
 from app.session.loader import load_session
 from app.session.session import LabSession
+from app.tour import CHAPTERS
 from tests.support.models import WEIGHTS_TINY
 
 
@@ -50,6 +51,8 @@ def test_an_empty_hash_is_the_default_lab(limits):
     LabState(prompt=""),
     LabState(view="code", hide=("nav", "footer")),
     LabState(prompt='<script>alert("x")</script>'),
+    LabState(tour=5, hide=("prompt", "nav", "transport")),
+    LabState(view="code", code="1.q1ZKzdQrKC"),
 ])
 def test_every_state_survives_the_round_trip(state, limits):
     text = to_hash(state)
@@ -78,6 +81,9 @@ def test_the_hash_names_only_what_differs_from_the_defaults(limits):
     ("seed=2147483648", "seed", "is outside"),
     ("view=secret", "view", "is not one of " + ", ".join(VIEWS)),
     ("hide=everything", "hide", "it can hide " + ", ".join(HIDEABLE)),
+    ("tour=0", "tour", f"is outside 1..{len(CHAPTERS)}"),
+    (f"tour={len(CHAPTERS) + 1}", "tour", f"is outside 1..{len(CHAPTERS)}"),
+    ("tour=two", "tour", "is not a whole number"),
     (f"prompt={'a' * (MAX_PROMPT + 1)}", "prompt", f"is longer than {MAX_PROMPT}"),
 ])
 def test_a_bad_value_takes_its_default_and_says_why(text, key, says, limits):
@@ -115,3 +121,13 @@ def test_hidden_parts_are_kept_once_in_order(limits):
 def test_percent_encoded_text_is_decoded_once_and_kept_as_data(limits):
     state, notices = parse_hash("prompt=%253Cb%253E%20%26amp%3B", limits)
     assert state.prompt == "%3Cb%3E &amp;" and notices == []
+
+
+def test_a_chapter_of_the_tour_brings_its_own_view(limits):
+    assert to_hash(LabState(view="next", tour=3, seed=2)) == "tour=3&seed=2"
+    assert parse_hash("tour=3&hide=nav", limits) == (LabState(tour=3, hide=("nav",)), [])
+
+
+def test_a_code_part_is_kept_as_text_for_the_lab_to_check(limits):
+    state, notices = parse_hash("view=code&code=1.%3Cscript%3E", limits)
+    assert state.code == "1.<script>" and notices == []  # code_link.decode judges it

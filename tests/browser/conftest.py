@@ -2,7 +2,10 @@
 the static site built from the npm package `pyodide` (the CDN's runtime, no numpy); and
 the site built from a full Pyodide distribution, with one lab booted in it that every
 in-Pyodide test shares. Tests that restart that lab's worker are marked `restarts_worker`
-and run after all the others."""
+and run after all the others; a test that fills the worker's WebAssembly memory is marked
+`fills_memory` and runs after every test that does not restart the worker (after it, the
+patches that carry arrays no longer reach the page intact: BokehJS fails with "Offset is
+outside the bounds of the DataView")."""
 
 from __future__ import annotations
 
@@ -94,5 +97,7 @@ def lab(browser, pyodide_site):
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Tests that restart the shared lab's worker run after every other test."""
-    items.sort(key=lambda item: item.get_closest_marker("restarts_worker") is not None)
+    """Tests that restart the shared lab's worker run after every other test, and those that
+    fill its memory just before them."""
+    items.sort(key=lambda item: (item.get_closest_marker("restarts_worker") is not None,
+                                 item.get_closest_marker("fills_memory") is not None))

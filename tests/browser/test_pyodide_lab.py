@@ -38,7 +38,7 @@ VIEW_CHECKS = {  # key -> (nav button, text only that view shows once drawn)
     "next": ("Next token", "Likeliest next token"),
     "training": ("Training", "Step one phase"),
     "scale": ("Scale", "GPT-3 175B"),
-    "quantization": ("Quantization", "steps of the scale"),
+    "quantization": ("Quantization", "4 bits each in Q4_0"),
     "code": ("Code", "Running: the shipped engine"),
 }
 
@@ -245,6 +245,7 @@ def test_an_edit_to_each_engine_file_runs_in_pyodide(lab):
     assert lab.errors == []
 
 
+@pytest.mark.fills_memory
 def test_faults_inside_python_leave_the_lab_working(lab):
     session = "bridge.lab.session"
     show(lab, "code")

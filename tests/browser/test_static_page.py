@@ -155,6 +155,17 @@ def test_embed_page_shows_one_view_compactly_with_the_same_boot(visit, npm_serve
     screenshot(v.page, "static-embed-error")
 
 
+def test_a_chapters_link_shows_its_views_snapshot_first(visit, npm_server):
+    from app.tour import CHAPTERS
+
+    v = visit()
+    for n in (1, 5, len(CHAPTERS)):
+        v.page.goto(npm_server.url + f"embed.html#tour={n}&hide=prompt")
+        v.page.locator(f'[data-view="{CHAPTERS[n - 1].view}"]').wait_for(state="visible",
+                                                                        timeout=5_000)
+        assert v.page.locator("[data-view]:visible").count() == 1
+
+
 BLOG = """<!doctype html><meta charset="utf-8"><title>A post with three embeds</title>
 <h1>A post</h1>
 <iframe id="one" src="embed.html#view=attention" style="width:600px;height:450px"></iframe>

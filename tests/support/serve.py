@@ -52,3 +52,15 @@ def set_prompt(page, text: str) -> None:
     box = prompt_box(page)
     box.fill(text)
     box.press("Tab")  # Panel sends the value when the field loses focus
+
+
+def choose_view(page, title: str) -> None:
+    """Click the view `title` in the list of views, unfolding the controls first on a narrow
+    screen (where they fold behind one button) and folding them again after."""
+    toggle = page.get_by_role("button", name="☰ Controls")
+    narrow = toggle.is_visible()
+    if narrow:
+        toggle.click()
+    page.get_by_role("button", name=title, exact=True).click()
+    if narrow:
+        toggle.click()

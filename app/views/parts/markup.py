@@ -70,6 +70,12 @@ def chips(pieces: Sequence[str], ids: Sequence[int], classes: Iterable[str] = ()
         for p, i, cls in zip(pieces, ids, extra, strict=True)) + "</div>"
 
 
+def picture(content: str) -> str:
+    """HTML drawn as a picture (token chips, a window over the text): a <figure>, which the
+    tour and the phone layout treat as the view's picture."""
+    return f'<figure class="picture">{content}</figure>'
+
+
 def notes(messages: Iterable[str], kind: str = "") -> str:
     return "".join(f'<div class="note {kind}">{esc(m)}</div>' for m in messages if m)
 
@@ -86,6 +92,13 @@ def set_html(pane: pn.pane.HTML, content: str) -> None:
     pane.object = f'<div class="napkin">{content}</div>'
 
 
-def explain(text: str) -> pn.pane.HTML:
-    """The two or three sentences beside a view that say what it shows (our own words)."""
-    return html_pane(f'<p class="explain">{text}</p>')
+def explain(text: str, more: str = "") -> pn.pane.HTML:
+    """The two or three sentences beside a view that say what it shows (our own words);
+    `more`, the rest of the explanation, waits behind a "More about this" the reader opens,
+    so that the picture stays on a phone's first screen."""
+    rest = (f'<details class="explain-more"><summary>{MORE_ABOUT}</summary>'
+            f'<p class="explain">{more}</p></details>') if more else ""
+    return html_pane(f'<p class="explain">{text}</p>{rest}')
+
+
+MORE_ABOUT = "More about this"

@@ -1,4 +1,5 @@
-"""What every view is: a Panel Viewer of one LabSession that knows whether it is shown."""
+"""What every view is: a Panel Viewer of one LabSession that knows whether it is shown, laid
+out in named sections one of which can be brought forward."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class View(pn.viewable.Viewer):
 
     session = param.ClassSelector(class_=LabSession, doc="The reader's lab.")
     active = param.Boolean(default=False, doc="Whether the view is on the page.")
+    focus = param.String(default="", doc=(
+        "The section brought forward, the others folded away ('' shows every section)."))
+    unfold = param.Boolean(default=False, doc="Show the folded sections too, in their places.")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -32,6 +36,34 @@ class View(pn.viewable.Viewer):
                                          for d in info.get("dependencies", ())):
                 setattr(cls, name, _while_shown(method))
 
+    # ---- sections ------------------------------------------------------------------------------
+
+    def _arrange(self, **sections: list) -> pn.Column:
+        """The view's layout: its sections (name -> objects), in the order a reader meets
+        them; the picture comes first or right after a short explanation.
+
+        The sections stay where they are: bringing one forward folds the others to no
+        height (and unfolding opens them again), so that nothing is taken apart and drawn
+        anew, and their figures, still laid out, keep following the session."""
+        self._sections = {name: pn.Column(*objects, sizing_mode="stretch_width",
+                                          stylesheets=[FOLDED])
+                          for name, objects in sections.items()}
+        self._place()
+        return pn.Column(*self._sections.values(), sizing_mode="stretch_width")
+
+    def sections(self) -> tuple[str, ...]:
+        """The names of the view's sections, in order."""
+        return tuple(self._sections)
+
+    @param.depends("focus", "unfold", watch=True)
+    def _place(self) -> None:
+        if self.focus and self.focus not in self._sections:
+            raise ValueError(f"{type(self).__name__} has no section {self.focus!r}; it has "
+                             f"{', '.join(self._sections)}")
+        for name, column in self._sections.items():
+            shown = not self.focus or self.unfold or name == self.focus
+            column.css_classes = [] if shown else ["folded"]
+
     @param.depends("active", watch=True)
     def _catch_up(self) -> None:
         self._hidden = not self.active
@@ -39,6 +71,12 @@ class View(pn.viewable.Viewer):
         if self.active:
             for name in due:
                 getattr(self, name)()
+
+
+# A folded section takes no room and is not seen, read or focused, but is not display: none:
+# a Bokeh figure whose data changes while it is not displayed can fail to draw it later.
+FOLDED = (":host(.folded) { height: 0 !important; min-height: 0 !important; margin: 0 !important;"
+          " padding: 0 !important; overflow: hidden !important; visibility: hidden !important; }")
 
 
 def _while_shown(method):
