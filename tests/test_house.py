@@ -101,3 +101,20 @@ def test_no_module_is_over_four_hundred_lines():
     long = {str(p.relative_to(ROOT)): n for p in modules().values()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_every_file_of_the_packages_is_in_the_wheel():
+    """The wheel (pip install, and the static site's own wheel) carries every module and every
+    other file that engine/ and app/ hold: a room or a data file left out of pyproject.toml
+    would work in a checkout and fail once installed."""
+    import subprocess
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    data = {f"{package}/{name}" for package, names in setup["package-data"].items()
+            for name in names}
+    tracked = subprocess.run(["git", "ls-files", "engine", "app"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.split()
+    assert setup["packages"]["find"]["include"] == ["engine*", "app*"]
+    assert setup["packages"]["find"].get("namespaces", True)  # app/lab, app/site: no __init__
+    assert [p for p in tracked if not p.endswith(".py") and p not in data] == []
