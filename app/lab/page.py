@@ -199,9 +199,10 @@ class Lab(pn.viewable.Viewer):
         """Take the state of the address `text`, unless it is the lab's own; then write the
         lab's own (without the code a link brought: that now lives in the Code view)."""
         if text.lstrip("#") != to_hash(self.state()):
-            self._apply_state(text)
-            self._show_notes()
-            self._write_state()
+            with pn.io.hold():  # the whole new state reaches the browser as one message
+                self._apply_state(text)
+                self._show_notes()
+                self._write_state()
 
     # ---- reader actions --------------------------------------------------------------------
 

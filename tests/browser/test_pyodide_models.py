@@ -131,7 +131,9 @@ def test_train_download_reopen_and_compare_each_pair(lab, files, shipped, tmp_pa
                                                "json.dumps([c.kl, c.agreement])"))
         p, q = (softmax64(m.forward(np.array(ids))[0]) for m in (this, other))
         expected = np.sum(np.where(p[-1] > 0, p[-1] * (np.log(p[-1]) - np.log(q[-1])), 0))
-        assert kl == pytest.approx(expected, rel=1e-4, abs=1e-8), target
+        # float32 logits near 10 are exact to about 1e-6, and the browser's SIMD matrix
+        # product sums in another order than NumPy here: a KL agrees to that, absolutely
+        assert kl == pytest.approx(expected, rel=1e-4, abs=1e-6), target
         assert agreement == np.mean(p.argmax(-1) == q.argmax(-1)), target
     app(lab).get_by_text("This model beside").first.wait_for(timeout=60_000)
     screenshot(lab, "pyodide-models-compared")
