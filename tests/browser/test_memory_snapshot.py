@@ -123,6 +123,28 @@ def test_a_second_visit_restores_python_and_a_bad_snapshot_gives_a_fresh_start(b
     context.close()
 
 
+def test_a_snapshot_over_the_browsers_quota_is_not_kept_and_the_lab_works(browser,
+                                                                         pyodide_site):
+    """The origin's storage quota (set through the DevTools protocol) is smaller than the
+    snapshot: the page says it took none, keeps nothing half-written, and the lab runs."""
+    page = local_page(browser)
+    context = page.context
+    cdp = context.new_cdp_session(page)
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": pyodide_site.url.rstrip("/"),
+                                                "quotaSize": 4_000_000})
+    page.goto(pyodide_site.url + "index.html#view=next")
+    assert settled(page) == "ready", page.inner_text("#error-text")
+    notes = " ".join(wait_for_snapshot(page)["notes"])
+    assert "no snapshot taken" in notes and "quota" in notes.lower(), notes
+    assert page.evaluate("async () => (await (await caches.open('napkin-gpt-snapshots'))"
+                         ".keys()).length") == 0
+    before = python(page, f"{SESSION}.prompt")
+    app(page).get_by_role("button", name="Generate next token").click()
+    wait_in_worker(page, f"len({SESSION}.prompt) > {len(before)}", 60)
+    assert page.errors == [] and page.evaluate("napkin.log.errors") == []
+    context.close()
+
+
 @pytest.fixture(scope="module")
 def snapshot_site(tmp_path_factory):
     """A --self-host site built with --snapshot (Node takes the snapshot), served behind the

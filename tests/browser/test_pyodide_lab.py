@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError
 
 from app.views.code import STORAGE_KEY
 from tests.support.browser import local_page, screenshot
@@ -363,7 +364,14 @@ def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(brow
     page.go_forward()
     assert page.is_visible('[data-view="next"]')
     assert settled(page) == "ready"
-    app(page).get_by_text("Likeliest next token").first.wait_for(timeout=60_000)
+    logs = []
+    page.on("console", lambda m: logs.append(m.text))
+    try:
+        app(page).get_by_text("Likeliest next token").first.wait_for(timeout=60_000)
+    except TimeoutError as e:  # what the page and Python showed instead, for the record
+        raise AssertionError((page.evaluate("location.hash"), python(page, "bridge.lab.view"),
+                              python(page, "bridge.lab.session.message"), page.errors,
+                              logs[-20:], app(page).inner_text()[:2000])) from e
     assert python(page, "bridge.lab.session.prompt") == '<img src=x onerror="window.__xss=1">'
     app(page).get_by_text("onerror").first.wait_for(timeout=30_000)
     assert page.evaluate("window.__xss") is None
