@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import TimeoutError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.views.code import STORAGE_KEY
 from tests.support.browser import local_page, screenshot
@@ -368,7 +368,7 @@ def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(brow
     page.on("console", lambda m: logs.append(m.text))
     try:
         app(page).get_by_text("Likeliest next token").first.wait_for(timeout=60_000)
-    except TimeoutError as e:  # what the page and Python showed instead, for the record
+    except PlaywrightTimeout as e:  # what the page and Python showed instead, for the record
         raise AssertionError((page.evaluate("location.hash"), python(page, "bridge.lab.view"),
                               python(page, "bridge.lab.session.message"), page.errors,
                               logs[-20:], app(page).inner_text()[:2000])) from e
