@@ -17,9 +17,18 @@ from pathlib import Path
 import panel as pn
 import param
 
+from app.i18n import LANGUAGES
 from app.lab.code_link import CodeLinkError, decode, encode
 from app.lab.controls import TAP, Controls
 from app.lab.keyboard import Keyboard
+from app.lab.page_text import (
+    LABELS,
+    LINK_BRINGS_CODE,
+    TAGLINE,
+    TAKE_THE_TOUR,
+    TOUR_TITLE,
+    stage_name,
+)
 from app.lab.share import ShareBar
 from app.lab.urlstate import SESSION_STATE, LabState, parse_hash, to_hash
 from app.session.code_runner import CodePolicy, editable, shipped_sources
@@ -36,12 +45,6 @@ from engine.weights import SHIPPED_WEIGHTS
 
 log = logging.getLogger(__name__)
 
-TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
-           "and press Play (or the space bar; the arrow keys step).")
-TAKE_THE_TOUR = "▶ Take the tour"
-LINK_BRINGS_CODE = ("This link brings code for {files}. It has not run: the Code view shows "
-                    "what it changes, and runs it when you press Run there.")
-TOUR_TITLE = "tour, chapter {n}: {title}"
 
 
 class Lab(pn.viewable.Viewer):
@@ -77,6 +80,7 @@ class Lab(pn.viewable.Viewer):
         self._take_tour = pn.widgets.Button(label=TAKE_THE_TOUR, color="primary", width=160,
                                             stylesheets=[TAP])
         self._take_tour.on_click(lambda _: self.tour.go(1))
+        self._tagline = html_pane()
         self._apply_state(state)
         self._layout = pn.Column(*self._parts(), sizing_mode="stretch_width",
                                  styles={"max-width": "1200px", "margin": "0 auto"})
@@ -89,6 +93,7 @@ class Lab(pn.viewable.Viewer):
         self._show_notes()
         self._show_stage()
         self._show_footer()
+        self._translate()
         self._write_state()
 
     # ---- the page's parts -----------------------------------------------------------------
@@ -112,10 +117,13 @@ class Lab(pn.viewable.Viewer):
                                                width=140, align="end")  # all of it clickable
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
+        self._labelled = {prompt: LABELS["prompt"], play: LABELS["play"],
+                          speed: LABELS["speed"], fastest: LABELS["fastest"],
+                          timeline: LABELS["timeline"], self._take_tour: TAKE_THE_TOUR}
         hidden = set(self.hidden)
         if self.embed:
             hidden |= {"header", "nav", "footer", "share", "model"}
-        folded = {"header": html_pane(f"<p class='explain'>{esc(TAGLINE)}</p>"),
+        folded = {"header": self._tagline,
                   "prompt": prompt, "model": self.model_bar,
                   "nav": wrap_row(*self._nav.values()),
                   "transport": pn.Column(wrap_row(back, play, step, speed, fastest, timeline),
@@ -125,7 +133,11 @@ class Lab(pn.viewable.Viewer):
         title = [] if "header" in hidden else [
             pn.pane.HTML("<h1 style='margin:0.2rem 0;font-size:1.4rem'>Napkin GPT</h1>",
                          margin=(0, 10, 0, 5))]
-        top = wrap_row(*title, self.controls.toggle, self._take_tour, align_items="center")
+        language = pn.widgets.Select.from_param(
+            s.param.language, options={name: code for code, name in LANGUAGES.items()},
+            name="", width=110, align="center")  # each language named in itself
+        top = wrap_row(*title, self.controls.toggle, self._take_tour, language,
+                       align_items="center")
         training = TrainingNote(session=s)  # above every view but Training, as it learns
         picture = [self.tour.header, self._title, training, self._shown, self.tour.footer]
         if self.embed:  # the picture first, the controls under it
@@ -162,7 +174,7 @@ class Lab(pn.viewable.Viewer):
         except CodeLinkError as e:
             return [str(e)]
         self._view("code").offer(edits)
-        return [LINK_BRINGS_CODE.format(files=", ".join(edits))]
+        return [self.session.tr(LINK_BRINGS_CODE, files=", ".join(edits))]
 
     @property
     def views(self) -> dict[str, View]:
@@ -181,7 +193,8 @@ class Lab(pn.viewable.Viewer):
         text = to_hash(self.state())
         chapter = self.tour.shown
         self.share.param.update(state=text, view=self.view, model_file=self.session.model_file,
-                                title=TOUR_TITLE.format(n=self.tour.chapter, title=chapter.title)
+                                title=self.session.tr(TOUR_TITLE, n=self.tour.chapter,
+                                                      title=self.session.tr(chapter.title))
                                 if chapter else "")
         if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
             pn.state.location.hash = f"#{text}" if text else ""
@@ -227,8 +240,9 @@ class Lab(pn.viewable.Viewer):
         """A failed callback: the reader gets one plain sentence, the log the traceback."""
         log.error("callback failed:\n%s", "".join(traceback.format_exception(exception)))
         self.session.clock.playing = False
-        self.session.tell(f"Something went wrong ({type(exception).__name__}: {exception}). "
-                          "The lab is still usable.", "error")
+        self.session.tell(self.session.tr(
+            "Something went wrong ({error}). The lab is still usable.",
+            error=f"{type(exception).__name__}: {exception}"), "error")
 
     # ---- drawing ----------------------------------------------------------------------------
 
@@ -243,24 +257,43 @@ class Lab(pn.viewable.Viewer):
                 self._share_code()
         return self._views[key]
 
+    @param.depends("session.language", watch=True)
+    def _translate(self) -> None:
+        """The page's own words in the session's language (the views redraw their own)."""
+        tr = self.session.tr
+        with pn.io.hold():
+            for key, button in self._nav.items():
+                button.label = tr(VIEWS[key][0])
+            for widget, label in self._labelled.items():  # a Button's label, others' name
+                widget.param.update(**dict.fromkeys({"name", "label"} & set(widget.param),
+                                                    tr(label)))
+            set_html(self._tagline, f"<p class='explain'>{esc(tr(TAGLINE))}</p>")
+            self._show_view_title()
+            self._show_stage()
+            self._show_footer()
+
     @param.depends("view", watch=True)
     def _show_view(self) -> None:
         """Show the chosen view. Views are built the first time they are shown, then stay
         in the page, hidden: a switch back only flips which one is visible, and a hidden
         view waits with its updates until it is shown again (see View). Choosing another
         view than the chapter's leaves the tour."""
-        title, _, mode = VIEWS[self.view]
+        _, _, mode = VIEWS[self.view]
         with pn.io.hold():  # the whole switch reaches the browser as one message
             self._view(self.view)
             for key, button in self._nav.items():
                 button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
-            self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
+            self._show_view_title()
             for key, view in self._views.items():
                 view.active = key == self.view
                 self._boxes[key].visible = key == self.view
             if self.tour.shown is not None and self.tour.shown.view != self.view:
                 self.tour.chapter = 0
+
+    def _show_view_title(self) -> None:
+        title = self.session.tr(VIEWS[self.view][0])
+        self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
 
     @param.depends("tour.chapter", watch=True)
     def _show_chapter(self) -> None:
@@ -323,20 +356,23 @@ class Lab(pn.viewable.Viewer):
 
     @param.depends("session.clock.frame", "session.clock.stages", watch=True)
     def _show_stage(self) -> None:
-        clock = self.session.clock
+        clock, tr = self.session.clock, self.session.tr
+        names = [stage_name(tr, name) for name in clock.stages]
         chips = "".join(f'<span class="stage {"active" if i == clock.frame else ""}">'
-                        f"{esc(name)}</span>" for i, name in enumerate(clock.stages))
+                        f"{esc(name)}</span>" for i, name in enumerate(names))
         if len(clock.stages) > 12:  # the examples timeline: just say where we are
-            chips = f'<span class="stage active">{esc(clock.stage)}</span>'
+            chips = f'<span class="stage active">{esc(names[clock.frame])}</span>'
         set_html(self._stage, f'<div class="stages" aria-live="polite">{chips}</div>')
 
     @param.depends("session.weights_version", watch=True)
     def _show_footer(self) -> None:
         c = self.session.config  # another shape once a model file is opened
-        set_html(self._footer, f"<p class='explain'>{c.n_params:,} parameters: {c.n_layer} "
-                               f"blocks of {c.n_head} heads, width {c.n_embd}, context "
-                               f"{c.block_size}. The same NumPy code runs here and in the "
-                               "downloadable engine.</p>")
+        said = self.session.tr(
+            "{n_params:,} parameters: {n_layer} blocks of {n_head} heads, width {n_embd}, "
+            "context {block_size}. The same NumPy code runs here and in the downloadable "
+            "engine.", n_params=c.n_params, n_layer=c.n_layer, n_head=c.n_head,
+            n_embd=c.n_embd, block_size=c.block_size)
+        set_html(self._footer, f"<p class='explain'>{esc(said)}</p>")
 
     def __panel__(self):
         return self._layout

@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 import panel as pn
 import param
 
+TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
+
 
 class Clock(param.Parameterized):
     """Play / pause / step / scrub over `stages`; `frame` is the current stage's index."""
@@ -91,3 +93,13 @@ class Clock(param.Parameterized):
             raise
         # let the page's messages in (Pause, a slider) before the next tick
         await (self.pace() if waits else asyncio.sleep(0))
+
+
+def timeline(mode: str, n_layer: int, block_size: int) -> list[str]:
+    """The stages of the clock in `mode` (names the page translates as it shows them)."""
+    if mode == "generate":
+        layers = [f"block {i} {part}" for i in range(n_layer) for part in ("attention", "MLP")]
+        return ["tokens", "embedding", *layers, "logits", "sample"]
+    if mode == "examples":
+        return [f"example {t + 1}" for t in range(block_size)]
+    return list(TRAIN_PHASES)

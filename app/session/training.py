@@ -21,14 +21,13 @@ from dataclasses import dataclass
 
 import param
 
-from app.session.clock import Clock
+from app.session.clock import TRAIN_PHASES, Clock  # noqa: F401 (TRAIN_PHASES: its old home)
 from engine.train import ComputedStep, StepReport, Trainer
 from engine.weights import Checkpoint
 
 MAX_TEXT_CHARS = 2_000_000  # the largest text a reader may train on
 VAL_EVERY = 25  # training steps between validation estimates
 VAL_WINDOWS = 16
-TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
 SAMPLE_TOKENS = 60  # characters sampled at each milestone
 SAMPLE_TEMPERATURE = 0.8
 RATE_WINDOW = 30  # steps the steps-a-minute figure is measured over

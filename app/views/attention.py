@@ -11,24 +11,25 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.comparison import AttentionComparison
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
+from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "Each token asks a question (its query q) and every earlier token offers an answer key k. "
     "Their dot products, scaled by √d, are the scores; the causal mask hides the future.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "A softmax turns each row into weights that sum to 1, and the head's output is the "
     "weighted sum of the value vectors v. Pick a token (click it on the left, or use the "
     "slider) to see what it attends to; switch heads off to see what the prediction "
     "loses without them.")
-ROLES_EXPLAIN = (
+ROLES_EXPLAIN = N_(
     "Some heads take on a job. A <b>previous-token</b> head looks at the token just before "
     "its own. An <b>induction</b> head finds an earlier copy of its own token and looks at "
     "what came next, so the model can copy it again: after <i>… A B … A</i> it predicts "
@@ -95,14 +96,14 @@ class AttentionView(View):
             self.roles.param.source, options={v: k for k, v in SOURCES.items()},
             color="primary", variant="outline")
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
             controls=[selectors, self._caption],
             lines=[pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
             switches=[pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
                                    sizing_mode="stretch_width"), self.switches, self._effect],
             compare=[self.compare],
             roles_about=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
-                                      sizing_mode="stretch_width"), explain(ROLES_EXPLAIN)],
+                                      sizing_mode="stretch_width"), self.explain(ROLES_EXPLAIN)],
             roles=[self.grid, wrap_row(pn.pane.HTML("Measured on:", width=100), measured_on)])
         self._update()
         self._show_effect()

@@ -10,17 +10,18 @@ import zipfile
 import panel as pn
 import param
 
+from app.i18n import N_
 from app.session.code_runner import CodeError, reading_groups, shipped_sources
 from app.views.parts.layout import wrap_row
-from app.views.parts.markup import esc, explain, html_pane, notes, set_html
+from app.views.parts.markup import esc, html_pane, notes, set_html
 from app.views.parts.storage import BrowserStorage
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
     "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
     "press Run: the lab imports your version and every view follows.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "For speed, the faster "
     "functions of kernels.py stand in for those of layers.py, but only for the ones whose code "
     "you have not changed (comments and docstrings are yours to change): an edited function "
@@ -76,7 +77,7 @@ class CodeView(View):
         self._swap = html_pane()
         self._banner = html_pane()
         self._layout = pn.Column(self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             editor=[self._banner, self._status, self.editor,
                     wrap_row(self.picker, run, reset_file, reset_all, download),
                     self._error, self._check],

@@ -9,16 +9,17 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, html_pane, set_html, visible
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "The token embedding wte has one row per token in the vocabulary and the position "
     "embedding wpe one row per position. Looking a token up is just picking its row.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "The lit rows below are the prompt's tokens and positions. Their sum is what the first "
     "block reads. The map flattens every token's row to two dimensions (its two principal "
     "components): tokens the model treats alike sit together, and the map moves as it trains.")
@@ -48,7 +49,7 @@ class EmbeddingView(View):
                                 color="color")
         self.map.add_tools(HoverTool(renderers=[dots], tooltips=[("token", "@text")]))
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             lookup=[self.sum, self._caption, self.position],
             tables=[figure_grid(self.wte, self.wpe, min_width=360)],
             map=[pn.pane.Bokeh(self.map, sizing_mode="stretch_width")])

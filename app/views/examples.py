@@ -6,9 +6,9 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from app.i18n import N_
 from app.views.parts.markup import (
     esc,
-    explain,
     html_pane,
     picture,
     set_html,
@@ -17,11 +17,11 @@ from app.views.parts.markup import (
 )
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "Training needs no labels: the text is its own answer key. A window of block_size "
     "tokens starting at i gives the inputs x = text[i : i+T] and the targets "
     "y = text[i+1 : i+T+1].")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "So one window holds T examples: after the first token comes the second, after the first "
     "two the third, and so on. Play slides the window; while the model trains, these are the "
     "windows of the batch it is learning from.")
@@ -46,7 +46,7 @@ class ExamplesView(View):
         self._slider = pn.Row(self.start_slider)  # holds the slider for the chosen source
         self._window = html_pane()
         self._table = html_pane()
-        self._layout = self._arrange(intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+        self._layout = self._arrange(intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
                                      window=[self._window, self.pick, self._slider],
                                      table=[self._table])
         self._update()

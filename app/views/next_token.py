@@ -8,16 +8,17 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.views.parts.comparison import NextTokenComparison
 from app.views.parts.layout import wrap_row
-from app.views.parts.markup import esc, explain, html_pane, picture, set_html, visible
+from app.views.parts.markup import esc, html_pane, picture, set_html, visible
 from app.views.parts.view import View
 
 TOP = 15  # bars shown
-EXPLAIN = (
+EXPLAIN = N_(
     "The last position's logits become probabilities with a softmax. Temperature divides the "
     "logits first (0 always takes the likeliest token; higher evens the odds).")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "Top-k keeps the k likeliest and top-p the likeliest whose total reaches p. Grey outlines "
     "show the model's own probabilities at temperature 1. Generate draws a token with the "
     "seed and appends it; every view follows.")
@@ -64,7 +65,7 @@ class NextTokenView(View):
         self._text = html_pane()
         self.compare = NextTokenComparison(session=s, active=self.param.active)
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             probabilities=[self._summary, pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
                            controls],
             generate=[self.generate, self._text], compare=[self.compare])

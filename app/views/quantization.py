@@ -17,10 +17,11 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.quantization import EMBEDDINGS, QuantizationLab
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
+from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.quant import QuantReport, TensorQuant
@@ -30,11 +31,11 @@ BINS = 41  # histogram bins, an odd number so that one is centred on zero
 GRID = 460  # narrowest column: two side by side on a wide page, stacked on a phone
 FLOAT, QUANT = "#868e96", "#d9480f"
 FORMAT_LABELS = {"Q8_0": "q8_0", "Q4_0": "q4_0"}
-EXPLAIN = (
+EXPLAIN = N_(
     "llama.cpp shrinks a model by storing its weights in blocks of 32. A block keeps one "
     "scale as a 16-bit float and then one small integer per weight: 8 bits each in Q8_0, "
     "4 bits each in Q4_0.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "Q8_0 keeps −127…127 steps of the scale, Q4_0 −8…7, so a block takes 34 or 18 bytes "
     "instead of float32's 128. Reading a weight back multiplies its integer by the scale; "
     "what that rounding loses is drawn below, and the same model runs on the rounded "
@@ -124,7 +125,7 @@ class QuantizationView(View):
         self.download = GGUFDownload(session=self.session, fmt=lab.param.fmt,
                                      active=self.param.active)  # the file llama.cpp runs
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             compare=[pn.pane.Bokeh(self.probs, sizing_mode="stretch_width"), self._probs_text,
                      controls, self.download],
             size=[self._choice, figure_grid(self._size, self._loss, min_width=GRID)],

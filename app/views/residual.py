@@ -9,12 +9,12 @@ import param
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LinearColorMapper, Range1d
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.lens import LogitLens
 from app.views.parts.heatmap import SEQUENTIAL, Heatmap
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import (
     esc,
-    explain,
     html_pane,
     set_html,
     table_html,
@@ -26,19 +26,19 @@ from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 from engine.lens import depth_names
 
-EXPLAIN = (
+EXPLAIN = N_(
     "Every token has its own track through the model: a vector of n_embd numbers, the "
     "residual stream. Each attention and MLP sub-block reads the track and adds its result "
     "to it.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "Here is the length (L2 norm) of each token's vector after every sub-block, and "
     "below, how much each sub-block added.")
-LENS_EXPLAIN = (
+LENS_EXPLAIN = N_(
     "The model turns its track into a guess for the next token only at the very end: the "
     "final LayerNorm, then a dot product with every token's embedding (the same table "
     "<code>wte</code> that looked the tokens up). The logit lens applies that last step "
     "after every sub-block, as if the model stopped there.")
-LENS_EXPLAIN_MORE = (
+LENS_EXPLAIN_MORE = N_(
     "Each row is one depth, from the bare embedding down to the model's real output; you see "
     "what the track already “says” and how the final guess forms on the way. (At the bare "
     "embedding the lens mostly reads back the token itself: the same table maps tokens in "
@@ -89,12 +89,12 @@ class ResidualView(View):
                         pn.pane.Bokeh(self.final, sizing_mode="stretch_width"), min_width=300),
             self._lens_table)
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             tracks=[figure_grid(self.tracks, self.added, min_width=360),
                     pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
             lens_about=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Logit lens</h3>",
                                      sizing_mode="stretch_width"),
-                        explain(LENS_EXPLAIN, LENS_EXPLAIN_MORE)],
+                        self.explain(LENS_EXPLAIN, LENS_EXPLAIN_MORE)],
             lens=[self.lens_numbers, self._lens_caption, self.position])
         self._update()
         self._show_lens()

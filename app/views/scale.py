@@ -9,20 +9,21 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Label, Span
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import esc, explain, html_pane, set_html, table_html
+from app.views.parts.markup import esc, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.model import GPTConfig
 
-EXPLAIN = (
+EXPLAIN = N_(
     "The same architecture, scaled. Parameters are every number in the weights; FLOPs per "
     "token count the multiply-adds (as 2 each) a forward pass spends on one token at full "
     "context.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "Training costs about three times that. GPT-3's 96 blocks of width 12,288 hold about a "
     "million times more weights than ours.")
-RECURRENT_EXPLAIN = (
+RECURRENT_EXPLAIN = N_(
     "To write token t, a transformer keeps the key and value of every earlier token in "
     "every block (its KV cache) and attends over all of them, so memory and work grow "
     "with the context. Recurrent models such as RWKV and RetNet fold the past into a state "
@@ -103,11 +104,11 @@ class ScaleView(View):
                         pn.pane.Bokeh(self.flops, sizing_mode="stretch_width"), min_width=320),
             self._cost_tables)
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             models=[pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table],
             recurrent=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>One more token: a KV cache "
                                     "or a recurrent state</h3>", sizing_mode="stretch_width"),
-                       self._contrast, self.cost_numbers, explain(RECURRENT_EXPLAIN)])
+                       self._contrast, self.cost_numbers, self.explain(RECURRENT_EXPLAIN)])
         self._update()
 
     def _cost_figure(self, title: str, what: str):

@@ -10,22 +10,23 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LegendItem, Span
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.heads import HeadRoles
 from app.session.training import TRAIN_PHASES, VAL_EVERY
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import Markup, esc, explain, html_pane, set_html, table_html
+from app.views.parts.markup import Markup, esc, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "Each training step takes a batch of windows from the text, runs the model forward, "
     "measures the loss (how surprised it was by the true next tokens), runs backward to get "
     "the gradient of the loss for every weight, and lets AdamW move each weight a little "
     "against its gradient.")
-EXPLAIN_MORE = "Step walks through those five phases; Play trains continuously."
+EXPLAIN_MORE = N_("Step walks through those five phases; Play trains continuously.")
 PHASE_TEXT = {
     "batch": "Batch: {B} windows of {T} tokens drawn at random from the text (see Examples).",
     "forward": "Forward: the model predicts a next-token distribution at all {BT} positions.",
@@ -36,7 +37,7 @@ PHASE_TEXT = {
     "update": "Update: AdamW moved every weight by about the learning rate {lr:g} against its "
               "gradient's running average.",
 }
-ZERO_EXPLAIN = (
+ZERO_EXPLAIN = N_(
     "Learn from zero starts a new model of the same shape with random weights and trains it "
     "on the same Shakespeare. At first it guesses every character about equally: its loss "
     "is ln V. Watch the loss fall, the validation loss (text it never trains on) follow, "
@@ -145,9 +146,9 @@ class TrainingView(View):
             pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"), self._loss_table)
         self.loss_numbers.param.watch(lambda _: self._fill_loss_table(), "showing_table")
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             curve=[wrap_row(play, from_zero, reset), self.loss_numbers, self._zero,
-                   explain(ZERO_EXPLAIN), self._milestones],
+                   self.explain(ZERO_EXPLAIN), self._milestones],
             step=[wrap_row(step, self._phases, align_items="center"),
                   figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
                               pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),

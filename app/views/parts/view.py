@@ -9,6 +9,7 @@ import panel as pn
 import param
 
 from app.session.session import LabSession
+from app.views.parts.markup import MORE_ABOUT, explanation, html_pane, set_html
 
 
 class View(pn.viewable.Viewer):
@@ -35,6 +36,25 @@ class View(pn.viewable.Viewer):
             if info.get("watch") and any(str(d).startswith("session.")
                                          for d in info.get("dependencies", ())):
                 setattr(cls, name, _while_shown(method))
+
+    # ---- words -------------------------------------------------------------------------------
+
+    def explain(self, text: str, more: str = "") -> pn.pane.HTML:
+        """An explanation (markup.explain) of marked strings (N_), in the session's language
+        and said again when the language changes."""
+        pane = html_pane()
+        self._explanations = [*getattr(self, "_explanations", []), (pane, text, more)]
+        self._say(pane, text, more)
+        return pane
+
+    def _say(self, pane: pn.pane.HTML, text: str, more: str) -> None:
+        tr = self.session.tr
+        set_html(pane, explanation(tr(text), tr(more) if more else "", tr(MORE_ABOUT)))
+
+    @param.depends("session.language", watch=True)
+    def _translate_explanations(self) -> None:
+        for pane, text, more in getattr(self, "_explanations", []):
+            self._say(pane, text, more)
 
     # ---- sections ------------------------------------------------------------------------------
 
