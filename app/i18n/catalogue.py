@@ -25,7 +25,7 @@ def catalogue_file(language: str):
 
 
 class Translation:
-    """One language's messages: `tr("{n} tokens", n=12)` is the message in the language,
+    """One language's messages: `tr(message, n=12)` is the message in the language,
     its placeholders filled, numbers written the language's way."""
 
     def __init__(self, language: str, catalogue: gettext.NullTranslations):
@@ -36,6 +36,15 @@ class Translation:
     def gettext(self, message: str) -> str:
         """`message` in the language; in English if the catalogue lacks it."""
         return self._catalogue.gettext(message) or message if message else message
+
+    def pgettext(self, context: str, message: str) -> str:
+        """`message` in the language where `context` tells it from the same English words
+        meaning something else ("sample": a stage, or a text the model wrote)."""
+        return self._catalogue.pgettext(context, message) or message
+
+    def knows(self, message: str) -> bool:
+        """Whether `message` is one of the catalogue's (a marked string, not a live one)."""
+        return message in getattr(self._catalogue, "_catalog", {})
 
     def ngettext(self, singular: str, plural: str, n: int, **values) -> str:
         """The singular or plural message, as the language's plural rule picks, filled."""

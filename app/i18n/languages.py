@@ -12,8 +12,12 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for it)
     return message
 
 
-def language_of(tag: str | None) -> str | None:
-    """The lab's language for a language tag ("es", "es-MX", "zh-Hans-CN", as in a link or
-    navigator.language), or None if the lab does not speak it."""
-    code = (tag or "").strip().replace("_", "-").split("-")[0].lower()
-    return code if code in LANGUAGES else None
+def language_of(tags: str | None) -> str | None:
+    """The lab's language for a language tag or a list of them, by preference ("es",
+    "zh-Hans-CN", as in a link or navigator.language; "fr-CH,es;q=0.8", as in an HTTP
+    Accept-Language), or None if the lab speaks none of them."""
+    for tag in (tags or "").split(","):
+        code = tag.split(";")[0].strip().replace("_", "-").split("-")[0].lower()
+        if code in LANGUAGES:
+            return code
+    return None

@@ -1,5 +1,5 @@
 """Numbers as the reader's language writes them: 0.74 and 159,104 in English and Chinese,
-0,74 and 159.104 in Spanish (CLDR's rules, which Babel follows; checked against Babel in
+0,74 and 159.104 in Spanish (CLDR's symbols, as Babel writes them; checked against Babel in
 tests/app/test_i18n.py, without importing it here)."""
 
 from __future__ import annotations
@@ -7,15 +7,13 @@ from __future__ import annotations
 import numbers
 import string
 
-# language -> (decimal mark, group separator, fewest integer digits that get grouped)
-SYMBOLS = {"en": (".", ",", 4), "es": (",", ".", 5), "zh": (".", ",", 4)}
+# language -> (decimal mark, group separator)
+SYMBOLS = {"en": (".", ","), "es": (",", "."), "zh": (".", ",")}
 
 
 def format_number(value: float, spec: str, language: str) -> str:
     """`format(value, spec)` with the language's decimal mark and thousands separator."""
-    decimal, group, fewest = SYMBOLS.get(language, SYMBOLS["en"])
-    if "," in spec and abs(value) < 10 ** (fewest - 1):
-        spec = spec.replace(",", "")  # Spanish writes 1234 but 12.345
+    decimal, group = SYMBOLS.get(language, SYMBOLS["en"])
     text = format(value, spec)
     return text.translate({ord("."): decimal, ord(","): group}) if language != "en" else text
 

@@ -17,18 +17,11 @@ from pathlib import Path
 import panel as pn
 import param
 
-from app.i18n import LANGUAGES
+from app.i18n import LANGUAGES, language_of
+from app.lab import page_text as words
 from app.lab.code_link import CodeLinkError, decode, encode
 from app.lab.controls import TAP, Controls
 from app.lab.keyboard import Keyboard
-from app.lab.page_text import (
-    LABELS,
-    LINK_BRINGS_CODE,
-    TAGLINE,
-    TAKE_THE_TOUR,
-    TOUR_TITLE,
-    stage_name,
-)
 from app.lab.share import ShareBar
 from app.lab.urlstate import SESSION_STATE, LabState, parse_hash, to_hash
 from app.session.code_runner import CodePolicy, editable, shipped_sources
@@ -61,6 +54,7 @@ class Lab(pn.viewable.Viewer):
         # the tour is made before param wires the dependencies: a sub-object set afterwards
         # re-wires them and drops the watchers on `session.*`
         super().__init__(tour=Tour(session=params["session"]), **params)
+        self._native = self.session.language  # the reader's own: the browser's, else English
         self._views: dict[str, View] = {}
         self._boxes: dict[str, pn.Column] = {}  # each built view in its own box
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
@@ -74,10 +68,10 @@ class Lab(pn.viewable.Viewer):
         self._stage = html_pane()
         self.keyboard = Keyboard()
         self.keyboard.param.watch(self._key, "presses")
-        self.share = ShareBar()
+        self.share = ShareBar(language=self.session.param.language)
         self.model_bar = ModelBar(session=self.session)  # Open model…
         self._footer = html_pane()
-        self._take_tour = pn.widgets.Button(label=TAKE_THE_TOUR, color="primary", width=160,
+        self._take_tour = pn.widgets.Button(label=words.TAKE_THE_TOUR, color="primary", width=160,
                                             stylesheets=[TAP])
         self._take_tour.on_click(lambda _: self.tour.go(1))
         self._tagline = html_pane()
@@ -117,9 +111,6 @@ class Lab(pn.viewable.Viewer):
                                                width=140, align="end")  # all of it clickable
         timeline = pn.widgets.IntSlider.from_param(clock.param.frame, label="Timeline",
                                                    width=260)
-        self._labelled = {prompt: LABELS["prompt"], play: LABELS["play"],
-                          speed: LABELS["speed"], fastest: LABELS["fastest"],
-                          timeline: LABELS["timeline"], self._take_tour: TAKE_THE_TOUR}
         hidden = set(self.hidden)
         if self.embed:
             hidden |= {"header", "nav", "footer", "share", "model"}
@@ -130,6 +121,9 @@ class Lab(pn.viewable.Viewer):
                                          self._stage, sizing_mode="stretch_width")}
         self.controls = Controls([self._explained(part) for name, part in folded.items()
                                   if name not in hidden])
+        self._labelled = dict(zip((prompt, play, speed, fastest, timeline, self._take_tour,
+                                   self.controls.toggle), words.LABELS.values(), strict=True))
+        self._labelled |= {button: VIEWS[key][0] for key, button in self._nav.items()}
         title = [] if "header" in hidden else [
             pn.pane.HTML("<h1 style='margin:0.2rem 0;font-size:1.4rem'>Napkin GPT</h1>",
                          margin=(0, 10, 0, 5))]
@@ -155,7 +149,8 @@ class Lab(pn.viewable.Viewer):
         state, found = parse_hash(text, self.session)
         found += self._offer_code(state.code)
         self.link_notes = found
-        self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
+        self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE},
+                                  language=state.lang or self.session.language)
         self.hidden = list(state.hide)
         self.model_bar.wanted = state.model.removeprefix("local-")
         if state.tour:  # the chapter brings its view
@@ -172,9 +167,9 @@ class Lab(pn.viewable.Viewer):
         try:
             edits = decode(text, {name: sources[name] for name in editable(sources)})
         except CodeLinkError as e:
-            return [str(e)]
+            return [self.session.tr(e.template, **e.values)]
         self._view("code").offer(edits)
-        return [self.session.tr(LINK_BRINGS_CODE, files=", ".join(edits))]
+        return [self.session.tr(words.LINK_BRINGS_CODE, files=", ".join(edits))]
 
     @property
     def views(self) -> dict[str, View]:
@@ -184,16 +179,18 @@ class Lab(pn.viewable.Viewer):
     def state(self) -> LabState:
         s = self.session
         model = f"local-{s.opened.digest}" if s.model_file else ""
+        lang = "" if s.language == self._native == "en" else s.language  # links keep it
         return LabState(view=self.view, tour=self.tour.chapter, hide=tuple(self.hidden),
-                        model=model, **{k: getattr(s, k) for k in SESSION_STATE})
+                        model=model, lang=lang, **{k: getattr(s, k) for k in SESSION_STATE})
 
     @param.depends("view", "tour.chapter", "session.model_file", "session.opened.digest",
+                   "session.language",
                    *(f"session.{k}" for k in SESSION_STATE), watch=True)
     def _write_state(self) -> None:
         text = to_hash(self.state())
         chapter = self.tour.shown
         self.share.param.update(state=text, view=self.view, model_file=self.session.model_file,
-                                title=self.session.tr(TOUR_TITLE, n=self.tour.chapter,
+                                title=self.session.tr(words.TOUR_TITLE, n=self.tour.chapter,
                                                       title=self.session.tr(chapter.title))
                                 if chapter else "")
         if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
@@ -262,12 +259,10 @@ class Lab(pn.viewable.Viewer):
         """The page's own words in the session's language (the views redraw their own)."""
         tr = self.session.tr
         with pn.io.hold():
-            for key, button in self._nav.items():
-                button.label = tr(VIEWS[key][0])
             for widget, label in self._labelled.items():  # a Button's label, others' name
                 widget.param.update(**dict.fromkeys({"name", "label"} & set(widget.param),
                                                     tr(label)))
-            set_html(self._tagline, f"<p class='explain'>{esc(tr(TAGLINE))}</p>")
+            set_html(self._tagline, f"<p class='explain'>{esc(tr(words.TAGLINE))}</p>")
             self._show_view_title()
             self._show_stage()
             self._show_footer()
@@ -331,7 +326,7 @@ class Lab(pn.viewable.Viewer):
         try:
             self.share.param.update(code=encode(view.edits, view.shipped), code_note="")
         except CodeLinkError as e:
-            self.share.param.update(code="", code_note=str(e))
+            self.share.param.update(code="", code_note=self.session.tr(e.template, **e.values))
 
     def _build(self, cls) -> View:
         """A view, the first time it is shown."""
@@ -357,7 +352,7 @@ class Lab(pn.viewable.Viewer):
     @param.depends("session.clock.frame", "session.clock.stages", watch=True)
     def _show_stage(self) -> None:
         clock, tr = self.session.clock, self.session.tr
-        names = [stage_name(tr, name) for name in clock.stages]
+        names = [words.stage_name(tr, name) for name in clock.stages]
         chips = "".join(f'<span class="stage {"active" if i == clock.frame else ""}">'
                         f"{esc(name)}</span>" for i, name in enumerate(names))
         if len(clock.stages) > 12:  # the examples timeline: just say where we are
@@ -379,19 +374,23 @@ class Lab(pn.viewable.Viewer):
 
 
 def create_lab(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None, state: str = "",
-               embed: bool = False, notice: str = "", code_policy: CodePolicy | None = None
-               ) -> Lab:
+               embed: bool = False, notice: str = "", code_policy: CodePolicy | None = None,
+               language: str = "") -> Lab:
     """The lab page for one browser session.
 
     state: a URL hash to restore (default: the page's own, under `panel serve`);
     embed: show one view compactly; notice: a message to show at once (for example why
     the page had to restart); code_policy: whether the code editor may run code here
     (default: yes, each run first tried in a child process with a time limit, except in
-    the browser, where the page itself stops code that never ends).
+    the browser, where the page itself stops code that never ends); language: the
+    reader's (navigator.language; under serve, the request's Accept-Language).
     """
     if not state and pn.state.location is not None:
         state = pn.state.location.hash
     session = load_session(weights, corpus)
+    if not language and sys.platform != "emscripten":  # under serve: the request's
+        language = pn.state.headers.get("Accept-Language", "")
+    session.language = language_of(language) or "en"
     session.tell(notice)
     if code_policy is None:
         code_policy = CodePolicy() if sys.platform == "emscripten" else CodePolicy(True, 10.0)

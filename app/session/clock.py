@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 import panel as pn
 import param
 
+from app.i18n import N_
+
 TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
 
 
@@ -103,3 +105,19 @@ def timeline(mode: str, n_layer: int, block_size: int) -> list[str]:
     if mode == "examples":
         return [f"example {t + 1}" for t in range(block_size)]
     return list(TRAIN_PHASES)
+
+
+# the stages' names in the reader's language, by name or by kind (as `timeline` makes them)
+STAGES = {"tokens": N_("tokens"), "embedding": N_("embedding"), "logits": N_("logits"),
+          "sample": N_("sample"), "batch": N_("batch"), "forward": N_("forward"),
+          "loss": N_("loss"), "backward": N_("backward"), "update": N_("update"),
+          "attention": N_("block {i} attention"), "MLP": N_("block {i} MLP"),
+          "example": N_("example {i}")}
+
+
+def stage_name(tr, stage: str) -> str:
+    """A stage of `timeline` in the reader's language."""
+    kind, *rest = stage.split()
+    if kind in ("block", "example"):
+        return tr(STAGES[rest[-1] if kind == "block" else kind], i=int(rest[0]))
+    return tr(STAGES.get(stage, stage))

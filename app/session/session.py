@@ -156,7 +156,7 @@ class LabSession(param.Parameterized):
 
     @property
     def tr(self):
-        """The session's language (app/i18n): tr("…{n}…", n=…) is a message in it."""
+        """The session's language (app/i18n): tr(message, **values) is the message in it."""
         return translation(self.language)
 
     def _read_prompt(self) -> tuple[list[int], list[str]]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.site import bytecode, memory_snapshot, wheels
+from app.site.page_words import STAGES, page_words
 from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
 from app.site.report import payload, print_report
 from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
@@ -62,16 +63,7 @@ HEARTBEAT_SECONDS = 2.0
 STALL_SECONDS = 120.0
 PINNED = ("our files", "training text", "Bokeh/Panel JS", "Pyodide runtime",
           "packages (lock file)", "Python snapshot")
-STAGES = (("runtime", "Python runtime"), ("packages", "Packages"), ("model", "Model"),
-          ("render", "First render"))
-MESSAGES = {
-    "runaway": "Your code ran for more than {seconds:g} s and was stopped; the lab restarted "
-               "with the shipped engine.",
-    "crashed": "The page restarted: the Python worker stopped ({reason}).",
-    "stuck": "The lab did not answer for a minute and was restarted.",
-    "waiting": "Waiting: another Napkin GPT on this page is starting…",
-    "embed": "A snapshot. Scroll here or press Go live to run the model.",
-}
+
 
 
 class BuildError(Exception):
@@ -357,8 +349,7 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
                      "stuckMs": round(max(STUCK_SECONDS, options.runaway_seconds) * 1000),
                      "heartbeatMs": round(HEARTBEAT_SECONDS * 1000),
                      "stallMs": round(STALL_SECONDS * 1000)},
-        "messages": {**MESSAGES,
-                     "runaway": MESSAGES["runaway"].format(seconds=options.runaway_seconds)},
+        "words": page_words(options.runaway_seconds),  # per language; boot.js picks one
     }
 
 

@@ -22,6 +22,7 @@ from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
 
 PROGRESS = N_("Chapter {n} of {total}")
+PROGRESS_LABEL = N_("tour progress")
 BACK, NEXT, LEAVE = N_("‹ Back"), N_("Next ›"), N_("Leave the tour")
 MORE = N_("More of this view")
 PREDICT = N_("Predict first, then see what the model does.")
@@ -128,7 +129,7 @@ class Tour(pn.viewable.Viewer):
                  f"<p class='tour-count'>{esc(tr(PROGRESS, n=n, total=total))}</p>"
                  f"<div class='tour-progress' role='progressbar' aria-valuemin='1' "
                  f"aria-valuemax='{total}' aria-valuenow='{n}' "
-                 f"aria-label='{esc(tr('tour progress'))}'>"
+                 f"aria-label='{esc(tr(PROGRESS_LABEL))}'>"
                  f"<span style='width:{100 * n / total:.1f}%'></span></div>")
         set_html(self._title, f"<h2 class='tour-title'>{esc(tr(chapter.title))}</h2>")
         set_html(self._narration, f"<p class='narration'>{text}</p>")

@@ -23,7 +23,7 @@ from app.i18n.catalogue import DOMAIN
 from tests.support.models import ROOT
 
 LOCALE = ROOT / "app" / "i18n" / "locale"
-KEYWORDS = {"tr": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"tr": None, "N_": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2)}
 PLACEHOLDER = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
 TRANSLATED = tuple(code for code in LANGUAGES if code != "en")
 
@@ -31,10 +31,11 @@ TRANSLATED = tuple(code for code in LANGUAGES if code != "en")
 def extract() -> Catalog:
     """Every marked string of app/, with where it was found."""
     catalog = Catalog(project="Napkin GPT", domain=DOMAIN, charset="utf-8")
-    for path, line, message, comments, _ in extract_from_dir(
+    for path, line, message, comments, context in extract_from_dir(
             ROOT / "app", method_map=[("**.py", "python")], keywords=KEYWORDS,
             comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
-        catalog.add(message, None, [(f"app/{path}", line)], auto_comments=comments)
+        catalog.add(message, None, [(f"app/{path}", line)], auto_comments=comments,
+                    context=context)
     return catalog
 
 
