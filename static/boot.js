@@ -56,6 +56,7 @@
     else el.textContent = text;
   }
   for (const item of ui.stages.children) item.firstChild.nodeValue = words.stages[item.dataset.stage];
+  for (const el of document.querySelectorAll("[data-lang]")) el.hidden = el.dataset.lang !== lang;
   document.addEventListener("securitypolicyviolation",
                             (e) => log.refused.push(`${e.blockedURI} (${e.effectiveDirective})`));
 

@@ -34,6 +34,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from app.site import bytecode, memory_snapshot, wheels
 from app.site.page_words import STAGES, page_words
 from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
@@ -233,15 +234,18 @@ def content_security_policy(remote: str | None) -> str:
             "base-uri 'self'; form-action 'none'")
 
 
-def add_pages(site: Site, config: dict, snapshots: dict[str, str], default_view: str,
-              csp: str) -> None:
-    """index.html and embed.html, with their config, loader and snapshots."""
+def add_pages(site: Site, config: dict, snapshots: dict[str, dict[str, str]],
+              default_view: str, csp: str) -> None:
+    """index.html and embed.html, with their config, loader and snapshots (language -> view
+    -> HTML: one section per view, holding it in every language, English shown)."""
     stages = "".join(f'<li data-stage="{i}">{label}<span class="bytes"></span></li>'
                      for i, label in STAGES)
     sections = "".join(
         f'<section class="napkin view-snapshot" data-view="{key}"'
-        f'{"" if key == default_view else " hidden"}>{html}</section>'
-        for key, html in snapshots.items())
+        f'{"" if key == default_view else " hidden"}>' + "".join(
+            f'<div data-lang="{lang}"{"" if lang == DEFAULT_LANGUAGE else " hidden"}>'
+            f"{pictures[key]}</div>" for lang, pictures in snapshots.items()) + "</section>"
+        for key in snapshots[DEFAULT_LANGUAGE])
     for page, embed in PAGES.items():
         page_config = {**config, "session": {**config["session"], "embed": embed}}
         text = (STATIC / page).read_text(encoding="utf-8")
@@ -286,8 +290,12 @@ def build_site(options: BuildOptions) -> dict:
     for name in SHELL:
         site.add(name, "our files", copy_of=STATIC / name)
     site.add("lab.css", "our files", copy_of=ROOT / "app" / "style.css")
-    pictures = snapshots(load_session(options.weights, corpus_text),
-                         {key: title for key, (title, *_) in VIEWS.items()})
+    session = load_session(options.weights, corpus_text)
+    titles = {key: title for key, (title, *_) in VIEWS.items()}
+    pictures = {}  # language -> view -> its snapshot (boot.js shows the reader's)
+    for language in LANGUAGES:
+        session.language = language
+        pictures[language] = snapshots(session, titles)
     config = page_config(site, options, base, installed, files, needs)
     config["tourViews"] = [chapter.view for chapter in CHAPTERS]  # the snapshot of #tour=N
     if options.snapshot:
