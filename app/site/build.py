@@ -306,7 +306,8 @@ def build_site(options: BuildOptions) -> dict:
         "pyodide_version": PYODIDE_VERSION, "pyodide": base,
         "self_hosted": options.self_host is not None,
         "packages": {w.name: w.version for w in installed},
-        "snapshot_bytes": {k: len(v.encode()) for k, v in pictures.items()},
+        "snapshot_bytes": {k: max(len(p[k].encode()) for p in pictures.values())  # a view's,
+                           for k in pictures[DEFAULT_LANGUAGE]},  # in its longest language
         "payload": payload(site),
     }
     (site.root / "build.json").write_text(json.dumps(manifest, indent=1) + "\n")

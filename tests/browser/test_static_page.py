@@ -78,14 +78,16 @@ def test_snapshot_shows_at_once_then_python_starts_and_the_missing_numpy_is_name
 @pytest.mark.parametrize(("address", "locale", "lang", "words"), [
     ("#lang=es&view=next", "en-US", "es", ["Entorno de Python", "Paquetes", "Modelo",
                                             "Primer dibujo", "Reintentar", "Arrancando Python…",
-                                            "El laboratorio en vivo no pudo arrancar."]),
+                                            "El laboratorio en vivo no pudo arrancar.",
+                                            "Siguientes tokens más probables a temperatura"]),
     ("", "zh-CN", "zh-Hans", ["Python 运行环境", "软件包", "模型", "首次绘制", "重试",
-                              "正在启动 Python…", "实时实验室无法启动。"]),
+                              "正在启动 Python…", "实时实验室无法启动。", "块 0，头 0："]),
 ])
 def test_the_boot_speaks_the_language_of_the_link_or_the_browser(visit, npm_server, address,
                                                                  locale, lang, words):
     """Before Python runs, boot.js picks the language (the address's lang=, else the
-    browser's) and takes every word it shows from the build's catalogues."""
+    browser's) and takes every word it shows from the build's catalogues, the snapshot of the
+    view in that language too."""
     v = visit(locale=locale)
     seen = []
     v.page.expose_function("seen", lambda text: seen.append(text))
@@ -99,6 +101,8 @@ def test_the_boot_speaks_the_language_of_the_link_or_the_browser(visit, npm_serv
     stages = v.page.locator("#stages li").all_inner_texts()
     shown = " ".join([*stages, v.page.inner_text("body"), *seen])
     assert [w for w in words if w not in shown] == []
+    assert v.page.locator("#snapshot [data-lang]:visible").count() == 1  # one view, one language
+    assert "Block 0, head 0" not in shown and "Likeliest next tokens" not in shown
     assert v.page.get_attribute("#snapshot", "aria-label") != (
         "A snapshot of the lab, shown while the live lab loads")
 
