@@ -33,15 +33,20 @@ def step_facts(x: Experiments) -> Facts:
                         update=s.tr(APPLIED, lr=report.lr) if applied else s.tr(NOT_YET_APPLIED))
 
 
-def uniform_options(x: Experiments) -> list[str]:
+def uniform_values(x: Experiments) -> list[float]:
     V = x.session.config.vocab_size
-    return ["0", "1", f"{math.log(V):.2f}", f"{V}"]
+    return [0.0, 1.0, round(math.log(V), 2), float(V)]
+
+
+def uniform_options(x: Experiments) -> list[str]:
+    """The answers as the reader's language writes them (4,34 in Spanish)."""
+    return [x.session.tr.number(v, "g") for v in uniform_values(x)]
 
 
 def uniform_check(x: Experiments, pick: int) -> tuple[int, Facts]:
     s = x.session
     loss, V = x.uniform_loss(), s.config.vocab_size
-    values = [float(o) for o in uniform_options(x)]
+    values = uniform_values(x)
     right = min(range(len(values)), key=lambda i: abs(values[i] - loss))
     report = s.training.train_step
     return right, dict(V=V, loss=loss, yours=x.session.tr(YOUR_LOSS, loss=report.loss)
@@ -118,13 +123,13 @@ def scale_facts(x: Experiments) -> Facts:
 
 def scale_options(x: Experiments) -> list[str]:
     k = round(math.log10(scale_facts(x)["ratio"]))
-    return [f"about {10 ** e:,}×" for e in range(max(1, k - 2), k + 2)]
+    return [x.session.tr("about {n:,}×", n=10 ** e) for e in range(max(1, k - 2), k + 2)]
 
 
 def scale_check(x: Experiments, pick: int) -> tuple[int, Facts]:
     facts = scale_facts(x)
     k = round(math.log10(facts["ratio"]))
-    return scale_options(x).index(f"about {10 ** k:,}×"), facts
+    return scale_options(x).index(x.session.tr("about {n:,}×", n=10 ** k)), facts
 
 
 SCALE = Chapter(

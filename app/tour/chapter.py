@@ -70,6 +70,9 @@ def quoted(session, token: int) -> str:
     return repr(visible(session.pieces([int(token)])[0]))
 
 
-def numbers(values, spec: str = "+.3f") -> str:
-    """A few numbers as '0.123, -0.456' (plain text)."""
-    return ", ".join(format(float(v), spec) for v in values)
+def numbers(values, spec: str = "+.3f", tr=None) -> str:
+    """A few numbers as '0.123, -0.456' (plain text), as the language of `tr` writes them
+    (default English; '0,123; -0,456' in Spanish, whose decimal mark is the comma)."""
+    tr = tr or translation()
+    return ("; " if tr.number(0.5, ".1f") == "0,5" else ", ").join(
+        tr.number(float(v), spec) for v in values)

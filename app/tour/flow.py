@@ -126,8 +126,8 @@ def embedding_facts(x: Experiments) -> Facts:
     token = s.ids[q]
     V, C = p["wte"].shape
     return dict(q=q, piece=quoted(s, token), id=token, V=V, C=C, T=s.config.block_size,
-                w=numbers(p["wte"][token][:3]), p=numbers(p["wpe"][q][:3]),
-                e=numbers(s.trace.emb[0, q][:3]))
+                w=numbers(p["wte"][token][:3], tr=s.tr), p=numbers(p["wpe"][q][:3], tr=s.tr),
+                e=numbers(s.trace.emb[0, q][:3], tr=s.tr))
 
 
 EMBEDDING = Chapter(

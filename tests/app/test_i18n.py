@@ -25,6 +25,7 @@ from app.i18n.number_format import format_number
 from app.lab.page import Lab
 from app.lab.urlstate import parse_hash, to_hash
 from app.tour import CHAPTERS
+from app.tour.chapter import numbers
 from app.views import VIEWS
 from tests.support import catalogues
 from tests.support.catalogues import TRANSLATED, compiled, extract, placeholders, po_path, read
@@ -143,6 +144,8 @@ def test_spanish_numbers_in_a_message():
               "engine.", n_params=159104, n_layer=4, n_head=4, n_embd=64, block_size=64)
     assert said.startswith("159.104 parámetros")
     assert tr.number(0.74, ".2f") == "0,74"
+    assert numbers([0.5, -0.25], tr=tr) == "+0,500; -0,250"  # a list of decimal commas
+    assert numbers([0.5, -0.25]) == "+0.500, -0.250"
 
 
 def test_a_link_carries_the_language(session):
