@@ -201,8 +201,8 @@ class Lab(pn.viewable.Viewer):
         then): take the state it carries, and follow the reader's later edits of it. A
         view switched to before the page has loaded never reaches the browser."""
         location = pn.state.location
-        if location.hash.lstrip("#"):  # none yet in the worker: the page's comes later
-            self._follow_location(location.hash)
+        if location.hash.lstrip("#") or sys.platform != "emscripten":  # served, a bare
+            self._follow_location(location.hash)  # address too; the worker's comes later
         location.param.watch(lambda event: self._follow_location(event.new), "hash")
 
     def _follow_location(self, text: str) -> None:
