@@ -39,6 +39,24 @@
   let current = null;  // the running worker and everything tied to it
   let scripts = null;  // BokehJS and Panel, loaded once
   let drawn = null;    // Bokeh's views of the lab on the page (they outlive a worker)
+  // The reader's language, before Python starts: the address's lang= (one the lab lacks:
+  // English), else the browser's first the lab speaks, else English (app/i18n).
+  const asked = new URLSearchParams(location.hash.slice(1)).get("lang");
+  const spoken = (tag) => Object.hasOwn(config.words, tag) ? tag : null;
+  const lang = asked !== null ? spoken(asked) ?? "en"
+    : (navigator.languages ?? [navigator.language]).map((t) => spoken(t.split("-")[0]))
+      .find(Boolean) ?? "en";
+  const words = config.words[lang];
+  const say = (key, values = {}) => words.messages[key].replace(
+    /\{(\w+)(:[^}]*)?\}/g, (all, name) => (name in values ? String(values[name]) : all));
+  document.documentElement.lang = lang === "zh" ? "zh-Hans" : lang;
+  for (const el of document.querySelectorAll("[data-words]")) {
+    const text = words.shell[el.dataset.words];
+    if (el.dataset.wordsAttr) el.setAttribute(el.dataset.wordsAttr, text);
+    else el.textContent = text;
+  }
+  for (const item of ui.stages.children) item.firstChild.nodeValue = words.stages[item.dataset.stage];
+  for (const el of document.querySelectorAll("[data-lang]")) el.hidden = el.dataset.lang !== lang;
   document.addEventListener("securitypolicyviolation",
                             (e) => log.refused.push(`${e.blockedURI} (${e.effectiveDirective})`));
 
@@ -59,7 +77,7 @@
     if (current) endTurn(current);
     ui.errorText.textContent = message;
     ui.error.hidden = false;
-    setState("error", "Stopped.");
+    setState("error", say("stopped"));
   }
 
   // ---- the worker's life --------------------------------------------------------------
@@ -82,7 +100,8 @@
       packageBase: absolute(config.packageBase), packages: config.packages,
       files: map(config.files), integrity: map(config.integrity), sizes: map(config.sizes),
       stages: Object.fromEntries(config.stages.map((s) => [s.id, s.bytes])),
-      entry: config.entry, session: { ...config.session, state: location.hash, notice },
+      entry: config.entry,
+      session: { ...config.session, state: location.hash, notice, language: lang },
       snapshot: config.snapshot, snapshotModule: absolute(config.snapshotModule),
       snapshotImports: config.snapshotImports, snapshotFile: config.snapshotFile,
     };
@@ -99,7 +118,7 @@
     if (ui.live) ui.live.hidden = true;
     await takeTurn(run);
     if (run !== current) return;
-    setState("booting", notice ? "Restarting…" : "Starting Python…");
+    setState("booting", say(notice ? "restarting" : "starting"));
     let worker;
     try {
       worker = await createWorker();
@@ -130,7 +149,7 @@
       }).catch(() => begin());  // aborted: the run was stopped while it waited
     });
     const waiting = setTimeout(() => {
-      if (run === current) setState("waiting", config.messages.waiting);
+      if (run === current) setState("waiting", say("waiting"));
     }, 100);
     await turn;
     clearTimeout(waiting);
@@ -160,13 +179,11 @@
     if (document.body.dataset.state !== "ready") {
       stop();
       // A worker whose script the browser refuses fails without a reason: say the likely one.
-      return showError(reason ? `The Python worker failed: ${reason}` :
-        "The Python worker could not start: the browser refused to run it. A Content Security " +
-        "Policy that does not allow blob: in script-src (or worker-src) does this; the site's " +
-        `host must allow it.${log.refused.length ? ` Refused: ${log.refused.join(", ")}.` : ""}`);
+      return showError(reason ? say("workerFailed", { reason }) : say("workerRefused") +
+        (log.refused.length ? ` Refused: ${log.refused.join(", ")}.` : ""));
     }
     log.restarts++;
-    start(config.messages.crashed.replace("{reason}", reason || "unknown error"));
+    start(say("crashed", { reason: reason || say("unknown") }));
   }
 
   // During boot the worker reports progress; if it goes quiet for too long, say so.
@@ -175,7 +192,7 @@
     run.stall = setTimeout(() => {
       if (run !== current) return;
       stop();
-      showError(`Loading stopped: nothing happened for ${config.timeouts.stallMs / 1000} s.`);
+      showError(say("stalled", { seconds: config.timeouts.stallMs / 1000 }));
     }, config.timeouts.stallMs);
   }
 
@@ -195,7 +212,7 @@
     run.guard = setTimeout(() => {
       if (run !== current) return;
       log.restarts++;
-      start(strict ? config.messages.runaway : config.messages.stuck);
+      start(say(strict ? "runaway" : "stuck"));
     }, strict ? config.timeouts.runawayMs : config.timeouts.stuckMs);
   }
 
@@ -289,9 +306,11 @@
     item.querySelector(".bytes").textContent = message.total ? megabytes(message.loaded) : "";
     const part = message.done ? 1 : message.total ? message.loaded / message.total : 0;
     ui.bar.value = (config.stages.indexOf(stage) + part) / config.stages.length;
-    const amount = `${megabytes(message.loaded)} of ${megabytes(message.total)}`;
-    ui.status.textContent = message.done ? `${stage.label}: done`
-      : message.total ? `${stage.label}: ${amount}` : `${stage.label}…`;
+    const label = words.stages[stage.id];
+    const amount = { stage: label, loaded: megabytes(message.loaded),
+                     total: megabytes(message.total) };
+    ui.status.textContent = message.done ? say("stageDone", { stage: label })
+      : message.total ? say("stageAmount", amount) : `${label}…`;
   }
 
   function onMessage(run, message) {
@@ -307,7 +326,7 @@
       case "render":
         run.rendering = render(run, message).catch((error) => {
           stop();
-          showError(`Drawing the lab failed: ${error.message}`);
+          showError(say("drawFailed", { error: error.message }));
         });
         break;
       case "patch":  // Python's changes wait until the page has drawn the lab
@@ -324,7 +343,7 @@
         run.rendering.then(() => {
           if (run !== current) return;
           endTurn(run);
-          setState("ready", "Ready.");
+          setState("ready", say("ready"));
           if (message.snapshot?.take) takeSnapshot();
           run.heartbeat = setInterval(() => { if (!run.pending) send(run, { type: "ping" }); },
                                       config.timeouts.heartbeatMs);
@@ -417,7 +436,7 @@
                                           { threshold: [...Array(21).keys()].map((i) => i / 20) });
     seen.observe(document.body);
     ui.live.addEventListener("click", once);
-    setState("asleep", config.messages.embed);
+    setState("asleep", say("embed"));
   }
 
   ui.retry.addEventListener("click", () => start());

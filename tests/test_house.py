@@ -1,4 +1,4 @@
-"""The house rules of design.md, checked on the source: imports flow one way (engine ->
+"""The house rules of design.md, checked on the source: imports flow one way (engine -> i18n ->
 session -> views -> tour -> lab -> site, cli) with no cycle, the engine needs only numpy and the
 standard library, no folder of app/ holds more than 12 modules, no module is over 400 lines."""
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from tests.support.models import ROOT
 
 # Each room may import its own and the rooms before it, never one after it.
-ROOMS = ("engine", "app.session", "app.views", "app.tour", "app.lab", "app.site", "app.cli")
+ROOMS = ("engine", "app.i18n", "app.session", "app.views", "app.tour", "app.lab", "app.site",
+         "app.cli")
 MAX_MODULES = 12
 MAX_LINES = 400
 ENGINE_MAY_IMPORT = {"numpy"}
@@ -107,14 +108,17 @@ def test_every_file_of_the_packages_is_in_the_wheel():
     """The wheel (pip install, and the static site's own wheel) carries every module and every
     other file that engine/ and app/ hold: a room or a data file left out of pyproject.toml
     would work in a checkout and fail once installed."""
+    import fnmatch
     import subprocess
     import tomllib
 
     setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    data = {f"{package}/{name}" for package, names in setup["package-data"].items()
-            for name in names}
+    data = [f"{package.replace('.', '/')}/{pattern}"
+            for package, patterns in setup["package-data"].items() for pattern in patterns]
     tracked = subprocess.run(["git", "ls-files", "engine", "app"], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout.split()
     assert setup["packages"]["find"]["include"] == ["engine*", "app*"]
     assert setup["packages"]["find"].get("namespaces", True)  # app/lab, app/site: no __init__
-    assert [p for p in tracked if not p.endswith(".py") and p not in data] == []
+    sources = (".py", ".po", ".pot")  # .po/.pot: what the .mo are compiled from (tests only)
+    assert [p for p in tracked if not p.endswith(sources)
+            and not any(fnmatch.fnmatch(p, pattern) for pattern in data)] == []

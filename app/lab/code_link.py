@@ -24,6 +24,8 @@ import hashlib
 import json
 import zlib
 
+from app.i18n import N_
+
 FORMAT = "1"
 MAX_LINK = 8000  # characters of the code part, at most: a link's size a reader can send
 MAX_INFLATED = 800_000  # bytes the compressed part may unpack to (a DEFLATE bomb stops here)
@@ -31,22 +33,27 @@ MAX_SOURCE = 400_000  # characters of an edited file (the editor's limit, code_r
 DIGEST = 12  # hex digits of SHA-256 that name the shipped file a link was made against
 
 MESSAGES = {
-    "too_long": "The link's code is {length:,} characters long; a link may carry at most "
-                "{limit:,}. The lab opened without it.",
-    "version": "The link's code is in format {found!r}; this lab reads format {FORMAT}. "
-               "The lab opened without it.",
-    "damaged": "The link's code is damaged ({why}). The lab opened without it.",
-    "unknown": "The link's code changes {name!r}, which is not a file the editor offers. "
-               "The lab opened without it.",
-    "other_version": "The link's code was made for another version of {name}; applying it "
-                     "to this one would give garbage. The lab opened without it.",
-    "edit_too_long": "Your edits make a link of {length:,} characters; a link may carry at "
-                     "most {limit:,}. Download them instead.",
+    "too_long": N_("The link's code is {length:,} characters long; a link may carry at most "
+                   "{limit:,}. The lab opened without it."),
+    "version": N_("The link's code is in format {found!r}; this lab reads format {FORMAT}. "
+                  "The lab opened without it."),
+    "damaged": N_("The link's code is damaged ({why}). The lab opened without it."),
+    "unknown": N_("The link's code changes {name!r}, which is not a file the editor offers. "
+                  "The lab opened without it."),
+    "other_version": N_("The link's code was made for another version of {name}; applying "
+                        "it to this one would give garbage. The lab opened without it."),
+    "edit_too_long": N_("Your edits make a link of {length:,} characters; a link may carry "
+                        "at most {limit:,}. Download them instead."),
 }
 
 
 class CodeLinkError(ValueError):
-    """A code part that cannot be used; the message says why, for the reader."""
+    """A code part that cannot be used; the message says why, for the reader (its
+    `template` and `values` say it again in the reader's language: app/i18n)."""
+
+    def __init__(self, template: str, **values):
+        super().__init__(template.format(**values))
+        self.template, self.values = template, values
 
 
 def digest(source: str) -> str:
@@ -74,7 +81,7 @@ def encode(edits: dict[str, str], shipped: dict[str, str]) -> str:
     packed = packer.compress(data) + packer.flush()
     text = f"{FORMAT}.{base64.urlsafe_b64encode(packed).decode('ascii').rstrip('=')}"
     if len(text) > MAX_LINK:
-        raise CodeLinkError(MESSAGES["edit_too_long"].format(length=len(text), limit=MAX_LINK))
+        raise CodeLinkError(MESSAGES["edit_too_long"], length=len(text), limit=MAX_LINK)
     return text
 
 
@@ -82,28 +89,28 @@ def decode(text: str, shipped: dict[str, str]) -> dict[str, str]:
     """The edited files (file name -> source) a code part carries, made against `shipped`
     (the files the editor offers, by name). Raises CodeLinkError saying what is wrong."""
     if len(text) > MAX_LINK:
-        raise CodeLinkError(MESSAGES["too_long"].format(length=len(text), limit=MAX_LINK))
+        raise CodeLinkError(MESSAGES["too_long"], length=len(text), limit=MAX_LINK)
     found, dot, body = text.partition(".")
     if not dot or found != FORMAT:
-        raise CodeLinkError(MESSAGES["version"].format(found=found[:12], FORMAT=FORMAT))
+        raise CodeLinkError(MESSAGES["version"], found=found[:12], FORMAT=FORMAT)
     payload = _unpack(body)
     if not isinstance(payload, dict) or not payload:
         raise _damaged("it names no file")
     edits = {}
     for name, entry in payload.items():
         if name not in shipped:
-            raise CodeLinkError(MESSAGES["unknown"].format(name=str(name)[:60]))
+            raise CodeLinkError(MESSAGES["unknown"], name=str(name)[:60])
         if (not isinstance(entry, list) or len(entry) != 2 or not isinstance(entry[0], str)
                 or not isinstance(entry[1], list)):
             raise _damaged(f"the entry for {name} is not [file digest, changes]")
         if entry[0] != digest(shipped[name]):
-            raise CodeLinkError(MESSAGES["other_version"].format(name=name))
+            raise CodeLinkError(MESSAGES["other_version"], name=name)
         edits[name] = _apply(shipped[name], entry[1], name)
     return edits
 
 
 def _damaged(why: str) -> CodeLinkError:
-    return CodeLinkError(MESSAGES["damaged"].format(why=why))
+    return CodeLinkError(MESSAGES["damaged"], why=why)
 
 
 def _unpack(body: str):

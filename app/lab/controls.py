@@ -10,11 +10,13 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from app.i18n import N_
+
 NARROW = 720  # pixels: at most this wide, the controls fold away
 FOLDS = f"@media (max-width: {NARROW}px) {{ :host(.folded) {{ display: none !important; }} }}"
 WIDE_HIDES = f"@media (min-width: {NARROW + 1}px) {{ :host {{ display: none !important; }} }}"
 TAP = ".bk-btn { min-height: 44px; font-size: 1rem; }"  # a finger's size
-LABEL = "☰ Controls"
+LABEL = N_("☰ Controls")
 
 
 class Controls(pn.viewable.Viewer):

@@ -17,6 +17,8 @@ from pathlib import Path
 import panel as pn
 import param
 
+from app.i18n import LANGUAGES, language_of
+from app.lab import page_text as words
 from app.lab.code_link import CodeLinkError, decode, encode
 from app.lab.controls import TAP, Controls
 from app.lab.keyboard import Keyboard
@@ -36,12 +38,6 @@ from engine.weights import SHIPPED_WEIGHTS
 
 log = logging.getLogger(__name__)
 
-TAGLINE = ("A GPT small enough to write on a napkin, running live. Type a prompt, pick a view, "
-           "and press Play (or the space bar; the arrow keys step).")
-TAKE_THE_TOUR = "▶ Take the tour"
-LINK_BRINGS_CODE = ("This link brings code for {files}. It has not run: the Code view shows "
-                    "what it changes, and runs it when you press Run there.")
-TOUR_TITLE = "tour, chapter {n}: {title}"
 
 
 class Lab(pn.viewable.Viewer):
@@ -58,6 +54,7 @@ class Lab(pn.viewable.Viewer):
         # the tour is made before param wires the dependencies: a sub-object set afterwards
         # re-wires them and drops the watchers on `session.*`
         super().__init__(tour=Tour(session=params["session"]), **params)
+        self._native = self.session.language  # the reader's own: the browser's, else English
         self._views: dict[str, View] = {}
         self._boxes: dict[str, pn.Column] = {}  # each built view in its own box
         self._title = pn.pane.HTML(sizing_mode="stretch_width")
@@ -71,12 +68,13 @@ class Lab(pn.viewable.Viewer):
         self._stage = html_pane()
         self.keyboard = Keyboard()
         self.keyboard.param.watch(self._key, "presses")
-        self.share = ShareBar()
+        self.share = ShareBar(language=self.session.param.language)
         self.model_bar = ModelBar(session=self.session)  # Open model…
         self._footer = html_pane()
-        self._take_tour = pn.widgets.Button(label=TAKE_THE_TOUR, color="primary", width=160,
+        self._take_tour = pn.widgets.Button(label=words.TAKE_THE_TOUR, color="primary", width=160,
                                             stylesheets=[TAP])
         self._take_tour.on_click(lambda _: self.tour.go(1))
+        self._tagline = html_pane()
         self._apply_state(state)
         self._layout = pn.Column(*self._parts(), sizing_mode="stretch_width",
                                  styles={"max-width": "1200px", "margin": "0 auto"})
@@ -89,6 +87,7 @@ class Lab(pn.viewable.Viewer):
         self._show_notes()
         self._show_stage()
         self._show_footer()
+        self._translate()
         self._write_state()
 
     # ---- the page's parts -----------------------------------------------------------------
@@ -115,17 +114,24 @@ class Lab(pn.viewable.Viewer):
         hidden = set(self.hidden)
         if self.embed:
             hidden |= {"header", "nav", "footer", "share", "model"}
-        folded = {"header": html_pane(f"<p class='explain'>{esc(TAGLINE)}</p>"),
+        folded = {"header": self._tagline,
                   "prompt": prompt, "model": self.model_bar,
                   "nav": wrap_row(*self._nav.values()),
                   "transport": pn.Column(wrap_row(back, play, step, speed, fastest, timeline),
                                          self._stage, sizing_mode="stretch_width")}
         self.controls = Controls([self._explained(part) for name, part in folded.items()
                                   if name not in hidden])
+        self._labelled = dict(zip((prompt, play, speed, fastest, timeline, self._take_tour,
+                                   self.controls.toggle), words.LABELS.values(), strict=True))
+        self._labelled |= {button: VIEWS[key][0] for key, button in self._nav.items()}
         title = [] if "header" in hidden else [
             pn.pane.HTML("<h1 style='margin:0.2rem 0;font-size:1.4rem'>Napkin GPT</h1>",
                          margin=(0, 10, 0, 5))]
-        top = wrap_row(*title, self.controls.toggle, self._take_tour, align_items="center")
+        language = pn.widgets.Select.from_param(
+            s.param.language, options={name: code for code, name in LANGUAGES.items()},
+            name="", width=110, align="center")  # each language named in itself
+        top = wrap_row(*title, self.controls.toggle, self._take_tour, language,
+                       align_items="center")
         training = TrainingNote(session=s)  # above every view but Training, as it learns
         picture = [self.tour.header, self._title, training, self._shown, self.tour.footer]
         if self.embed:  # the picture first, the controls under it
@@ -143,7 +149,8 @@ class Lab(pn.viewable.Viewer):
         state, found = parse_hash(text, self.session)
         found += self._offer_code(state.code)
         self.link_notes = found
-        self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE})
+        self.session.param.update(**{k: getattr(state, k) for k in SESSION_STATE},
+                                  language=state.lang or self.session.language)
         self.hidden = list(state.hide)
         self.model_bar.wanted = state.model.removeprefix("local-")
         if state.tour:  # the chapter brings its view
@@ -160,9 +167,9 @@ class Lab(pn.viewable.Viewer):
         try:
             edits = decode(text, {name: sources[name] for name in editable(sources)})
         except CodeLinkError as e:
-            return [str(e)]
+            return [self.session.tr(e.template, **e.values)]
         self._view("code").offer(edits)
-        return [LINK_BRINGS_CODE.format(files=", ".join(edits))]
+        return [self.session.tr(words.LINK_BRINGS_CODE, files=", ".join(edits))]
 
     @property
     def views(self) -> dict[str, View]:
@@ -172,16 +179,19 @@ class Lab(pn.viewable.Viewer):
     def state(self) -> LabState:
         s = self.session
         model = f"local-{s.opened.digest}" if s.model_file else ""
+        lang = "" if s.language == self._native == "en" else s.language  # links keep it
         return LabState(view=self.view, tour=self.tour.chapter, hide=tuple(self.hidden),
-                        model=model, **{k: getattr(s, k) for k in SESSION_STATE})
+                        model=model, lang=lang, **{k: getattr(s, k) for k in SESSION_STATE})
 
     @param.depends("view", "tour.chapter", "session.model_file", "session.opened.digest",
+                   "session.language",
                    *(f"session.{k}" for k in SESSION_STATE), watch=True)
     def _write_state(self) -> None:
         text = to_hash(self.state())
         chapter = self.tour.shown
         self.share.param.update(state=text, view=self.view, model_file=self.session.model_file,
-                                title=TOUR_TITLE.format(n=self.tour.chapter, title=chapter.title)
+                                title=self.session.tr(words.TOUR_TITLE, n=self.tour.chapter,
+                                                      title=self.session.tr(chapter.title))
                                 if chapter else "")
         if pn.state.location is not None and pn.state.location.hash.lstrip("#") != text:
             pn.state.location.hash = f"#{text}" if text else ""
@@ -191,8 +201,8 @@ class Lab(pn.viewable.Viewer):
         then): take the state it carries, and follow the reader's later edits of it. A
         view switched to before the page has loaded never reaches the browser."""
         location = pn.state.location
-        if location.hash.lstrip("#"):  # none yet in the worker: the page's comes later
-            self._follow_location(location.hash)
+        if location.hash.lstrip("#") or sys.platform != "emscripten":  # served, a bare
+            self._follow_location(location.hash)  # address too; the worker's comes later
         location.param.watch(lambda event: self._follow_location(event.new), "hash")
 
     def _follow_location(self, text: str) -> None:
@@ -228,8 +238,9 @@ class Lab(pn.viewable.Viewer):
         """A failed callback: the reader gets one plain sentence, the log the traceback."""
         log.error("callback failed:\n%s", "".join(traceback.format_exception(exception)))
         self.session.clock.playing = False
-        self.session.tell(f"Something went wrong ({type(exception).__name__}: {exception}). "
-                          "The lab is still usable.", "error")
+        self.session.tell(self.session.tr(
+            "Something went wrong ({error}). The lab is still usable.",
+            error=f"{type(exception).__name__}: {exception}"), "error")
 
     # ---- drawing ----------------------------------------------------------------------------
 
@@ -244,24 +255,41 @@ class Lab(pn.viewable.Viewer):
                 self._share_code()
         return self._views[key]
 
+    @param.depends("session.language", watch=True)
+    def _translate(self) -> None:
+        """The page's own words in the session's language (the views redraw their own)."""
+        tr = self.session.tr
+        with pn.io.hold():
+            for widget, label in self._labelled.items():  # a Button's label, others' name
+                widget.param.update(**dict.fromkeys({"name", "label"} & set(widget.param),
+                                                    tr(label)))
+            set_html(self._tagline, f"<p class='explain'>{esc(tr(words.TAGLINE))}</p>")
+            self._show_view_title()
+            self._show_stage()
+            self._show_footer()
+
     @param.depends("view", watch=True)
     def _show_view(self) -> None:
         """Show the chosen view. Views are built the first time they are shown, then stay
         in the page, hidden: a switch back only flips which one is visible, and a hidden
         view waits with its updates until it is shown again (see View). Choosing another
         view than the chapter's leaves the tour."""
-        title, _, mode = VIEWS[self.view]
+        _, _, mode = VIEWS[self.view]
         with pn.io.hold():  # the whole switch reaches the browser as one message
             self._view(self.view)
             for key, button in self._nav.items():
                 button.color = "primary" if key == self.view else "light"
             self.session.mode = mode
-            self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
+            self._show_view_title()
             for key, view in self._views.items():
                 view.active = key == self.view
                 self._boxes[key].visible = key == self.view
             if self.tour.shown is not None and self.tour.shown.view != self.view:
                 self.tour.chapter = 0
+
+    def _show_view_title(self) -> None:
+        title = self.session.tr(VIEWS[self.view][0])
+        self._title.object = f"<h2 style='margin:0.3rem 0'>{esc(title)}</h2>"
 
     @param.depends("tour.chapter", watch=True)
     def _show_chapter(self) -> None:
@@ -299,7 +327,7 @@ class Lab(pn.viewable.Viewer):
         try:
             self.share.param.update(code=encode(view.edits, view.shipped), code_note="")
         except CodeLinkError as e:
-            self.share.param.update(code="", code_note=str(e))
+            self.share.param.update(code="", code_note=self.session.tr(e.template, **e.values))
 
     def _build(self, cls) -> View:
         """A view, the first time it is shown."""
@@ -324,39 +352,46 @@ class Lab(pn.viewable.Viewer):
 
     @param.depends("session.clock.frame", "session.clock.stages", watch=True)
     def _show_stage(self) -> None:
-        clock = self.session.clock
+        clock, tr = self.session.clock, self.session.tr
+        names = [words.stage_name(tr, name) for name in clock.stages]
         chips = "".join(f'<span class="stage {"active" if i == clock.frame else ""}">'
-                        f"{esc(name)}</span>" for i, name in enumerate(clock.stages))
+                        f"{esc(name)}</span>" for i, name in enumerate(names))
         if len(clock.stages) > 12:  # the examples timeline: just say where we are
-            chips = f'<span class="stage active">{esc(clock.stage)}</span>'
+            chips = f'<span class="stage active">{esc(names[clock.frame])}</span>'
         set_html(self._stage, f'<div class="stages" aria-live="polite">{chips}</div>')
 
     @param.depends("session.weights_version", watch=True)
     def _show_footer(self) -> None:
         c = self.session.config  # another shape once a model file is opened
-        set_html(self._footer, f"<p class='explain'>{c.n_params:,} parameters: {c.n_layer} "
-                               f"blocks of {c.n_head} heads, width {c.n_embd}, context "
-                               f"{c.block_size}. The same NumPy code runs here and in the "
-                               "downloadable engine.</p>")
+        said = self.session.tr(
+            "{n_params:,} parameters: {n_layer} blocks of {n_head} heads, width {n_embd}, "
+            "context {block_size}. The same NumPy code runs here and in the downloadable "
+            "engine.", n_params=c.n_params, n_layer=c.n_layer, n_head=c.n_head,
+            n_embd=c.n_embd, block_size=c.block_size)
+        set_html(self._footer, f"<p class='explain'>{esc(said)}</p>")
 
     def __panel__(self):
         return self._layout
 
 
 def create_lab(weights: Path = SHIPPED_WEIGHTS, corpus: str | None = None, state: str = "",
-               embed: bool = False, notice: str = "", code_policy: CodePolicy | None = None
-               ) -> Lab:
+               embed: bool = False, notice: str = "", code_policy: CodePolicy | None = None,
+               language: str = "") -> Lab:
     """The lab page for one browser session.
 
     state: a URL hash to restore (default: the page's own, under `panel serve`);
     embed: show one view compactly; notice: a message to show at once (for example why
     the page had to restart); code_policy: whether the code editor may run code here
     (default: yes, each run first tried in a child process with a time limit, except in
-    the browser, where the page itself stops code that never ends).
+    the browser, where the page itself stops code that never ends); language: the
+    reader's (navigator.language; under serve, the request's Accept-Language).
     """
     if not state and pn.state.location is not None:
         state = pn.state.location.hash
     session = load_session(weights, corpus)
+    if not language and sys.platform != "emscripten":  # under serve: the request's
+        language = pn.state.headers.get("Accept-Language", "")
+    session.language = language_of(language) or "en"
     session.tell(notice)
     if code_policy is None:
         code_policy = CodePolicy() if sys.platform == "emscripten" else CodePolicy(True, 10.0)

@@ -4,6 +4,7 @@
     #tour=5&hide=prompt,nav,transport          chapter 5 of the tour (its view comes with it)
     #view=code&code=1.eJyLVkrOz0nJ...          a code edit (code_link.py), shown, never run
 
+`lang=es` is the lab's language (app/i18n; without it, the reader's browser's, else English).
 `model=local-<digest>` says a model opened from a file was shown (its contents' digest,
 app/session/opened.py): a link cannot carry the model itself.
 
@@ -22,6 +23,7 @@ from urllib.parse import parse_qsl, quote
 
 import param
 
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, translation
 from app.session.session import LabSession
 from app.tour import CHAPTERS
 from app.views import DEFAULT_VIEW, VIEWS
@@ -55,27 +57,33 @@ class LabState:
     hide: tuple[str, ...] = ()
     model: str = ""  # "" for a model of the lab's own, else local-<digest>
     code: str = ""  # a code edit (code_link.py), as the link carries it
+    lang: str = ""  # the lab's language; "" for the reader's own (the browser's, else English)
 
 
 def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
-    """The state in a URL hash ("#a=1&b=2" or "a=1&b=2"), and notices about bad values;
-    numbers must lie within the bounds `session` gives its parameters."""
+    """The state in a URL hash ("#a=1&b=2" or "a=1&b=2"), and notices about bad values, in
+    the link's language (else the session's); numbers must lie within the bounds `session`
+    gives its parameters."""
     notices: list[str] = []
     text = (text or "").lstrip("#")
+    pairs = parse_qsl(text[:MAX_HASH], keep_blank_values=True)
+    lang = dict(pairs).get("lang")  # a language the lab lacks: English, and a notice in it
+    tr = translation(session.language if lang is None else lang)
     if len(text) > MAX_HASH:
-        notices.append(f"The link's state is {len(text):,} characters long; only the first "
-                       f"{MAX_HASH:,} were read.")
-        text = text[:MAX_HASH]
+        notices.append(tr("The link's state is {n:,} characters long; only the first "
+                          "{kept:,} were read.", n=len(text), kept=MAX_HASH))
     values: dict[str, str] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
+    for key, value in pairs:
         if key not in {f.name for f in fields(LabState)}:
-            notices.append(f"The link has an unknown setting {key!r}; it was ignored.")
+            notices.append(tr("The link has an unknown setting {key}; it was ignored.",
+                              key=repr(key)))
         else:
             values[key] = value
     state = LabState()
     checks = {"view": lambda v: _choice(v, VIEWS), "prompt": _prompt, "hide": _hide,
               "model": _model, "tour": lambda v: _ranged(v, int, 1, len(CHAPTERS)),
-              "code": str}  # checked by code_link.decode, which says what is wrong
+              "code": str,  # checked by code_link.decode, which says what is wrong
+              "lang": lambda v: _choice(v, LANGUAGES)}
     for name in SESSION_STATE[1:]:
         checks[name] = lambda v, p=session.param[name]: _ranged(
             v, int if isinstance(p, param.Integer) else float, *p.bounds)
@@ -84,9 +92,16 @@ def parse_hash(text: str, session: LabSession) -> tuple[LabState, list[str]]:
             state = replace(state, **{key: checks[key](raw)})
         except ValueError as e:
             default = getattr(LabState(), key)
-            notices.append(f"The link's {key}={raw[:40]!r} {e}; using "
-                           f"{'the default' if key == 'prompt' else repr(default)}.")
+            if key == "lang":
+                state = replace(state, lang=DEFAULT_LANGUAGE)
+            why = tr(e.args[0], **(e.args[1:] or [{}])[0])
+            notices.append(tr("The link's {setting} {why}; using {default}.",
+                              setting=f"{key}={raw[:40]!r}", why=why,
+                              default=tr(DEFAULTS.get(key, "")) or repr(default)))
     return state, notices
+
+
+DEFAULTS = {"prompt": N_("the default"), "lang": N_("English")}
 
 
 def to_hash(state: LabState) -> str:
@@ -105,13 +120,13 @@ def to_hash(state: LabState) -> str:
 
 def _choice(value: str, options) -> str:
     if value not in options:
-        raise ValueError(f"is not one of {', '.join(options)}")
+        raise ValueError(N_("is not one of {options}"), {"options": ", ".join(options)})
     return value
 
 
 def _prompt(value: str) -> str:
     if len(value) > MAX_PROMPT:
-        raise ValueError(f"is longer than {MAX_PROMPT} characters")
+        raise ValueError(N_("is longer than {n} characters"), {"n": MAX_PROMPT})
     return value
 
 
@@ -120,15 +135,16 @@ def _ranged(value: str, kind: type[int] | type[float], low, high):
     try:
         number = kind(value)
     except ValueError:
-        raise ValueError(f"is not a {'whole number' if kind is int else 'number'}") from None
+        raise ValueError(N_("is not a whole number") if kind is int
+                         else N_("is not a number")) from None
     if not (math.isfinite(number) and low <= number <= high):
-        raise ValueError(f"is outside {low}..{high}")
+        raise ValueError(N_("is outside {low}..{high}"), {"low": low, "high": high})
     return number
 
 
 def _model(value: str) -> str:
     if not LOCAL_MODEL.fullmatch(value):
-        raise ValueError("is not local-<12 hex digits>, the name of an opened model")
+        raise ValueError(N_("is not local-<12 hex digits>, the name of an opened model"))
     return value
 
 
@@ -136,6 +152,7 @@ def _hide(value: str) -> tuple[str, ...]:
     parts = tuple(p for p in value.split(",") if p)
     unknown = [p for p in parts if p not in HIDEABLE]
     if unknown:
-        raise ValueError(f"names parts the lab does not have ({', '.join(unknown)}; "
-                         f"it can hide {', '.join(HIDEABLE)})")
+        raise ValueError(N_("names parts the lab does not have ({unknown}; it can hide "
+                            "{parts})"), {"unknown": ", ".join(unknown),
+                                          "parts": ", ".join(HIDEABLE)})
     return tuple(dict.fromkeys(parts))

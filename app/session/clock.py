@@ -20,6 +20,10 @@ from collections.abc import Awaitable, Callable
 import panel as pn
 import param
 
+from app.i18n import N_
+
+TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
+
 
 class Clock(param.Parameterized):
     """Play / pause / step / scrub over `stages`; `frame` is the current stage's index."""
@@ -91,3 +95,29 @@ class Clock(param.Parameterized):
             raise
         # let the page's messages in (Pause, a slider) before the next tick
         await (self.pace() if waits else asyncio.sleep(0))
+
+
+def timeline(mode: str, n_layer: int, block_size: int) -> list[str]:
+    """The stages of the clock in `mode` (names the page translates as it shows them)."""
+    if mode == "generate":
+        layers = [f"block {i} {part}" for i in range(n_layer) for part in ("attention", "MLP")]
+        return ["tokens", "embedding", *layers, "logits", "sample"]
+    if mode == "examples":
+        return [f"example {t + 1}" for t in range(block_size)]
+    return list(TRAIN_PHASES)
+
+
+# the stages' names in the reader's language, by name or by kind (as `timeline` makes them)
+STAGES = {"tokens": N_("tokens"), "embedding": N_("embedding"), "logits": N_("logits"),
+          "sample": N_("sample"), "batch": N_("batch"), "forward": N_("forward"),
+          "loss": N_("loss"), "backward": N_("backward"), "update": N_("update"),
+          "attention": N_("block {i} attention"), "MLP": N_("block {i} MLP"),
+          "example": N_("example {i}")}
+
+
+def stage_name(tr, stage: str) -> str:
+    """A stage of `timeline` in the reader's language."""
+    kind, *rest = stage.split()
+    if kind in ("block", "example"):
+        return tr(STAGES[rest[-1] if kind == "block" else kind], i=int(rest[0]))
+    return tr(STAGES.get(stage, stage))

@@ -28,17 +28,18 @@ from __future__ import annotations
 import numpy as np
 import param
 
+from app.i18n import N_
 from app.session.code_runner import shipped_engine
 
-TARGETS = {
-    "none": "nothing",
-    "shipped": "the shipped model",
-    "start": "this model when training started",
-    "zero": "the model learning from zero",
-    "q8_0": "this model in Q8_0",
-    "q4_0": "this model in Q4_0",
-    "code": "this model before the code edit",
-    "file": "the model opened from a file",
+TARGETS = {  # key -> the model, as the reader reads it (in their language where drawn)
+    "none": N_("nothing"),
+    "shipped": N_("the shipped model"),
+    "start": N_("this model when training started"),
+    "zero": N_("the model learning from zero"),
+    "q8_0": N_("this model in Q8_0"),
+    "q4_0": N_("this model in Q4_0"),
+    "code": N_("this model before the code edit"),
+    "file": N_("the model opened from a file"),
 }
 EVAL_WINDOWS = 32  # held-out windows of block_size tokens each loss averages
 LOSS_EVERY = 10  # while training plays, the losses are measured every this many steps
@@ -126,18 +127,19 @@ class Comparison(param.Parameterized):
     def _start(self):
         s, start = self.session, self.session.training.start_params
         if start is None:
-            return ("Training has not started since this model was made: take a step "
-                    "(Training view), and this compares the model with what it was before.")
+            return N_("Training has not started since this model was made: take a step "
+                      "(Training view), and this compares the model with what it was before.")
         return (("start", s.engine, s.model),  # start_params is set once per model
                 lambda: s.make_model(s.config, params=start), s.tokenizer)
 
     def _zero(self):
         s, zero = self.session, self.session.training.zero_model
         if zero is None:
-            return "No model has learned from zero yet: press Learn from zero (Training view)."
+            return N_("No model has learned from zero yet: press Learn from zero (Training "
+                      "view).")
         if zero is s.model:
-            return ("The model shown is the one learning from zero: compare it with the "
-                    "shipped model, or with itself when training started.")
+            return N_("The model shown is the one learning from zero: compare it with the "
+                      "shipped model, or with itself when training started.")
         return (("zero", s.engine, zero), lambda: s.make_model(zero.config, params=zero.params),
                 s.training.shipped.tokenizer)
 
@@ -156,8 +158,9 @@ class Comparison(param.Parameterized):
     def _code(self):
         s = self.session
         if not s.engine.edited:
-            return ("The lab runs the shipped engine: edit the code (Code view) and press Run, "
-                    "and this compares the same weights run by the shipped code and by yours.")
+            return N_("The lab runs the shipped engine: edit the code (Code view) and press "
+                      "Run, and this compares the same weights run by the shipped code and by "
+                      "yours.")
         return (("code", s.engine, s.model, s.weights_version),
                 lambda: s.make_model(s.config, shipped_engine(), params=s.model.params),
                 s.tokenizer)
@@ -165,7 +168,7 @@ class Comparison(param.Parameterized):
     def _file(self):
         s, checkpoint = self.session, self.session.opened.checkpoint
         if checkpoint is None:
-            return "No model has been opened from a file yet: Open model… above."
+            return N_("No model has been opened from a file yet: Open model… above.")
         model = checkpoint.model
         return (("file", s.engine, model),
                 lambda: s.make_model(model.config, params=model.params), checkpoint.tokenizer)
@@ -173,17 +176,18 @@ class Comparison(param.Parameterized):
     def _mismatch(self, model, tokenizer) -> str:
         """Why `model` cannot be compared position by position with the session's ('' if
         it can)."""
-        s, c = self.session, model.config
+        s, c, tr = self.session, model.config, self.session.tr
+        label = tr(self.label).capitalize()
         if tokenizer.to_dict() != s.tokenizer.to_dict():
-            other = ", but other ones" if c.vocab_size == s.config.vocab_size else ""
-            return (f"{self.label.capitalize()} reads {c.vocab_size:,} tokens and this model "
-                    f"{s.config.vocab_size:,}{other}: their next-token probabilities are over "
-                    "different vocabularies, so they cannot be compared position by "
-                    "position.")
+            other = tr(", but other ones") if c.vocab_size == s.config.vocab_size else ""
+            return tr("{label} reads {V:,} tokens and this model {ours:,}{other}: their "
+                      "next-token probabilities are over different vocabularies, so they "
+                      "cannot be compared position by position.", label=label,
+                      V=c.vocab_size, ours=s.config.vocab_size, other=other)
         if c.block_size != s.config.block_size:
-            return (f"{self.label.capitalize()} sees {c.block_size:,} tokens of context and "
-                    f"this model {s.config.block_size:,}: they cannot be compared position "
-                    "by position, nor on the same held-out windows.")
+            return tr("{label} sees {T:,} tokens of context and this model {ours:,}: they "
+                      "cannot be compared position by position, nor on the same held-out "
+                      "windows.", label=label, T=c.block_size, ours=s.config.block_size)
         return ""
 
     # ---- keeping up --------------------------------------------------------------------------

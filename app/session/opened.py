@@ -76,7 +76,7 @@ class OpenedModel(param.Parameterized):
             model, tokenizer = self._runnable(checkpoint, name)
         except ModelFileError as e:
             self.refused = str(e)
-            s.tell(f"{e}. The lab keeps the model it had.", "error")
+            s.tell(s.tr("{why}. The lab keeps the model it had.", why=str(e)), "error")
             return False
         corpus = self.session.training.shipped_corpus or ""
         covered = bool(corpus) and _covers(tokenizer, corpus)
@@ -86,12 +86,15 @@ class OpenedModel(param.Parameterized):
         s.corpus_name = "Shakespeare" if covered else ""
         s._install(model, tokenizer, corpus if covered else "", source=name)
         c = model.config
-        text = ("It can train on the shipped text, whose characters its vocabulary covers."
-                if covered else "Its vocabulary does not cover the shipped text, so it has "
-                "no text to train on here.")
-        s.tell(f"Opened {name}: {c.n_params:,} parameters, {c.n_layer} blocks of {c.n_head} "
-               f"heads, width {c.n_embd}, context {c.block_size}, {c.vocab_size} tokens. "
-               f"{text} Back to the shipped model brings the shipped one back.")
+        text = (s.tr("It can train on the shipped text, whose characters its vocabulary "
+                     "covers.") if covered else s.tr(
+                "Its vocabulary does not cover the shipped text, so it has no text to train "
+                "on here."))
+        s.tell(s.tr("Opened {name}: {n_params:,} parameters, {n_layer} blocks of {n_head} "
+                    "heads, width {n_embd}, context {block_size}, {V} tokens. {text} Back to "
+                    "the shipped model brings the shipped one back.", name=name,
+                    n_params=c.n_params, n_layer=c.n_layer, n_head=c.n_head, n_embd=c.n_embd,
+                    block_size=c.block_size, V=c.vocab_size, text=text))
         s.weights_version += 1
         return True
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import param
 
-from app.session.clock import Clock
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, translation
+from app.session.clock import TRAIN_PHASES, Clock, timeline
 from app.session.code_runner import (
     CodeError,
     CodePolicy,
@@ -26,7 +27,7 @@ from app.session.code_runner import (
 )
 from app.session.comparison import Comparison
 from app.session.opened import OpenedModel
-from app.session.training import TRAIN_PHASES, Training
+from app.session.training import Training
 from engine.bpe_tokenizer import BPETokenizer
 from engine.gradcheck import EngineCheck
 from engine.model import GPT, GPTConfig
@@ -74,8 +75,9 @@ class LabSession(param.Parameterized):
     readable_only = param.Boolean(default=False, doc=(
         "Run layers.py's functions as written: no kernel of kernels.py stands in for them."))
     matmul = param.Callable(default=None, allow_None=True, precedence=-1, doc=(
-        "A faster float32 matrix product for the linear layers' kernels, matmul(a, b) = "
-        "a @ b (in the browser, app/site/simd.py's WebAssembly one), or None."))
+        "A faster float32 matmul(a, b) = a @ b for the linear layers (app/site/simd.py)."))
+    language = param.Selector(default=DEFAULT_LANGUAGE, objects=list(LANGUAGES),
+                              doc="The language the lab speaks (app/i18n).")
 
     # ---- derived by the session (views read these) ----------------------------------------
     ids = param.List(default=[], precedence=-1, doc="The token ids the model sees.")
@@ -107,8 +109,8 @@ class LabSession(param.Parameterized):
         self.param.watch(self._change_mode, "mode")
         self.opened = OpenedModel(self)
         self.comparison = Comparison(self)
-        model = self.make_model(checkpoint.model.config,
-                                params=copy.deepcopy(checkpoint.model.params))
+        shipped = checkpoint.model
+        model = self.make_model(shipped.config, params=copy.deepcopy(shipped.params))
         self._install(model, checkpoint.tokenizer, corpus)
 
     # ---- the model and its text ---------------------------------------------------------
@@ -130,8 +132,7 @@ class LabSession(param.Parameterized):
         cfg = model.config
         with param.parameterized.batch_call_watchers(self):
             self.training.reset()
-            bounds = {"layer": cfg.n_layer - 1, "head": cfg.n_head - 1,
-                      "top_k": cfg.vocab_size,
+            bounds = {"layer": cfg.n_layer - 1, "head": cfg.n_head - 1, "top_k": cfg.vocab_size,
                       "example_start": max(0, len(tokens) - cfg.block_size - 1)}
             for name, high in bounds.items():  # a model of another shape may have fewer
                 self.param[name].bounds = (0, high)
@@ -148,34 +149,46 @@ class LabSession(param.Parameterized):
         self.pause()
         self.corpus_name = "Shakespeare" if self._shipped_corpus else ""
         self._install(model, shipped.tokenizer, self._shipped_corpus)
-        self.tell("Back to the shipped weights.")
+        self.tell(self.tr("Back to the shipped weights."))
         self.weights_version += 1
 
     # ---- prompt -> ids -> trace -> probabilities ---------------------------------------------
 
-    @param.depends("prompt", watch=True)
-    def _encode_prompt(self) -> None:
-        notes = []
-        text = self.prompt
+    @property
+    def tr(self):
+        """The session's language (app/i18n): tr(message, **values) is the message in it."""
+        return translation(self.language)
+
+    def _read_prompt(self) -> tuple[list[int], list[str]]:
+        """The ids the model sees of the prompt, and what happened to it on the way."""
+        notes, tr, text = [], self.tr, self.prompt
         if len(text) > MAX_PROMPT_CHARS:
-            notes.append(f"The prompt is {len(text):,} characters; only its last "
-                         f"{MAX_PROMPT_CHARS:,} are kept.")
+            notes.append(tr("The prompt is {n:,} characters; only its last {kept:,} are kept.",
+                            n=len(text), kept=MAX_PROMPT_CHARS))
             text = text[-MAX_PROMPT_CHARS:]
         if not text:
-            notes.append("The prompt is empty, so the model starts from a newline "
-                         "(as nanoGPT's sample.py does). Type something to see it continue.")
+            notes.append(tr("The prompt is empty, so the model starts from a newline "
+                            "(as nanoGPT's sample.py does). Type something to see it continue."))
             text = "\n"
         unknown = getattr(self.tokenizer, "unknown_chars", lambda _: [])(text)
         if unknown:
             chars = "".join(dict.fromkeys(ch for _, ch in unknown))
-            notes.append(f"{len(unknown)} character(s) are not in the model's vocabulary "
-                         f"and became \ufffd: {chars!r}.")
+            notes.append(tr("{n} character(s) are not in the model's vocabulary and became "
+                            "\ufffd: {chars}.", n=len(unknown), chars=repr(chars)))
         ids = self.tokenizer.encode(text)
-        T = self.config.block_size
-        if len(ids) > T:
-            notes.append(f"The prompt is {len(ids)} tokens; the model sees only the last {T} "
-                         "(its context window).")
+        if len(ids) > (T := self.config.block_size):
+            notes.append(tr("The prompt is {n} tokens; the model sees only the last {T} "
+                            "(its context window).", n=len(ids), T=T))
             ids = ids[-T:]
+        return ids, notes
+
+    @param.depends("language", watch=True)
+    def _retell_prompt(self) -> None:
+        self.prompt_notes = self._read_prompt()[1]  # in the new language; the model waits
+
+    @param.depends("prompt", watch=True)
+    def _encode_prompt(self) -> None:
+        ids, notes = self._read_prompt()
         with param.parameterized.batch_call_watchers(self):
             self.prompt_notes = notes
             self.ids = ids
@@ -277,8 +290,8 @@ class LabSession(param.Parameterized):
                               policy.trial_timeout, readable_only=self.readable_only)
         engine = load_engine(edits)
         self.use_engine(engine)
-        self.tell(f"The lab now runs your edited {', '.join(engine.edited)}."
-                  if engine.edited else "The lab runs the shipped engine.")
+        self.tell(self.tr("The lab now runs your edited {files}.", files=", ".join(engine.edited))
+                  if engine.edited else self.tr("The lab runs the shipped engine."))
         return check or run_check(engine)
 
     def reset_code(self) -> None:
@@ -286,14 +299,12 @@ class LabSession(param.Parameterized):
         code cannot run the weights the reader's code left, say NaN ones)."""
         if self.engine.edited:
             self.use_engine(shipped_engine())
-            self.tell("Back to the shipped engine.")
+            self.tell(self.tr("Back to the shipped engine."))
 
     def use_engine(self, engine: Engine) -> None:
-        """Run on `engine` from now on, with the same weights; every view follows.
-
-        The new code first runs the prompt through a copy of the weights: if that raises or
-        gives non-finite logits, CodeError is raised and the lab keeps the engine it had.
-        """
+        """Run on `engine` from now on, with the same weights; every view follows. It first
+        runs the prompt on a copy of the weights: CodeError if that raises or gives non-finite
+        logits (the lab keeps the engine it had)."""
         params = {n: p.copy() for n, p in self.model.params.items()}
         try:
             model = self.make_model(self.config, engine, params=params)
@@ -336,14 +347,7 @@ class LabSession(param.Parameterized):
             training.clock.playing = True
 
     def _set_stages(self) -> None:
-        if self.mode == "generate":
-            layers = [f"block {i} {part}" for i in range(self.config.n_layer)
-                      for part in ("attention", "MLP")]
-            stages = ["tokens", "embedding", *layers, "logits", "sample"]
-        elif self.mode == "examples":
-            stages = [f"example {t + 1}" for t in range(self.config.block_size)]
-        else:
-            stages = list(TRAIN_PHASES)
+        stages = timeline(self.mode, self.config.n_layer, self.config.block_size)
         self.clock.playing = False
         self.clock.stages = stages
         self.clock.frame = len(stages) - 1 if self.mode == "examples" else 0

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 
 import param
 
-from app.session.clock import Clock
+from app.session.clock import TRAIN_PHASES, Clock  # noqa: F401 (TRAIN_PHASES: its old home)
 from engine.train import ComputedStep, StepReport, Trainer
 from engine.weights import Checkpoint
 
 MAX_TEXT_CHARS = 2_000_000  # the largest text a reader may train on
 VAL_EVERY = 25  # training steps between validation estimates
 VAL_WINDOWS = 16
-TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
 SAMPLE_TOKENS = 60  # characters sampled at each milestone
 SAMPLE_TEMPERATURE = 0.8
 RATE_WINDOW = 30  # steps the steps-a-minute figure is measured over
@@ -147,13 +146,13 @@ class Training(param.Parameterized):
         to train on the shipped text. Asked twice, it keeps the one already learning."""
         s = self.session
         if self.from_zero and self.history:
-            s.tell(f"This model is already learning from zero ({len(self.history):,} "
-                   "steps so far); nothing was changed. To start over, reset to the "
-                   "shipped weights first.", "error")
+            s.tell(s.tr("This model is already learning from zero ({n:,} steps so far); "
+                        "nothing was changed. To start over, reset to the shipped weights "
+                        "first.", n=len(self.history)), "error")
             return
         if not self.shipped_corpus:
-            s.tell("There is no training text: run `napkin-gpt fetch-corpus` and restart "
-                   "the lab.", "error")
+            s.tell(s.tr("There is no training text: run `napkin-gpt fetch-corpus` and "
+                        "restart the lab."), "error")
             return
         shipped = self.shipped
         model = s.make_model(shipped.model.config, seed=s.seed, dtype=shipped.model.dtype)
@@ -164,10 +163,10 @@ class Training(param.Parameterized):
         self._record_milestone(0)
         self.param.update(from_zero=True, learning_rate=FROM_ZERO_LR,
                           history_version=self.history_version + 1)
-        s.tell(f"Random weights (seed {s.seed}): the model guesses about uniformly "
-               f"among {s.config.vocab_size} characters. Press Train to watch it learn "
-               f"the shipped text (learning rate {FROM_ZERO_LR:g}; the Speed slider sets "
-               "the steps a second).")
+        s.tell(s.tr("Random weights (seed {seed}): the model guesses about uniformly among "
+                    "{V} characters. Press Train to watch it learn the shipped text (learning "
+                    "rate {lr:g}; the Speed slider sets the steps a second).", seed=s.seed,
+                    V=s.config.vocab_size, lr=FROM_ZERO_LR))
         s.weights_version += 1
 
     def train_on_text(self, text: str) -> None:
@@ -175,12 +174,12 @@ class Training(param.Parameterized):
         s = self.session
         T = s.config.block_size
         if len(text) < 2 * T + 2:
-            s.tell(f"That text has {len(text)} characters; training needs at least "
-                   f"{2 * T + 2}. Paste more.", "error")
+            s.tell(s.tr("That text has {n} characters; training needs at least {least}. "
+                        "Paste more.", n=len(text), least=2 * T + 2), "error")
             return
         if len(text) > MAX_TEXT_CHARS:
-            s.tell(f"That text has {len(text):,} characters; the lab trains on at "
-                   f"most {MAX_TEXT_CHARS:,}. Paste less.", "error")
+            s.tell(s.tr("That text has {n:,} characters; the lab trains on at most "
+                        "{most:,}. Paste less.", n=len(text), most=MAX_TEXT_CHARS), "error")
             return
         tokenizer = s.engine.char_tokenizer.CharTokenizer.from_text(text)
         c = s.config
@@ -189,8 +188,9 @@ class Training(param.Parameterized):
         s.pause()
         s.corpus_name = "your text"
         s._install(model, tokenizer, text)
-        s.tell(f"A new model with random weights will learn your {len(text):,} characters "
-               f"({tokenizer.vocab_size} distinct). Press Play to train.")
+        s.tell(s.tr("A new model with random weights will learn your {n:,} characters "
+                    "({V} distinct). Press Play to train.", n=len(text),
+                    V=tokenizer.vocab_size))
         s.weights_version += 1
 
     # ---- steps ------------------------------------------------------------------------------
@@ -222,8 +222,8 @@ class Training(param.Parameterized):
         makes it the `train_step` the views draw (a whole step shows only its end)."""
         s = self.session
         if not self.can_train:
-            s.tell("There is no training text: paste your own below, or run "
-                   "`napkin-gpt fetch-corpus` and restart the lab.", "error")
+            s.tell(s.tr("There is no training text: paste your own below, or run "
+                        "`napkin-gpt fetch-corpus` and restart the lab."), "error")
             self.pause()
             return None
         try:

@@ -34,7 +34,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from app.site import bytecode, memory_snapshot, wheels
+from app.site.page_words import STAGES, page_words
 from app.site.panel_private import DIST_URL  # Panel's files, where `panel serve` has them
 from app.site.report import payload, print_report
 from app.site.vendor import PageNeeds, VendorError, page_needs, vendor_source
@@ -62,16 +64,7 @@ HEARTBEAT_SECONDS = 2.0
 STALL_SECONDS = 120.0
 PINNED = ("our files", "training text", "Bokeh/Panel JS", "Pyodide runtime",
           "packages (lock file)", "Python snapshot")
-STAGES = (("runtime", "Python runtime"), ("packages", "Packages"), ("model", "Model"),
-          ("render", "First render"))
-MESSAGES = {
-    "runaway": "Your code ran for more than {seconds:g} s and was stopped; the lab restarted "
-               "with the shipped engine.",
-    "crashed": "The page restarted: the Python worker stopped ({reason}).",
-    "stuck": "The lab did not answer for a minute and was restarted.",
-    "waiting": "Waiting: another Napkin GPT on this page is starting…",
-    "embed": "A snapshot. Scroll here or press Go live to run the model.",
-}
+
 
 
 class BuildError(Exception):
@@ -241,15 +234,18 @@ def content_security_policy(remote: str | None) -> str:
             "base-uri 'self'; form-action 'none'")
 
 
-def add_pages(site: Site, config: dict, snapshots: dict[str, str], default_view: str,
-              csp: str) -> None:
-    """index.html and embed.html, with their config, loader and snapshots."""
+def add_pages(site: Site, config: dict, snapshots: dict[str, dict[str, str]],
+              default_view: str, csp: str) -> None:
+    """index.html and embed.html, with their config, loader and snapshots (language -> view
+    -> HTML: one section per view, holding it in every language, English shown)."""
     stages = "".join(f'<li data-stage="{i}">{label}<span class="bytes"></span></li>'
                      for i, label in STAGES)
     sections = "".join(
         f'<section class="napkin view-snapshot" data-view="{key}"'
-        f'{"" if key == default_view else " hidden"}>{html}</section>'
-        for key, html in snapshots.items())
+        f'{"" if key == default_view else " hidden"}>' + "".join(
+            f'<div data-lang="{lang}"{"" if lang == DEFAULT_LANGUAGE else " hidden"}>'
+            f"{pictures[key]}</div>" for lang, pictures in snapshots.items()) + "</section>"
+        for key in snapshots[DEFAULT_LANGUAGE])
     for page, embed in PAGES.items():
         page_config = {**config, "session": {**config["session"], "embed": embed}}
         text = (STATIC / page).read_text(encoding="utf-8")
@@ -294,8 +290,12 @@ def build_site(options: BuildOptions) -> dict:
     for name in SHELL:
         site.add(name, "our files", copy_of=STATIC / name)
     site.add("lab.css", "our files", copy_of=ROOT / "app" / "style.css")
-    pictures = snapshots(load_session(options.weights, corpus_text),
-                         {key: title for key, (title, *_) in VIEWS.items()})
+    session = load_session(options.weights, corpus_text)
+    titles = {key: title for key, (title, *_) in VIEWS.items()}
+    pictures = {}  # language -> view -> its snapshot (boot.js shows the reader's)
+    for language in LANGUAGES:
+        session.language = language
+        pictures[language] = snapshots(session, titles)
     config = page_config(site, options, base, installed, files, needs)
     config["tourViews"] = [chapter.view for chapter in CHAPTERS]  # the snapshot of #tour=N
     if options.snapshot:
@@ -306,7 +306,8 @@ def build_site(options: BuildOptions) -> dict:
         "pyodide_version": PYODIDE_VERSION, "pyodide": base,
         "self_hosted": options.self_host is not None,
         "packages": {w.name: w.version for w in installed},
-        "snapshot_bytes": {k: len(v.encode()) for k, v in pictures.items()},
+        "snapshot_bytes": {k: max(len(p[k].encode()) for p in pictures.values())  # a view's,
+                           for k in pictures[DEFAULT_LANGUAGE]},  # in its longest language
         "payload": payload(site),
     }
     (site.root / "build.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -357,8 +358,7 @@ def page_config(site: Site, options: BuildOptions, base: str, installed: list[wh
                      "stuckMs": round(max(STUCK_SECONDS, options.runaway_seconds) * 1000),
                      "heartbeatMs": round(HEARTBEAT_SECONDS * 1000),
                      "stallMs": round(STALL_SECONDS * 1000)},
-        "messages": {**MESSAGES,
-                     "runaway": MESSAGES["runaway"].format(seconds=options.runaway_seconds)},
+        "words": page_words(options.runaway_seconds),  # per language; boot.js picks one
     }
 
 

@@ -30,13 +30,14 @@ EMBED_COLUMNS = 32  # of the embedding's n_embd, drawn in the snapshot
 
 def snapshots(session, titles: dict[str, str]) -> dict[str, str]:
     """HTML for each view key in `titles` (key -> title), drawn from `session` (a LabSession
-    whose prompt has been run); views without a drawing of their own show the prompt."""
+    whose prompt has been run) in its language; views without a drawing of their own show
+    the prompt."""
     drawings: dict[str, Callable] = {
         "tokens": _tokens, "examples": _examples, "embedding": _embedding,
         "attention": _attention, "residual": _residual, "next": _next_token,
         "training": _training, "scale": _scale, "code": _code,
     }
-    return {key: (f"<h2>{esc(title)}</h2>"
+    return {key: (f"<h2>{esc(session.tr(title))}</h2>"
                   + drawings.get(key, _prompt)(session))
             for key, title in titles.items()}
 
@@ -53,8 +54,9 @@ def _prompt(session) -> str:
 
 
 def _tokens(session) -> str:
-    return (_prompt(session) + f"<p class='explain'>{len(session.ids)} tokens, vocabulary of "
-            f"{session.config.vocab_size}: one token per character.</p>")
+    said = session.tr("{n} tokens, vocabulary of {V}: one token per character.",
+                      n=len(session.ids), V=session.config.vocab_size)
+    return _prompt(session) + f"<p class='explain'>{esc(said)}</p>"
 
 
 def _examples(session) -> str:
@@ -64,15 +66,17 @@ def _examples(session) -> str:
     lessons = [(visible(text[:i]), visible(text[i])) for i in range(1, 7)]
     return (f"<div class='window'><span class='ctx'>{esc(text[:-1])}</span>"
             f"<span class='tgt'>{esc(text[-1])}</span></div>"
-            + table_html(["context", "next"], lessons, classes="examples"))
+            + table_html([session.tr("context"), session.tr("next")], lessons,
+                         classes="examples"))
 
 
 def _attention(session) -> str:
     weights = session.trace.blocks[0].att[0, 0]
     labels = [visible(p) for p in _pieces(session, session.ids)]
     causal = np.tril(np.ones_like(weights, dtype=bool))
-    return (_prompt(session) + "<p class='explain'>Block 0, head 0: how much each token "
-            "(row) attends to each earlier token (column).</p>"
+    said = session.tr("Block 0, head 0: how much each token (row) attends to each earlier "
+                      "token (column).")
+    return (_prompt(session) + f"<p class='explain'>{esc(said)}</p>"
             + heatmap_svg(np.where(causal, weights, np.nan), labels, labels, BLUES, 0.0, 1.0))
 
 
@@ -80,17 +84,18 @@ def _embedding(session) -> str:
     emb = session.trace.emb[0][:, :EMBED_COLUMNS]
     bound = float(np.abs(emb).max()) or 1.0
     labels = [visible(p) for p in _pieces(session, session.ids)]
-    return (_prompt(session) + "<p class='explain'>Each token's row of the embedding "
-            f"(token + position): its first {emb.shape[1]} of "
-            f"{session.config.n_embd} numbers.</p>"
+    said = session.tr("Each token's row of the embedding (token + position): its first {n} "
+                      "of {C} numbers.", n=emb.shape[1], C=session.config.n_embd)
+    return (_prompt(session) + f"<p class='explain'>{esc(said)}</p>"
             + heatmap_svg(emb, labels, [], RED_BLUE[::-1], -bound, bound))
 
 
 def _residual(session) -> str:
     norms = track_norms(session.trace).T  # (sub-blocks, T)
     labels = depth_names(session.config.n_layer)
-    return ("<p class='explain'>The length of each token's vector (column) after every "
-            "sub-block (row).</p>"
+    said = session.tr("The length of each token's vector (column) after every sub-block "
+                      "(row).")
+    return (f"<p class='explain'>{esc(said)}</p>"
             + heatmap_svg(norms, labels, [visible(p) for p in _pieces(session, session.ids)],
                           BLUES, float(norms.min()), float(norms.max())))
 
@@ -101,29 +106,36 @@ def _next_token(session) -> str:
     bars = "".join(
         f"<div class='bar'><span class='label'>{esc(visible(session.tokenizer.decode([int(i)])))}"
         f"</span><span class='fill' style='width:{100 * probs[i]:.1f}%'></span>"
-        f"<span class='p'>{probs[i]:.3f}</span></div>" for i in top)
-    return (_prompt(session) + "<p class='explain'>Likeliest next tokens at temperature "
-            f"{session.temperature:g}:</p><div class='bars'>{bars}</div>")
+        f"<span class='p'>{session.tr.number(probs[i], '.3f')}</span></div>" for i in top)
+    said = session.tr("Likeliest next tokens at temperature {t:g}:", t=session.temperature)
+    return (_prompt(session) + f"<p class='explain'>{esc(said)}</p>"
+            f"<div class='bars'>{bars}</div>")
 
 
 def _training(session) -> str:
-    return (f"<p class='explain'>The text: {len(session.train_tokens):,} tokens to train on, "
-            f"{len(session.val_tokens):,} held out to measure. No step taken yet: press Train "
-            "in the live lab.</p>")
+    said = session.tr("The text: {n:,} tokens to train on, {held:,} held out to measure. No "
+                      "step taken yet: press Train in the live lab.",
+                      n=len(session.train_tokens), held=len(session.val_tokens))
+    return f"<p class='explain'>{esc(said)}</p>"
 
 
 def _scale(session) -> str:
     rows = [scale_of("Napkin GPT", session.config), scale_of("GPT-2 small", GPT2_SMALL),
             scale_of("GPT-3 175B", GPT3_175B)]
-    return table_html(["model", "parameters", "FLOPs per token"],
-                      [(r.name, f"{r.params:,}", _short(r.flops_per_token)) for r in rows])
+    tr = session.tr
+    return table_html([tr("model"), tr("parameters"), tr("FLOPs per token")],
+                      [(r.name, tr.number(r.params, ","), _short(r.flops_per_token))
+                       for r in rows])
 
 
 def _code(session) -> str:
     files = sorted(f for f in resources.files("engine").iterdir() if f.name.endswith(".py"))
-    items = "".join(f"<li><code>{esc(f.name)}</code> {len(f.read_text().splitlines())} lines"
-                    "</li>" for f in files)
-    return f"<p class='explain'>The engine the lab runs, file by file:</p><ul>{items}</ul>"
+    tr = session.tr
+    items = "".join(f"<li><code>{esc(f.name)}</code> "
+                    + esc(tr("{n} lines", n=len(f.read_text().splitlines()))) + "</li>"
+                    for f in files)
+    said = tr("The engine the lab runs, file by file:")
+    return f"<p class='explain'>{esc(said)}</p><ul>{items}</ul>"
 
 
 def _short(n: int) -> str:

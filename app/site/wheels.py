@@ -210,8 +210,10 @@ def project_wheel(root: Path, dest_dir: Path, depends: set[str]) -> Wheel:
     with WheelWriter(dest) as out:
         for package in PROJECT_PACKAGES:
             for path in sorted((root / package).rglob("*")):
-                # not the build's own Node script (take_snapshot.js): Python never reads it
-                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".js":
+                # not what Python never reads: the build's own Node script (take_snapshot.js),
+                # the catalogues' sources (.po, .pot: the compiled .mo ship)
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (
+                        ".js", ".po", ".pot"):
                     out.add(path.relative_to(root).as_posix(), path.read_bytes())
         out.add(f"{dist}.dist-info/METADATA",
                 f"Metadata-Version: 2.1\nName: {PROJECT}\nVersion: {version}\n"

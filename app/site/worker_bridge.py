@@ -49,7 +49,7 @@ class WorkerBridge:
 
     async def render(self, weights: str, corpus: str | None = None, state: str = "",
                      embed: bool = False, notice: str = "", dist_url: str = DIST_URL,
-                     extensions: Iterable[str] = ()) -> dict[str, str]:
+                     extensions: Iterable[str] = (), language: str = "") -> dict[str, str]:
         """Build the lab for the URL hash `state` and return the page's first render:
         `docs_json`, `render_items` and `root_ids`, each a JSON string, and `timings`, the
         milliseconds each part took (JSON too)."""
@@ -69,7 +69,7 @@ class WorkerBridge:
         pn.extension(*extensions, notifications=False)
         text = Path(corpus).read_text(encoding="utf-8") if corpus else ""
         self.lab = create_lab(Path(weights), corpus=text, state=state, embed=embed,
-                              notice=notice)
+                              notice=notice, language=language)
         self.lab.session.matmul = load_matmul()  # the linear layers' WebAssembly kernel
         lap("build lab")
         self.lab.servable(title="Napkin GPT")

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.i18n import N_, translation
 from app.session.experiments import Experiments
 from app.views.parts.markup import esc, visible
 
 Facts = dict[str, object]
-RIGHT = "Right."
-NOT_QUITE = "Not quite."
+RIGHT = N_("Right.")
+NOT_QUITE = N_("Not quite.")
 
 
 class Unavailable(Exception):
@@ -47,17 +48,20 @@ class Chapter:
     settings: tuple[tuple[str, object], ...] = ()  # (dotted attribute of the view, value)
 
 
-def fill(template: str, values: Facts) -> str:
-    """`template` with `values` in it: text values escaped (they may hold the reader's
-    prompt), numbers formatted as the template says."""
-    return template.format(**{k: esc(v) if isinstance(v, str) else v
-                              for k, v in values.items()})
+def fill(template: str, values: Facts, tr=None) -> str:
+    """`template` in the language of `tr` (app/i18n; default English) with `values` in it:
+    text values escaped (they may hold the reader's prompt), numbers formatted as the
+    template says, as the language writes them."""
+    tr = tr or translation()
+    return tr(template, **{k: esc(v) if isinstance(v, str) else v for k, v in values.items()})
 
 
 def narrate(chapter: Chapter, experiments: Experiments) -> tuple[str, Facts]:
-    """The chapter's narration as HTML, and the live facts it was made from."""
+    """The chapter's narration as HTML, in the session's language, and the live facts it
+    was made from."""
     facts = chapter.facts(experiments)
-    return fill(chapter.text[str(facts.get("case", "main"))], facts), facts
+    template = chapter.text[str(facts.get("case", "main"))]
+    return fill(template, facts, experiments.session.tr), facts
 
 
 def quoted(session, token: int) -> str:
@@ -66,6 +70,9 @@ def quoted(session, token: int) -> str:
     return repr(visible(session.pieces([int(token)])[0]))
 
 
-def numbers(values, spec: str = "+.3f") -> str:
-    """A few numbers as '0.123, -0.456' (plain text)."""
-    return ", ".join(format(float(v), spec) for v in values)
+def numbers(values, spec: str = "+.3f", tr=None) -> str:
+    """A few numbers as '0.123, -0.456' (plain text), as the language of `tr` writes them
+    (default English; '0,123; -0,456' in Spanish, whose decimal mark is the comma)."""
+    tr = tr or translation()
+    return ("; " if tr.number(0.5, ".1f") == "0,5" else ", ").join(
+        tr.number(float(v), spec) for v in values)

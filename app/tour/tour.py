@@ -12,6 +12,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from app.i18n import N_
 from app.session.experiments import Experiments
 from app.session.session import LabSession
 from app.tour import CHAPTERS
@@ -20,11 +21,12 @@ from app.tour.choice import Choice
 from app.views.parts.layout import wrap_row
 from app.views.parts.markup import esc, html_pane, set_html
 
-PROGRESS = "Chapter {n} of {total}"
-BACK, NEXT, LEAVE = "‹ Back", "Next ›", "Leave the tour"
-MORE = "More of this view"
-PREDICT = "Predict first, then see what the model does."
-KEYS = "The ← and → keys turn the pages."
+PROGRESS = N_("Chapter {n} of {total}")
+PROGRESS_LABEL = N_("tour progress")
+BACK, NEXT, LEAVE = N_("‹ Back"), N_("Next ›"), N_("Leave the tour")
+MORE = N_("More of this view")
+PREDICT = N_("Predict first, then see what the model does.")
+KEYS = N_("The ← and → keys turn the pages.")
 TAP = ".bk-btn { min-height: 44px; font-size: 1rem; }"  # a finger's size
 
 
@@ -66,11 +68,10 @@ class Tour(pn.viewable.Viewer):
         self.header = pn.Column(wrap_row(self.back, self._progress, self.next,
                                          align_items="center"),
                                 self._title, self._narration, sizing_mode="stretch_width")
-        self.footer = pn.Column(self._checkpoint,
-                                wrap_row(pn.widgets.Toggle.from_param(
-                                    self.param.more, label=MORE, width=190, stylesheets=[TAP]),
-                                    self.leave),
-                                html_pane(f"<p class='explain'>{esc(KEYS)}</p>"),
+        self._more = pn.widgets.Toggle.from_param(self.param.more, label=MORE, width=190,
+                                                  stylesheets=[TAP])
+        self._keys = html_pane()
+        self.footer = pn.Column(self._checkpoint, wrap_row(self._more, self.leave), self._keys,
                                 sizing_mode="stretch_width")
         self._draw()
 
@@ -103,7 +104,8 @@ class Tour(pn.viewable.Viewer):
         self.param.update(pick=-1, more=False)
         self._draw()
 
-    @param.depends("session.trace", "session.next_probs", "session.weights_version",
+    @param.depends("session.trace", "session.next_probs", "session.language",
+                   "session.weights_version",
                    "session.query", "session.layer", "session.head", "session.example_start",
                    "session.sampled", "session.training.train_step",
                    "session.training.history_version", "session.training.from_zero",
@@ -113,29 +115,35 @@ class Tour(pn.viewable.Viewer):
             self._draw()
 
     def _draw(self) -> None:
+        tr = self.session.tr
+        for button, label in ((self.back, BACK), (self.next, NEXT), (self.leave, LEAVE)):
+            button.label = tr(label)
+        self._more.name = tr(MORE)
+        set_html(self._keys, f"<p class='explain'>{esc(tr(KEYS))}</p>")
         chapter = self.shown
         if chapter is None:
             return
         n, total = self.chapter, len(CHAPTERS)
         text, self.facts = narrate(chapter, self.experiments)
         set_html(self._progress,
-                 f"<p class='tour-count'>{esc(PROGRESS.format(n=n, total=total))}</p>"
+                 f"<p class='tour-count'>{esc(tr(PROGRESS, n=n, total=total))}</p>"
                  f"<div class='tour-progress' role='progressbar' aria-valuemin='1' "
-                 f"aria-valuemax='{total}' aria-valuenow='{n}' aria-label='tour progress'>"
+                 f"aria-valuemax='{total}' aria-valuenow='{n}' "
+                 f"aria-label='{esc(tr(PROGRESS_LABEL))}'>"
                  f"<span style='width:{100 * n / total:.1f}%'></span></div>")
-        set_html(self._title, f"<h2 class='tour-title'>{esc(chapter.title)}</h2>")
+        set_html(self._title, f"<h2 class='tour-title'>{esc(tr(chapter.title))}</h2>")
         set_html(self._narration, f"<p class='narration'>{text}</p>")
         self.back.disabled = n == 1
         self.next.disabled = n == total
         checkpoint = chapter.checkpoint
         self._checkpoint.visible = checkpoint is not None
         if checkpoint is not None:
-            options = checkpoint.options(self.experiments)
+            options = [tr(option) for option in checkpoint.options(self.experiments)]
             if options != self.choice.options:  # new options: an old answer means nothing
                 self.choice.param.update(options=options, value=-1, marks=[])
                 self.pick = -1
-            set_html(self._question, f"<p class='explain'>{esc(PREDICT)}</p><p class='question'>"
-                                     f"{fill(checkpoint.question, self.facts)}</p>")
+            set_html(self._question, f"<p class='explain'>{esc(tr(PREDICT))}</p>"
+                     f"<p class='question'>{fill(checkpoint.question, self.facts, tr)}</p>")
         self._show_verdict()
 
     @param.depends("pick", watch=True)
@@ -161,8 +169,8 @@ class Tour(pn.viewable.Viewer):
             self.choice.value = self.pick
         set_html(self._verdict,
                  f"<div class='note {'ok' if correct else 'error'}' aria-live='polite'>"
-                 f"<b>{esc(RIGHT if correct else NOT_QUITE)}</b> "
-                 f"{fill(checkpoint.why, values)}</div>")
+                 f"<b>{esc(self.session.tr(RIGHT if correct else NOT_QUITE))}</b> "
+                 f"{fill(checkpoint.why, values, self.session.tr)}</div>")
         self.correct = correct
 
     def __panel__(self):

@@ -1,6 +1,7 @@
 """The lab's views. Each is a `View` (parts/view.py) that reads a LabSession and never runs
 the model itself; each builds its figures and data sources once and then feeds them."""
 
+from app.i18n import N_
 from app.views.attention import AttentionView
 from app.views.code import CodeView
 from app.views.embedding import EmbeddingView
@@ -13,16 +14,16 @@ from app.views.tokens import TokensView
 from app.views.training import TrainingView
 
 VIEWS = {  # key (as in share links) -> (title, view class, what the clock animates there)
-    "tokens": ("Tokens", TokensView, "generate"),
-    "examples": ("Training examples", ExamplesView, "examples"),
-    "embedding": ("Embedding", EmbeddingView, "generate"),
-    "attention": ("Attention", AttentionView, "generate"),
-    "residual": ("Residual tracks", ResidualView, "generate"),
-    "next": ("Next token", NextTokenView, "generate"),
-    "training": ("Training", TrainingView, "train"),
-    "scale": ("Scale", ScaleView, "generate"),
-    "quantization": ("Quantization", QuantizationView, "generate"),
-    "code": ("Code", CodeView, "generate"),
+    "tokens": (N_("Tokens"), TokensView, "generate"),
+    "examples": (N_("Training examples"), ExamplesView, "examples"),
+    "embedding": (N_("Embedding"), EmbeddingView, "generate"),
+    "attention": (N_("Attention"), AttentionView, "generate"),
+    "residual": (N_("Residual tracks"), ResidualView, "generate"),
+    "next": (N_("Next token"), NextTokenView, "generate"),
+    "training": (N_("Training"), TrainingView, "train"),
+    "scale": (N_("Scale"), ScaleView, "generate"),
+    "quantization": (N_("Quantization"), QuantizationView, "generate"),
+    "code": (N_("Code"), CodeView, "generate"),
 }
 DEFAULT_VIEW = "attention"
 

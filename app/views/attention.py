@@ -11,24 +11,25 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.comparison import AttentionComparison
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import esc, explain, html_pane, set_html, table_html, visible
+from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "Each token asks a question (its query q) and every earlier token offers an answer key k. "
     "Their dot products, scaled by √d, are the scores; the causal mask hides the future.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "A softmax turns each row into weights that sum to 1, and the head's output is the "
     "weighted sum of the value vectors v. Pick a token (click it on the left, or use the "
     "slider) to see what it attends to; switch heads off to see what the prediction "
     "loses without them.")
-ROLES_EXPLAIN = (
+ROLES_EXPLAIN = N_(
     "Some heads take on a job. A <b>previous-token</b> head looks at the token just before "
     "its own. An <b>induction</b> head finds an earlier copy of its own token and looks at "
     "what came next, so the model can copy it again: after <i>… A B … A</i> it predicts "
@@ -51,17 +52,19 @@ class AttentionView(View):
         super().__init__(**params)
         s = self.session
         cfg = s.config
-        self.position = PositionSlider(session=s, label="Token (query position)",
+        self.position = PositionSlider(session=s, label=N_("Token (query position)"),
                                        active=self.param.active)
         selectors = wrap_row(
-            pn.widgets.IntSlider.from_param(s.param.layer, label="Block", width=160),
-            pn.widgets.IntSlider.from_param(s.param.head, label="Head", width=160),
+            pn.widgets.IntSlider.from_param(s.param.layer, label=N_("Block"), width=160),
+            pn.widgets.IntSlider.from_param(s.param.head, label=N_("Head"), width=160),
             self.position)
-        self.scores = Heatmap("1. scores q·kᵀ/√d", "query", "key", height=240)
-        self.masked = Heatmap("2. causal mask", "query", "key", height=240)
-        self.weights = Heatmap("3. softmax: weights", "query", "key", diverging=False,
+        query, key = N_("query"), N_("key")
+        self.scores = Heatmap(N_("1. scores q·kᵀ/√d"), query, key, height=240)
+        self.masked = Heatmap(N_("2. causal mask"), query, key, height=240)
+        self.weights = Heatmap(N_("3. softmax: weights"), query, key, diverging=False,
                                height=240)
-        self.output = Heatmap("4. weights · v: head output", "query", "dimension", height=240)
+        self.output = Heatmap(N_("4. weights · v: head output"), query, N_("dimension"),
+                              height=240)
         steps = figure_grid(self.scores, self.masked, self.weights, self.output)
 
         self.lines_source = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[], weight=[],
@@ -69,11 +72,11 @@ class AttentionView(View):
         self.tokens_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[]))
         self.lines = figure(height=300, sizing_mode="stretch_width", max_width=520,
                             toolbar_location=None, tools="tap", x_range=Range1d(-0.6, 1.6),
-                            title="What the chosen token looks at (line width = weight)")
+                            title=N_("What the chosen token looks at (line width = weight)"))
         segments = self.lines.segment("x0", "y0", "x1", "y1", source=self.lines_source,
                                       line_width="width", line_alpha=0.75, color="#d9480f")
         self.lines.add_tools(HoverTool(renderers=[segments],
-                                       tooltips=[("key", "@key"), ("weight", "@weight{0.000}")]))
+                                       tooltips=[(key, "@key"), (N_("weight"), "@weight{0.000}")]))
         self.lines.text("x", "y", text="text", source=self.tokens_source, text_color="color",
                         text_align="center", text_baseline="middle", text_font_size="11pt")
         self.pick_source = ColumnDataSource(dict(x=[], y=[]))
@@ -95,15 +98,15 @@ class AttentionView(View):
             self.roles.param.source, options={v: k for k, v in SOURCES.items()},
             color="primary", variant="outline")
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
             controls=[selectors, self._caption],
             lines=[pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
-            switches=[pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
+            switches=[pn.pane.HTML(N_("<b>Heads on (green) and off:</b> click to switch a head"),
                                    sizing_mode="stretch_width"), self.switches, self._effect],
             compare=[self.compare],
-            roles_about=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
-                                      sizing_mode="stretch_width"), explain(ROLES_EXPLAIN)],
-            roles=[self.grid, wrap_row(pn.pane.HTML("Measured on:", width=100), measured_on)])
+            roles_about=[pn.pane.HTML(N_("<h3 style='margin:0.6rem 0 0'>Head roles</h3>"),
+                                      sizing_mode="stretch_width"), self.explain(ROLES_EXPLAIN)],
+            roles=[self.grid, wrap_row(pn.pane.HTML(N_("Measured on:"), width=100), measured_on)])
         self._update()
         self._show_effect()
         self.roles.active = self.param.active  # from now on, scored only while shown
@@ -118,7 +121,8 @@ class AttentionView(View):
                 value=list(range(n_head)), color="success", variant="outline")
             group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
             self._switch_groups.append(group)
-            rows.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))
+            rows.append(pn.Row(pn.pane.HTML(self.session.tr("block {layer}", layer=layer),
+                                            width=60), group))
         self.switches.objects = rows
 
     # ---- reader actions -------------------------------------------------------------------
@@ -135,7 +139,7 @@ class AttentionView(View):
     # ---- drawing ----------------------------------------------------------------------------
 
     @param.depends("session.trace", "session.layer", "session.head", "session.query",
-                   watch=True)
+                   "session.language", watch=True)
     def _update(self) -> None:
         s = self.session
         block = s.trace.blocks[s.layer]
@@ -163,34 +167,39 @@ class AttentionView(View):
             color=["#1c7ed6" if i == q else "#343a40" for i in range(T)] + ["#343a40"] * T)
         self.pick_source.data = dict(x=[-0.15] * T, y=list(range(T)))
         top = np.argsort(-weights)[:3]
-        looks = ", ".join(f"{esc(repr(visible(labels[k])))} at {k} ({weights[k]:.2f})"
-                          for k in top)
-        set_html(self._caption,
-                 f"<p>Block {s.layer}, head {h}: token {q} "
-                 f"<b>{esc(repr(visible(labels[q])))}</b> attends most to {looks}.</p>")
+        looks = ", ".join(s.tr("{piece} at {k} ({weight:.2f})", piece=repr(visible(labels[k])),
+                               k=k, weight=weights[k]) for k in top)
+        set_html(self._caption, "<p>" + esc(s.tr(
+            "Block {layer}, head {head}: token {q} {piece} attends most to {looks}.",
+            layer=s.layer, head=h, q=q, piece=repr(visible(labels[q])), looks=looks)) + "</p>")
 
-    @param.depends("session.baseline_probs", "session.next_probs", watch=True)
+    @param.depends("session.baseline_probs", "session.next_probs", "session.language",
+                   watch=True)
     def _show_effect(self) -> None:
         s = self.session
         c = s.config
         if [len(g.options) for g in self._switch_groups] != [c.n_head] * c.n_layer:
             self._build_switches(c.n_layer, c.n_head)
+        for layer, row in enumerate(self.switches):  # its name, in the reader's language
+            row[0].object = s.tr("block {layer}", layer=layer)
         for layer, group in enumerate(self._switch_groups):
             on = [hd for hd in range(s.config.n_head) if (layer, hd) not in
                   {tuple(p) for p in s.heads_off}]
             if group.value != on:
                 group.value = on
         if s.baseline_probs is None:
-            set_html(self._effect, "<p>All heads are on.</p>")
+            set_html(self._effect, "<p>" + esc(s.tr("All heads are on.")) + "</p>")
             return
         now = s.trace.probs[0, -1]
         base = s.baseline_probs
         top = np.argsort(-base)[:6]
-        rows = [(repr(visible(s.pieces([i])[0])), f"{base[i]:.3f}", f"{now[i]:.3f}",
-                 f"{now[i] - base[i]:+.3f}") for i in top]
-        set_html(self._effect,
-                 f"<p>{len(s.heads_off)} head(s) off. Next-token probabilities (temperature 1):"
-                 "</p>" + table_html(["token", "all heads", "now", "change"], rows))
+        tr = s.tr
+        rows = [(repr(visible(s.pieces([i])[0])), tr.number(base[i], ".3f"),
+                 tr.number(now[i], ".3f"), tr.number(now[i] - base[i], "+.3f")) for i in top]
+        said = tr("{n} head(s) off. Next-token probabilities (temperature 1):",
+                  n=len(s.heads_off))
+        set_html(self._effect, f"<p>{esc(said)}</p>" + table_html(
+            [tr("token"), tr("all heads"), tr("now"), tr("change")], rows))
 
     def __panel__(self):
         return self._layout

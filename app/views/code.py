@@ -10,17 +10,18 @@ import zipfile
 import panel as pn
 import param
 
+from app.i18n import N_, translation
 from app.session.code_runner import CodeError, reading_groups, shipped_sources
 from app.views.parts.layout import wrap_row
-from app.views.parts.markup import esc, explain, html_pane, notes, set_html
+from app.views.parts.markup import esc, html_pane, notes, set_html
 from app.views.parts.storage import BrowserStorage
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "This is the code that runs every picture in the lab: the NumPy GPT itself. Change it "
     "(make attention look ahead by removing the mask in layers.py, or swap GELU for ReLU) and "
     "press Run: the lab imports your version and every view follows.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "For speed, the faster "
     "functions of kernels.py stand in for those of layers.py, but only for the ones whose code "
     "you have not changed (comments and docstrings are yours to change): an edited function "
@@ -29,9 +30,9 @@ EXPLAIN_MORE = (
     "checks your code on a tiny model: does each layer still compute what it did, and does "
     "its backward pass still match its forward (by finite differences)? Your edits stay in "
     "this browser; Reset brings back the shipped code.")
-LINKED_CODE = ("This link brings code: changes to {files}. It has not run. Read what it "
-               "changes, then press ▶ Run my code to run it (or Reset to drop it).")
-WHAT_CHANGED = "What the link changes"
+LINKED_CODE = N_("This link brings code: changes to {files}. It has not run. Read what it "
+                 "changes, then press ▶ Run my code to run it (or Reset to drop it).")
+WHAT_CHANGED = N_("What the link changes")
 STORAGE_KEY = "napkin-gpt:edits:v1"
 FIRST_FILE = "layers.py"
 
@@ -53,30 +54,30 @@ class CodeView(View):
         self.store = BrowserStorage(key=STORAGE_KEY)
         self.store.param.watch(self._restore_edits, "loaded")
         self.store.param.watch(lambda _: self._show_status(), "error")
-        self.picker = pn.widgets.Select(label="File", groups=groups, value=self.file,
+        self.picker = pn.widgets.Select(label=N_("File"), groups=groups, value=self.file,
                                         width=220)
         self.picker.link(self, value="file", bidirectional=True)
         self.editor = pn.widgets.CodeEditor(value=self.shipped[self.file], language="python",
                                             height=480, sizing_mode="stretch_width",
                                             theme="github_light_default")
         self.editor.param.watch(self._edited, "value")
-        run = pn.widgets.Button(label="▶ Run my code", color="primary", width=150)
+        run = pn.widgets.Button(label=N_("▶ Run my code"), color="primary", width=150)
         run.on_click(lambda _: self.run())
-        reset_file = pn.widgets.Button(label="Reset this file", width=140)
+        reset_file = pn.widgets.Button(label=N_("Reset this file"), width=140)
         reset_file.on_click(lambda _: self.reset([self.file]))
-        reset_all = pn.widgets.Button(label="Reset all", color="warning", width=110)
+        reset_all = pn.widgets.Button(label=N_("Reset all"), color="warning", width=110)
         reset_all.on_click(lambda _: self.reset(list(self.shipped)))
         download = pn.widgets.FileDownload(callback=self._download, filename="engine.zip",
-                                           label="Download edited files", width=210)
+                                           label=N_("Download edited files"), width=210)
         readable_only = pn.widgets.Toggle.from_param(
-            self.session.param.readable_only, label="Run the readable code only", width=230)
+            self.session.param.readable_only, label=N_("Run the readable code only"), width=230)
         self._status = html_pane()
         self._error = html_pane()
         self._check = html_pane()
         self._swap = html_pane()
         self._banner = html_pane()
         self._layout = pn.Column(self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             editor=[self._banner, self._status, self.editor,
                     wrap_row(self.picker, run, reset_file, reset_all, download),
                     self._error, self._check],
@@ -114,8 +115,9 @@ class CodeView(View):
                 raise ValueError("not a dict")
         except ValueError:
             self.store.value = ""
-            self.session.tell("The code edits saved in this browser were damaged and have "
-                              "been cleared; the shipped code is shown.", "error")
+            self.session.tell(self.session.tr(
+                "The code edits saved in this browser were damaged and have been cleared; the "
+                "shipped code is shown."), "error")
             return
         self.edits = {name: text for name, text in saved.items()
                       if name in self.shipped and isinstance(text, str)
@@ -159,8 +161,15 @@ class CodeView(View):
             self._show_status()
             return
         set_html(self._error, "")
-        set_html(self._check, check_html(self.check))
+        set_html(self._check, check_html(self.check, self.session.tr))
         self._show_status()
+
+    @param.depends("session.language", watch=True)
+    def _translate(self) -> None:
+        self._show_status()
+        self._show_banner()
+        if self.check is not None and self._check.object:
+            set_html(self._check, check_html(self.check, self.session.tr))
 
     @param.depends("linked", watch=True)
     def _show_banner(self) -> None:
@@ -171,9 +180,10 @@ class CodeView(View):
         diffs = "".join(
             f"<pre class='diff'>{esc(diff_text(self.shipped[name], text, name))}</pre>"
             for name, text in self.linked.items())
-        said = LINKED_CODE.format(files=", ".join(self.linked))
+        tr = self.session.tr
+        said = tr(LINKED_CODE, files=", ".join(self.linked))
         set_html(self._banner, f"<div class='note'><p>{esc(said)}</p><details open><summary>"
-                               f"{esc(WHAT_CHANGED)}</summary>{diffs}</details></div>")
+                               f"{esc(tr(WHAT_CHANGED))}</summary>{diffs}</details></div>")
 
     def _download(self) -> io.BytesIO:
         buffer = io.BytesIO()
@@ -184,24 +194,26 @@ class CodeView(View):
         return buffer
 
     def _show_status(self) -> None:
-        running = self.session.engine.edited
-        engine = f"your edited {', '.join(running)}" if running else "the shipped engine"
-        lines = [f"Running: {engine}. Edited here: "
-                 f"{', '.join(sorted(self.edits)) or 'nothing yet'}."]
+        running, tr = self.session.engine.edited, self.session.tr
+        engine = (tr("your edited {files}", files=", ".join(running)) if running
+                  else tr("the shipped engine"))
+        lines = [tr("Running: {engine}. Edited here: {files}.", engine=engine,
+                    files=", ".join(sorted(self.edits)) or tr("nothing yet"))]
         if self.store.error == "full":
-            lines.append("This browser's storage is full: your edits are kept only until you "
-                         "close the page. Download them to keep them.")
+            lines.append(tr("This browser's storage is full: your edits are kept only until "
+                            "you close the page. Download them to keep them."))
         elif self.store.error:
-            lines.append("This browser does not let the lab store your edits "
-                         f"({self.store.error}); download them to keep them.")
+            lines.append(tr("This browser does not let the lab store your edits ({error}); "
+                            "download them to keep them.", error=self.store.error))
         set_html(self._status, "".join(f"<p>{esc(line)}</p>" for line in lines))
 
-    @param.depends("session.weights_version", "session.readable_only", watch=True)
+    @param.depends("session.weights_version", "session.readable_only", "session.language",
+                   watch=True)
     def _show_swap(self) -> None:
         """Which kernels run now, in place of which readable functions, and which of
         layers.py's functions run as written."""
         s = self.session
-        set_html(self._swap, swap_html(s.model.layers, s.engine.kernels, s.readable_only))
+        set_html(self._swap, swap_html(s.model.layers, s.engine.kernels, s.readable_only, s.tr))
 
     def __panel__(self):
         return self._layout
@@ -229,97 +241,108 @@ def _kernel_pair(layers, pair: str) -> str:
                      for name in (pair, f"{pair}_backward"))
 
 
-def swap_html(layers, kernels, readable_only: bool) -> str:
+def swap_html(layers, kernels, readable_only: bool, tr=None) -> str:
     """Which kernels of kernels.py stand in for which of layers.py's functions in `layers`
     (a kernels.Layers of the engine whose kernels module is `kernels`), and which of
-    layers.py's functions run as written."""
+    layers.py's functions run as written; in the language of `tr` (default English)."""
+    tr = tr or translation()
     written = kernels.as_written(layers)
     if readable_only:
-        said = ("You asked for the readable code only: every function of layers.py runs as "
-                "written and no kernel stands in (they compute the same, up to rounding, "
-                "only faster).")
+        said = tr("You asked for the readable code only: every function of layers.py runs as "
+                  "written and no kernel stands in (they compute the same, up to rounding, "
+                  "only faster).")
     elif not layers.kernels:
-        said = "No kernel stands in: every function of layers.py runs as written."
+        said = tr("No kernel stands in: every function of layers.py runs as written.")
     elif written:
-        said = ("These functions of layers.py run as written, since their code is not as "
-                f"shipped: {', '.join(written)}. For the others, the kernels below stand in.")
+        said = tr("These functions of layers.py run as written, since their code is not as "
+                  "shipped: {functions}. For the others, the kernels below stand in.",
+                  functions=", ".join(written))
     else:
-        said = ("Every function of layers.py is as shipped, so for speed the kernels below "
-                "stand in for them: the same arithmetic, checked against PyTorch.")
+        said = tr("Every function of layers.py is as shipped, so for speed the kernels below "
+                  "stand in for them: the same arithmetic, checked against PyTorch.")
     rows = "".join(
         f"<tr><td>{esc(_kernel_pair(layers, pair))}</td><td>"
         f"{esc(', '.join(f'layers.{n}' for n in kernels.STANDS_IN_FOR[pair]))}</td></tr>"
         for pair in layers.kernels)
-    table = ("<table class='data swap'><tr><th>running now</th><th>in place of</th></tr>"
-             f"{rows}</table>") if rows else ""
+    heads = "".join(f"<th>{esc(h)}</th>" for h in (tr("running now"), tr("in place of")))
+    table = f"<table class='data swap'><tr>{heads}</tr>{rows}</table>" if rows else ""
     return notes([said]) + table
 
 
 # ---- the check's report, in words and a table ---------------------------------------------
 
-LABELS = {"model": "the whole model"}
+LABELS = {"model": N_("the whole model")}
 
 
-def _names(names: list[str]) -> str:
-    labels = [LABELS.get(n, n) for n in names]
-    return ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
+def _names(names: list[str], tr) -> str:
+    labels = [tr(LABELS.get(n, n)) for n in names]
+    return tr("{some} and {last}", some=", ".join(labels[:-1]), last=labels[-1]) \
+        if len(labels) > 1 else labels[0]
 
 
-def check_summary(check) -> tuple[str, str]:
-    """The check in plain words, and the note's kind ("error" when training would be wrong
-    or fail)."""
+def check_summary(check, tr=None) -> tuple[str, str]:
+    """The check in plain words (in the language of `tr`, default English), and the note's
+    kind ("error" when training would be wrong or fail)."""
+    tr = tr or translation()
     wrong = [r.name for r in check.rows if r.backward_error is not None and not r.backward_ok]
     failed = [r.name for r in check.rows if r.note]
     changed = [r.name for r in check.rows if r.forward_change is not None
                and not r.forward_same]
     said = []
     if wrong:
-        said.append(f"Training with this code follows a wrong gradient: the backward pass of "
-                    f"{_names(wrong)} no longer matches its forward pass. You can still train "
-                    "with it and see what the model makes of it.")
+        said.append(tr("Training with this code follows a wrong gradient: the backward pass "
+                       "of {names} no longer matches its forward pass. You can still train "
+                       "with it and see what the model makes of it.", names=_names(wrong, tr)))
     if failed:
-        said.append(f"Checking {_names(failed)} raised an error (see the table); training may "
-                    "fail the same way.")
+        said.append(tr("Checking {names} raised an error (see the table); training may fail "
+                       "the same way.", names=_names(failed, tr)))
     if check.stopped:
-        said.append(f"The check did not finish: {check.stopped}.")
+        said.append(tr("The check did not finish: {why}.", why=check.stopped))
     if not said and changed:
-        said.append(f"Your code changes what {_names(changed)} computes; every backward pass "
-                    "still matches its forward pass, so training follows the true gradient "
-                    "of your model's loss.")
+        said.append(tr("Your code changes what {names} computes; every backward pass still "
+                       "matches its forward pass, so training follows the true gradient of "
+                       "your model's loss.", names=_names(changed, tr)))
     elif not said:
-        said.append("Your code computes what the shipped engine does, and every backward pass "
-                    "matches its forward pass.")
-    said.append(f"Checked in {check.seconds:.2f} s on a tiny float64 model.")
+        said.append(tr("Your code computes what the shipped engine does, and every backward "
+                       "pass matches its forward pass."))
+    said.append(tr("Checked in {seconds:.2f} s on a tiny float64 model.",
+                   seconds=check.seconds))
     return " ".join(said), "error" if wrong or failed or check.stopped else ""
 
 
-def _forward(row) -> str:
+def _forward(row, tr) -> str:
     if row.forward_change is None:
         return "–"
     if row.forward_same:
-        return "the shipped one's"
-    return f"changed: by up to {100 * row.forward_change:.3g}% of the largest shipped value"
+        return tr("the shipped one's")
+    return tr("changed: by up to {change:.3g}% of the largest shipped value",
+              change=100 * row.forward_change)
 
 
-def _backward(row) -> str:
+def _backward(row, tr) -> str:
     if row.backward_error is None:
         return "–"
-    verdict = "matches" if row.backward_ok else "WRONG"
-    return f"{verdict} (relative error {row.backward_error:.2g})"
+    verdict = tr("matches") if row.backward_ok else tr("WRONG")
+    return tr("{verdict} (relative error {error:.2g})", verdict=verdict,
+              error=row.backward_error)
 
 
-def check_html(check) -> str:
-    """The summary, a row per operation, and each parameter tensor's error."""
-    summary, kind = check_summary(check)
+def check_html(check, tr=None) -> str:
+    """The summary, a row per operation, and each parameter tensor's error (in the language
+    of `tr`, default English)."""
+    tr = tr or translation()
+    summary, kind = check_summary(check, tr)
     rows = "".join(
-        f"<tr><td>{esc(LABELS.get(r.name, r.name))}</td><td>{esc(_forward(r))}</td>"
-        f"<td>{esc(_backward(r))}</td><td>{esc(r.note)}</td></tr>" for r in check.rows)
-    table = ("<table class='data check'><tr><th>operation</th><th>forward</th>"
-             "<th>backward vs finite differences</th><th>error raised</th></tr>"
-             f"{rows}</table>")
+        f"<tr><td>{esc(tr(LABELS.get(r.name, r.name)))}</td><td>{esc(_forward(r, tr))}</td>"
+        f"<td>{esc(_backward(r, tr))}</td><td>{esc(r.note)}</td></tr>" for r in check.rows)
+    heads = "".join(f"<th>{esc(h)}</th>" for h in (
+        tr("operation"), tr("forward"), tr("backward vs finite differences"),
+        tr("error raised")))
+    table = f"<table class='data check'><tr>{heads}</tr>{rows}</table>"
     params = next((r.errors for r in check.rows if r.name == "model" and r.errors), {})
-    detail = ("<details><summary>Each parameter tensor of the model: relative error of its "
-              "gradient</summary><table class='data'>" + "".join(
+    detail = ("<details><summary>" + esc(tr(
+        "Each parameter tensor of the model: relative error of its gradient"))
+              + "</summary><table class='data'>" + "".join(
                   f"<tr><td>{esc(n)}</td><td>{e:.2g}</td></tr>" for n, e in params.items())
               + "</table></details>") if params else ""
     return notes([summary], kind) + table + detail

@@ -9,16 +9,17 @@ import param
 from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import esc, explain, html_pane, set_html, visible
+from app.views.parts.markup import esc, html_pane, set_html, visible
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "The token embedding wte has one row per token in the vocabulary and the position "
     "embedding wpe one row per position. Looking a token up is just picking its row.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "The lit rows below are the prompt's tokens and positions. Their sum is what the first "
     "block reads. The map flattens every token's row to two dimensions (its two principal "
     "components): tokens the model treats alike sit together, and the map moves as it trains.")
@@ -29,33 +30,36 @@ class EmbeddingView(View):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.session
-        self.wte = Heatmap("wte: one row per token id", "token", "dimension", height=420)
-        self.wpe = Heatmap("wpe: one row per position", "position", "dimension", height=420)
-        self.sum = Heatmap("the chosen token: wte row + wpe row = input", "vector",
-                           "dimension", height=170)
-        self.position = PositionSlider(session=s, label="Token", active=self.param.active)
+        dimension = N_("dimension")
+        self.wte = Heatmap(N_("wte: one row per token id"), N_("token"), dimension, height=420)
+        self.wpe = Heatmap(N_("wpe: one row per position"), N_("position"), dimension,
+                           height=420)
+        self.sum = Heatmap(N_("the chosen token: wte row + wpe row = input"), N_("vector"),
+                           dimension, height=170)
+        self.position = PositionSlider(session=s, label=N_("Token"), active=self.param.active)
         self._caption = html_pane()
         self._axes = None
         self.map_source = ColumnDataSource(dict(x=[], y=[], text=[], color=[], size=[]))
         self.map = figure(height=360, sizing_mode="stretch_width", min_width=200,
                           x_range=Range1d(-1, 1), y_range=Range1d(-1, 1),
-                          title="Every token's embedding, flattened to 2-D (PCA)",
+                          title=N_("Every token's embedding, flattened to 2-D (PCA)"),
                           tools="pan,wheel_zoom,reset", toolbar_location="right",
-                          x_axis_label="component 1", y_axis_label="component 2")
+                          x_axis_label=N_("component 1"), y_axis_label=N_("component 2"))
         self.map.text("x", "y", text="text", source=self.map_source, text_color="color",
                       text_font_size="size", text_align="center", text_baseline="middle")
         dots = self.map.scatter("x", "y", source=self.map_source, size=4, alpha=0.3,
                                 color="color")
-        self.map.add_tools(HoverTool(renderers=[dots], tooltips=[("token", "@text")]))
+        self.map.add_tools(HoverTool(renderers=[dots], tooltips=[(N_("token"), "@text")]))
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             lookup=[self.sum, self._caption, self.position],
             tables=[figure_grid(self.wte, self.wpe, min_width=360)],
             map=[pn.pane.Bokeh(self.map, sizing_mode="stretch_width")])
         self._update()
         self._update_map()
 
-    @param.depends("session.trace", "session.query", "session.weights_version", watch=True)
+    @param.depends("session.trace", "session.query", "session.weights_version",
+                   "session.language", watch=True)
     def _update(self) -> None:
         s = self.session
         p = s.model.params
@@ -75,9 +79,10 @@ class EmbeddingView(View):
         trace = s.trace
         stack = np.stack([trace.tok_emb[0, q], trace.pos_emb[q], trace.emb[0, q]])
         piece = visible(s.pieces([ids[q]])[0])
-        self.sum.update(stack, [f"wte[{ids[q]}] ({piece})", f"wpe[{q}]", "sum"], dims)
-        set_html(self._caption, f"<p>Token {q} is {esc(repr(piece))}, id {ids[q]}: row {ids[q]} "
-                                f"of wte plus row {q} of wpe.</p>")
+        self.sum.update(stack, [f"wte[{ids[q]}] ({piece})", f"wpe[{q}]", s.tr("sum")], dims)
+        set_html(self._caption, "<p>" + esc(s.tr(
+            "Token {q} is {piece}, id {id}: row {id} of wte plus row {q} of wpe.", q=q,
+            piece=repr(piece), id=ids[q])) + "</p>")
 
     @param.depends("session.weights_version", "session.ids", watch=True)
     def _update_map(self) -> None:

@@ -6,23 +6,25 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 import param
+from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, HoverTool, Label, Span
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.views.parts.layout import figure_grid
-from app.views.parts.markup import esc, explain, html_pane, set_html, table_html
+from app.views.parts.markup import esc, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 from engine.model import GPTConfig
 
-EXPLAIN = (
+EXPLAIN = N_(
     "The same architecture, scaled. Parameters are every number in the weights; FLOPs per "
     "token count the multiply-adds (as 2 each) a forward pass spends on one token at full "
     "context.")
-EXPLAIN_MORE = (
+EXPLAIN_MORE = N_(
     "Training costs about three times that. GPT-3's 96 blocks of width 12,288 hold about a "
     "million times more weights than ours.")
-RECURRENT_EXPLAIN = (
+RECURRENT_EXPLAIN = N_(
     "To write token t, a transformer keeps the key and value of every earlier token in "
     "every block (its KV cache) and attends over all of them, so memory and work grow "
     "with the context. Recurrent models such as RWKV and RetNet fold the past into a state "
@@ -75,18 +77,18 @@ class ScaleView(View):
         self.figure = figure(height=260, sizing_mode="stretch_width", min_width=200,
                              x_range=["Napkin GPT", "GPT-2 small", "GPT-3 175B"],
                              y_axis_type="log", toolbar_location=None, tools="",
-                             title="Parameters (log scale: each gridline is 10x)")
+                             title=N_("Parameters (log scale: each gridline is 10x)"))
         bars = self.figure.vbar(x="name", top="params", bottom=1, width=0.6, source=self.source,
                                 color="#4c6ef5")
-        self.figure.add_tools(HoverTool(renderers=[bars], tooltips=[("model", "@name"),
-                                                                     ("parameters", "@label")]))
+        self.figure.add_tools(HoverTool(renderers=[bars], tooltips=[
+            (N_("model"), "@name"), (N_("parameters"), "@label")]))
         self._table = html_pane()
 
         self.costs = {name: ColumnDataSource(dict(context=[], kv_bytes=[], rec_bytes=[],
                                                   kv_flops=[], rec_flops=[]))
                       for name in MODELS}
-        self.memory = self._cost_figure("Memory kept per sequence (bytes)", "bytes")
-        self.flops = self._cost_figure("FLOPs to generate one token", "flops")
+        self.memory = self._cost_figure(N_("Memory kept per sequence (bytes)"), "bytes")
+        self.flops = self._cost_figure(N_("FLOPs to generate one token"), "flops")
         self._windows = []
         for fig in (self.memory, self.flops):
             for name in MODELS:
@@ -103,17 +105,18 @@ class ScaleView(View):
                         pn.pane.Bokeh(self.flops, sizing_mode="stretch_width"), min_width=320),
             self._cost_tables)
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             models=[pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table],
-            recurrent=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>One more token: a KV cache "
-                                    "or a recurrent state</h3>", sizing_mode="stretch_width"),
-                       self._contrast, self.cost_numbers, explain(RECURRENT_EXPLAIN)])
+            recurrent=[pn.pane.HTML(N_("<h3 style='margin:0.6rem 0 0'>One more token: a KV "
+                                       "cache or a recurrent state</h3>"),
+                                    sizing_mode="stretch_width"),
+                       self._contrast, self.cost_numbers, self.explain(RECURRENT_EXPLAIN)])
         self._update()
 
     def _cost_figure(self, title: str, what: str):
         fig = figure(height=300, sizing_mode="stretch_width", min_width=200, title=title,
                      x_axis_type="log", y_axis_type="log", toolbar_location=None, tools="",
-                     x_axis_label="context (tokens so far)")
+                     x_axis_label=N_("context (tokens so far)"))
         for name, (_, _, colour) in MODELS.items():
             kv = fig.line("context", f"kv_{what}", source=self.costs[name], line_width=2,
                           color=colour, legend_label=f"{name}: KV cache")
@@ -123,7 +126,7 @@ class ScaleView(View):
             for line, kind, column in ((kv, "KV cache", "kv"),
                                        (rec, "recurrent state", "rec")):
                 fig.add_tools(HoverTool(renderers=[line], tooltips=[
-                    ("", f"{name}, {kind}"), ("context", "@context{0,0}"),
+                    ("", f"{name}, {kind}"), (N_("context"), "@context{0,0}"),
                     (what, f"@{column}_{what}{{0.00a}}")]))
         fig.legend.label_text_font_size = "8pt"
         fig.legend.spacing = 0
@@ -134,7 +137,7 @@ class ScaleView(View):
         return {name: (getattr(scale, config) if config else self.session.config, size)
                 for name, (config, size, _) in MODELS.items()}
 
-    @param.depends("session.weights_version", watch=True)
+    @param.depends("session.weights_version", "session.language", watch=True)
     def _update(self) -> None:
         scale = self.session.engine.scale  # the engine in use: an edit to scale.py shows here
         models = [scale.scale_of("Napkin GPT", self.session.config),
@@ -144,45 +147,55 @@ class ScaleView(View):
         self.source.data = dict(name=[m.name for m in models], params=[m.params for m in models],
                                 flops=[m.flops_per_token for m in models],
                                 label=[f"{m.params:,}" for m in models])
-        rows = [("blocks (n_layer)", lambda m: f"{m.config.n_layer}"),
-                ("width (n_embd)", lambda m: f"{m.config.n_embd:,}"),
-                ("heads", lambda m: f"{m.config.n_head}"),
-                ("context (tokens)", lambda m: f"{m.config.block_size:,}"),
-                ("vocabulary", lambda m: f"{m.config.vocab_size:,}"),
-                ("parameters", lambda m: f"{m.params:,}"),
-                ("× ours", lambda m: f"{m.params / ours.params:,.0f}×"),
-                ("forward FLOPs / token", lambda m: human(m.flops_per_token)),
-                ("training FLOPs / token", lambda m: human(m.train_flops_per_token))]
+        n = self.session.tr.number
+        rows = [(N_("blocks (n_layer)"), lambda m: f"{m.config.n_layer}"),
+                (N_("width (n_embd)"), lambda m: n(m.config.n_embd, ",")),
+                (N_("heads"), lambda m: f"{m.config.n_head}"),
+                (N_("context (tokens)"), lambda m: n(m.config.block_size, ",")),
+                (N_("vocabulary"), lambda m: n(m.config.vocab_size, ",")),
+                (N_("parameters"), lambda m: n(m.params, ",")),
+                (N_("× ours"), lambda m: n(m.params / ours.params, ",.0f") + "×"),
+                (N_("forward FLOPs / token"), lambda m: human(m.flops_per_token)),
+                (N_("training FLOPs / token"), lambda m: human(m.train_flops_per_token))]
         set_html(self._table, table_html(["", *(m.name for m in models)],
-                                         [[name, *map(f, models)] for name, f in rows]))
+                                         [[self.session.tr(name), *map(f, models)]
+                                          for name, f in rows]))
         self._update_costs(scale)
 
     def _update_costs(self, scale) -> None:
+        tr = self.session.tr
         configs = self._configs(scale)
         costs = {name: per_token_costs(scale, c, size) for name, (c, size) in configs.items()}
         for name, cost in costs.items():
             self.costs[name].data = dict(context=CONTEXTS, **cost)
         for name, window, label in self._windows:
             window.location = label.x = configs[name][0].block_size
-            label.text = f"{name} window"
+            label.text = tr("{name} window", name=name)
+        for fig in (self.memory, self.flops):  # the legend: each model's two lines
+            for item, (name, kind) in zip(fig.legend[0].items, [
+                    (name, kind) for name in MODELS for kind in ("kv", "rec")], strict=True):
+                said = N_("{name}: KV cache") if kind == "kv" else N_("{name}: recurrent state")
+                item.label = value(tr(said, name=name))
         sentences, tables = [], []
         for name, (c, size) in configs.items():
             memory_even, flops_even = scale.break_even_contexts(c)
             t = c.block_size
             kv_full = scale.kv_cache_numbers(c, t) * size
             state = scale.recurrent_state_numbers(c) * size
-            sentences.append(
-                f"<b>{name}</b> ({8 * size}-bit numbers): at its full window of {t:,} tokens "
-                f"the KV cache holds {human_bytes(kv_full)} per sequence, a recurrent state "
-                f"{human_bytes(state)} at any length; the state is the smaller past "
-                f"{memory_even:g} tokens and the cheaper past {flops_even:g}.")
+            sentences.append(tr(
+                "{name} ({bits}-bit numbers): at its full window of {t:,} tokens the KV cache "
+                "holds {kv} per sequence, a recurrent state {state} at any length; the state "
+                "is the smaller past {memory_even:g} tokens and the cheaper past "
+                "{flops_even:g}.", name=f"<b>{esc(name)}</b>", bits=8 * size, t=t,
+                kv=human_bytes(kv_full), state=human_bytes(state), memory_even=memory_even,
+                flops_even=flops_even))
             cost = costs[name]
-            rows = [(f"{int(x):,}", human_bytes(cost["kv_bytes"][i]),
+            rows = [(tr.number(int(x), ","), human_bytes(cost["kv_bytes"][i]),
                      human_bytes(cost["rec_bytes"][i]), human(cost["kv_flops"][i]),
                      human(cost["rec_flops"][i]))
                     for i, x in enumerate(CONTEXTS) if x in TABLE_CONTEXTS]
-            table = table_html(["context", "KV cache", "recurrent state", "FLOPs/token, KV",
-                                "FLOPs/token, recurrent"], rows)
+            table = table_html([tr("context"), tr("KV cache"), tr("recurrent state"),
+                                tr("FLOPs/token, KV"), tr("FLOPs/token, recurrent")], rows)
             tables.append(f"<p><b>{esc(name)}</b></p><div style='overflow-x:auto'>{table}</div>")
         set_html(self._contrast, "<p>" + "<br>".join(sentences) + "</p>")
         set_html(self._cost_tables, "".join(tables))

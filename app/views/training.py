@@ -10,33 +10,37 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LegendItem, Span
 from bokeh.plotting import figure
 
+from app.i18n import N_
+from app.session.clock import stage_name
 from app.session.heads import HeadRoles
 from app.session.training import TRAIN_PHASES, VAL_EVERY
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.head_grid import HeadGrid
 from app.views.parts.heatmap import Heatmap
 from app.views.parts.layout import figure_grid, wrap_row
-from app.views.parts.markup import Markup, esc, explain, html_pane, set_html, table_html
+from app.views.parts.markup import Markup, esc, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
-EXPLAIN = (
+EXPLAIN = N_(
     "Each training step takes a batch of windows from the text, runs the model forward, "
     "measures the loss (how surprised it was by the true next tokens), runs backward to get "
     "the gradient of the loss for every weight, and lets AdamW move each weight a little "
     "against its gradient.")
-EXPLAIN_MORE = "Step walks through those five phases; Play trains continuously."
+EXPLAIN_MORE = N_("Step walks through those five phases; Play trains continuously.")
 PHASE_TEXT = {
-    "batch": "Batch: {B} windows of {T} tokens drawn at random from the text (see Examples).",
-    "forward": "Forward: the model predicts a next-token distribution at all {BT} positions.",
-    "loss": "Loss: the mean of -log p(true next token) over the batch: {loss:.4f} "
-            "(guessing uniformly would give ln V = {uniform:.2f}).",
-    "backward": "Backward: the chain rule, layer by layer from the loss back to every weight. "
-                "Gradient norm {norm:.3f} (clipped to 1).",
-    "update": "Update: AdamW moved every weight by about the learning rate {lr:g} against its "
-              "gradient's running average.",
+    "batch": N_("Batch: {B} windows of {T} tokens drawn at random from the text (see "
+                "Examples)."),
+    "forward": N_("Forward: the model predicts a next-token distribution at all {BT} "
+                  "positions."),
+    "loss": N_("Loss: the mean of -log p(true next token) over the batch: {loss:.4f} "
+               "(guessing uniformly would give ln V = {uniform:.2f})."),
+    "backward": N_("Backward: the chain rule, layer by layer from the loss back to every "
+                   "weight. Gradient norm {norm:.3f} (clipped to 1)."),
+    "update": N_("Update: AdamW moved every weight by about the learning rate {lr:g} against "
+                 "its gradient's running average."),
 }
-ZERO_EXPLAIN = (
+ZERO_EXPLAIN = N_(
     "Learn from zero starts a new model of the same shape with random weights and trains it "
     "on the same Shakespeare. At first it guesses every character about equally: its loss "
     "is ln V. Watch the loss fall, the validation loss (text it never trains on) follow, "
@@ -62,35 +66,37 @@ class TrainingView(View):
         s, training = self.session, self.session.training
         names = list(s.model.params)
         self.param.tensor.objects = names
-        play = pn.widgets.Toggle.from_param(s.clock.param.playing, label="▶ Train / ❚❚ Pause",
+        play = pn.widgets.Toggle.from_param(s.clock.param.playing, label=N_("▶ Train / ❚❚ Pause"),
                                             color="success", width=160)
-        step = pn.widgets.Button(label="Step one phase ›", width=150,
-                                 description="Advance to the next training phase",
+        step = pn.widgets.Button(label=N_("Step one phase ›"), width=150,
+                                 description=N_("Advance to the next training phase"),
                                  stylesheets=[".bk-btn { min-height: 44px; }"])
         step.on_click(lambda _: self._step())
-        reset = pn.widgets.Button(label="Reset to shipped weights", color="warning",
+        reset = pn.widgets.Button(label=N_("Reset to shipped weights"), color="warning",
                                   width=200)
         reset.on_click(lambda _: self.session.reset_weights())
-        from_zero = pn.widgets.Button(label="Learn from zero", color="primary", width=160,
-                                      description="A new model with random weights, trained "
-                                                  "on the shipped text")
+        from_zero = pn.widgets.Button(label=N_("Learn from zero"), color="primary", width=160,
+                                      description=N_("A new model with random weights, "
+                                                     "trained on the shipped text"))
         from_zero.on_click(lambda _: training.start_from_zero())
-        lr = pn.widgets.DiscreteSlider(label="Learning rate", options=LEARNING_RATES,
+        lr = pn.widgets.DiscreteSlider(label=N_("Learning rate"), options=LEARNING_RATES,
                                        value=training.learning_rate, width=230)
         lr.link(training, value="learning_rate", bidirectional=True)
-        batch_size = pn.widgets.IntSlider.from_param(training.param.batch_size, width=200)
+        batch_size = pn.widgets.IntSlider.from_param(training.param.batch_size,
+                                                     label=N_("Batch size"), width=200)
         self._phases = html_pane()
         self._status = html_pane()
 
         self.loss_source = ColumnDataSource(dict(step=[], loss=[]))
         self.val_source = ColumnDataSource(dict(step=[], loss=[]))
         self.loss_plot = figure(height=260, sizing_mode="stretch_width", min_width=200,
-                                title="Loss", x_axis_label="step", y_axis_label="cross-entropy",
+                                title=N_("Loss"), x_axis_label=N_("step"),
+                                y_axis_label=N_("cross-entropy"),
                                 tools="pan,wheel_zoom,reset", toolbar_location="right")
-        self.loss_plot.line("step", "loss", source=self.loss_source, legend_label="batch",
+        self.loss_plot.line("step", "loss", source=self.loss_source, legend_label=N_("batch"),
                             color="#4c6ef5")
-        self.loss_plot.scatter("step", "loss", source=self.val_source, legend_label="validation",
-                               color="#d9480f", size=6)
+        self.loss_plot.scatter("step", "loss", source=self.val_source,
+                               legend_label=N_("validation"), color="#d9480f", size=6)
         # the reference losses: lines across the plot, named in the legend, and invisible
         # points at their heights so that the axis always shows them
         self.uniform = Span(location=training.loss_baseline(), dimension="width",
@@ -104,11 +110,8 @@ class TrainingView(View):
             self.loss_plot.add_layout(span)
             keys[name] = self.loss_plot.line([], [], line_dash=span.line_dash, line_width=2,
                                              line_color=span.line_color)
-        self.uniform_item = LegendItem(label="ln V: guessing uniformly",
-                                       renderers=[keys["uniform"]])
-        self.shipped_item = LegendItem(label=f"shipped model: validation "
-                                             f"{training.shipped_val_loss}",
-                                       renderers=[keys["shipped"]])
+        self.uniform_item = LegendItem(renderers=[keys["uniform"]])  # named as drawn
+        self.shipped_item = LegendItem(renderers=[keys["shipped"]])
         self._loss_items = list(self.loss_plot.legend.items)
         self.loss_plot.legend.location = "top_right"
         self._curve_of = None  # the model whose curve is drawn
@@ -120,23 +123,24 @@ class TrainingView(View):
         self.norm_source = ColumnDataSource(dict(y=[], norm=[], name=[], color=[]))
         self.norms = figure(height=max(260, 14 * len(names)), sizing_mode="stretch_width",
                             x_axis_type="log", toolbar_location=None, tools="tap",
-                            title="Gradient norm per tensor (click one to map it)")
+                            title=N_("Gradient norm per tensor (click one to map it)"))
         bars = self.norms.hbar(y="y", left=1e-8, right="norm", height=0.7,
                                source=self.norm_source, color="color")
-        self.norms.add_tools(HoverTool(renderers=[bars], tooltips=[("tensor", "@name"),
-                                                                    ("norm", "@norm{0.0000e}")]))
+        self.norms.add_tools(HoverTool(renderers=[bars], tooltips=[
+            (N_("tensor"), "@name"), (N_("norm"), "@norm{0.0000e}")]))
         self.norms.y_range.flipped = True
         self.norms.yaxis.ticker = FixedTicker(ticks=list(range(len(names))))
         self.norms.yaxis.major_label_overrides = dict(enumerate(names))
         self.norms.yaxis.major_label_text_font_size = "8pt"
         self.norm_source.selected.on_change("indices", self._tap_tensor)
-        self.grad_map = Heatmap("gradient", "row", "column", height=300)
-        tensor = pn.widgets.Select.from_param(self.param.tensor, label="Tensor", width=220)
+        self.grad_map = Heatmap("", N_("row"), N_("column"), height=300)  # titled as drawn
+        tensor = pn.widgets.Select.from_param(self.param.tensor, label=N_("Tensor"), width=220)
 
         self.text = pn.widgets.TextAreaInput(
-            label="Your own text", height=120, sizing_mode="stretch_width", max_length=2_000_000,
-            placeholder="Paste a few thousand characters (a poem, code, a book chapter)…")
-        use_text = pn.widgets.Button(label="Train a new model on this text", width=260)
+            label=N_("Your own text"), height=120, sizing_mode="stretch_width",
+            max_length=2_000_000, placeholder=N_(
+                "Paste a few thousand characters (a poem, code, a book chapter)…"))
+        use_text = pn.widgets.Button(label=N_("Train a new model on this text"), width=260)
         use_text.on_click(lambda _: training.train_on_text(self.text.value))
         self.download = GGUFDownload(session=s, fmt="f32", choose=True, weights=True,
                                      active=self.param.active)  # the model as trained
@@ -145,14 +149,14 @@ class TrainingView(View):
             pn.pane.Bokeh(self.loss_plot, sizing_mode="stretch_width"), self._loss_table)
         self.loss_numbers.param.watch(lambda _: self._fill_loss_table(), "showing_table")
         self._layout = self._arrange(
-            intro=[explain(EXPLAIN, EXPLAIN_MORE)],
+            intro=[self.explain(EXPLAIN, EXPLAIN_MORE)],
             curve=[wrap_row(play, from_zero, reset), self.loss_numbers, self._zero,
-                   explain(ZERO_EXPLAIN), self._milestones],
+                   self.explain(ZERO_EXPLAIN), self._milestones],
             step=[wrap_row(step, self._phases, align_items="center"),
                   figure_grid(pn.pane.Bokeh(self.norms, sizing_mode="stretch_width"),
                               pn.Column(tensor, self.grad_map, sizing_mode="stretch_width")),
                   self._status, wrap_row(lr, batch_size)],
-            roles=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>",
+            roles=[pn.pane.HTML(N_("<h3 style='margin:0.6rem 0 0'>Head roles as it learns</h3>"),
                                 sizing_mode="stretch_width"), self.grid],
             own_text=[self.text, use_text], download=[self.download])
         self._update_loss()
@@ -202,27 +206,32 @@ class TrainingView(View):
     def _fill_loss_table(self) -> None:
         """The curve as numbers, while they are shown: each validation point, with the mean
         batch loss of the steps that led to it, and the two reference losses."""
-        training = self.session.training
+        training, tr = self.session.training, self.session.tr
         if not self.loss_numbers.showing_table:
             return
         batch = np.array([loss for _, loss in training.history])
-        rows = [(f"{step:,}", f"{batch[max(0, step - VAL_EVERY):step].mean():.3f}" if step
-                 else "–", f"{val:.3f}") for step, val in training.val_history]
-        header = ["step", f"batch loss (mean of the {VAL_EVERY} steps before)",
-                  "validation loss"]
-        shipped = (f" The shipped model: validation {training.shipped_val_loss}."
-                   if self.shipped.visible else "")
+        rows = [(tr.number(step, ","), tr.number(batch[max(0, step - VAL_EVERY):step].mean(),
+                                                  ".3f") if step else "–",
+                 tr.number(val, ".3f")) for step, val in training.val_history]
+        header = [tr("step"), tr("batch loss (mean of the {n} steps before)", n=VAL_EVERY),
+                  tr("validation loss")]
+        said = tr("Guessing uniformly: ln V = {loss:.3f}.", loss=training.loss_baseline())
+        if self.shipped.visible:
+            said += " " + tr("The shipped model: validation {loss}.",
+                             loss=training.shipped_val_loss)
         set_html(self._loss_table,
-                 f"<p class='explain'>Guessing uniformly: ln V = {training.loss_baseline():.3f}."
-                 f"{shipped}</p><div style='max-height:20rem;overflow-y:auto'>"
-                 f"{table_html(header, rows)}</div>")
+                 f"<p class='explain'>{esc(said)}</p><div style='max-height:20rem;"
+                 f"overflow-y:auto'>{table_html(header, rows)}</div>")
 
     def _show_references(self) -> None:
         """ln V for this vocabulary; the shipped model's loss when the text is the shipped."""
         s, training = self.session, self.session.training
         baseline = training.loss_baseline()
         self.uniform.location = baseline
-        self.uniform_item.label = value(f"ln V = {baseline:.2f}: guessing uniformly")
+        tr = s.tr
+        self.uniform_item.label = value(tr("ln V = {loss:.2f}: guessing uniformly", loss=baseline))
+        self.shipped_item.label = value(tr("shipped model: validation {loss}",
+                                           loss=training.shipped_val_loss))
         shipped = training.shipped_val_loss is not None and s.corpus_name == "Shakespeare"
         self.shipped.visible = shipped
         self.loss_plot.legend.items = [*self._loss_items, self.uniform_item,
@@ -230,62 +239,77 @@ class TrainingView(View):
         losses = [baseline, *([training.shipped_val_loss] if shipped else [])]
         self.references.data = dict(step=[0] * len(losses), loss=losses)
 
+    @param.depends("session.language", watch=True)
+    def _translate(self) -> None:
+        self._show_references()
+        self._fill_loss_table()
+
     @param.depends("session.training.from_zero", "session.training.history_version",
-                   "session.training.steps_per_minute", watch=True)
+                   "session.training.steps_per_minute", "session.language", watch=True)
     def _show_progress(self) -> None:
-        training = self.session.training
+        training, tr = self.session.training, self.session.tr
         if not training.from_zero:
             set_html(self._zero, "")
             return
         record = training.shipped_training
         steps, vals = len(training.history), training.val_history
-        val = f"validation loss {vals[-1][1]:.3f} (at step {vals[-1][0]:,})" if vals else ""
-        rate = (f" Training here: about {training.steps_per_minute:,.0f} steps a minute."
-                if training.steps_per_minute else "" if steps else " Press Train to start.")
-        shipped = (f"The shipped model reached {training.shipped_val_loss:.3f} after "
-                   f"{record.get('steps_done', 0):,} steps of "
-                   f"{record.get('train_config', {}).get('batch_size', '?')} windows."
+        val = tr("validation loss {loss:.3f} (at step {step:,})", loss=vals[-1][1],
+                 step=vals[-1][0]) if vals else ""
+        rate = (tr("Training here: about {rate:,.0f} steps a minute.",
+                   rate=training.steps_per_minute)
+                if training.steps_per_minute else "" if steps else tr("Press Train to start."))
+        shipped = (tr("The shipped model reached {loss:.3f} after {steps:,} steps of {B} "
+                      "windows.", loss=training.shipped_val_loss,
+                      steps=record.get("steps_done", 0),
+                      B=record.get("train_config", {}).get("batch_size", "?"))
                    if training.shipped_val_loss else "")
-        set_html(self._zero,
-                 f"<div class='note ok'>Learning from zero: {steps:,} steps of "
-                 f"{training.batch_size} windows so far; {val}.{rate} {shipped}</div>")
+        said = tr("Learning from zero: {steps:,} steps of {B} windows so far; {val}.",
+                  steps=steps, B=training.batch_size, val=val)
+        said = " ".join(filter(None, [said, rate, shipped]))
+        set_html(self._zero, f"<div class='note ok'>{esc(said)}</div>")
 
-    @param.depends("session.training.milestones", watch=True)
+    @param.depends("session.training.milestones", "session.language", watch=True)
     def _show_milestones(self) -> None:
-        training = self.session.training
+        training, tr = self.session.training, self.session.tr
         if not training.milestones:
             set_html(self._milestones, "")
             return
-        rows = [(f"{m.step:,}", "" if m.val_loss is None else f"{m.val_loss:.3f}",
+        rows = [(tr.number(m.step, ","), "" if m.val_loss is None else tr.number(m.val_loss, ".3f"),
                  Markup("<div class='generated' style='text-align:left'>"
                         f"{esc(m.sample)}</div>"))
                 for m in reversed(training.milestones)]
         set_html(self._milestones,
-                 "<p class='explain'>What the model writes at milestones (from a newline, "
-                 "temperature 0.8, the same seed each time):</p><div style='overflow-x:auto'>"
-                 f"{table_html(['step', 'validation loss', 'sample'], rows)}</div>")
+                 "<p class='explain'>" + esc(tr(
+                     "What the model writes at milestones (from a newline, temperature 0.8, the "
+                     "same seed each time):")) + "</p><div style='overflow-x:auto'>"
+                 + table_html([tr("step"), tr("validation loss"),
+                               tr.pgettext("what the model wrote", "sample")], rows)
+                 + "</div>")
 
     @param.depends("session.training.train_step", "session.clock.frame", "session.mode",
-                   "tensor", "session.clock.playing", watch=True)
+                   "tensor", "session.clock.playing", "session.language", watch=True)
     def _update_step(self) -> None:
-        s, training = self.session, self.session.training
+        s, training, tr = self.session, self.session.training, self.session.tr
         report = training.train_step
         phase = s.clock.stage if s.mode == "train" else "update"
-        chips = "".join(f'<span class="stage {"active" if p == phase else ""}">{p}</span>'
-                        + (" → " if p != "update" else "") for p in TRAIN_PHASES)
+        chips = "".join(f'<span class="stage {"active" if p == phase else ""}">'
+                        f"{esc(stage_name(tr, p))}</span>" + (" → " if p != "update" else "")
+                        for p in TRAIN_PHASES)
         if report is None:
             set_html(self._phases, f'<div class="stages">{chips}</div>')
-            set_html(self._status, "<p>No step taken yet. Press Step or Train.</p>")
+            set_html(self._status, "<p>" + esc(tr("No step taken yet. Press Step or Train."))
+                     + "</p>")
+            self.grad_map.figure.title.text = tr("gradient")
             return
         B, T = report.batch.x.shape
         lr = getattr(report, "lr", training.learning_rate)
-        text = PHASE_TEXT[phase].format(B=B, T=T, BT=B * T, loss=report.loss,
+        text = tr(PHASE_TEXT[phase], B=B, T=T, BT=B * T, loss=report.loss,
                                         uniform=training.loss_baseline(), norm=report.grad_norm,
                                         lr=lr)
         set_html(self._phases, f'<div class="stages">{chips}</div><p>{esc(text)}</p>')
-        set_html(self._status, f"<p>Step {report.step}: batch loss "
-                                         f"{report.loss:.4f}, gradient norm "
-                                         f"{report.grad_norm:.3f}.</p>")
+        set_html(self._status, "<p>" + esc(tr(
+            "Step {step}: batch loss {loss:.4f}, gradient norm {norm:.3f}.", step=report.step,
+            loss=report.loss, norm=report.grad_norm)) + "</p>")
         drawn = self._grads_drawn
         if training.playing and drawn is not None and 0 <= report.step - drawn < DRAW_EVERY:
             return  # thousands of cells a step slow the page down; a pause draws the last
@@ -302,8 +326,8 @@ class TrainingView(View):
         show_update = phase == "update" and updates is not None
         matrix = (updates if show_update else grads)[self.tensor]
         matrix = matrix if matrix.ndim == 2 else matrix[None, :]
-        self.grad_map.figure.title.text = (f"{'AdamW update Δw' if show_update else 'gradient'}"
-                                           f" of {self.tensor}")
+        title = N_("AdamW update Δw of {tensor}") if show_update else N_("gradient of {tensor}")
+        self.grad_map.figure.title.text = tr(title, tensor=self.tensor)
         self.grad_map.update(matrix, [str(i) for i in range(matrix.shape[0])],
                              [str(i) for i in range(matrix.shape[1])])
 

@@ -160,7 +160,9 @@ def test_every_view_has_a_small_snapshot_shown_for_its_link(npm_site):
     assert set(sizes) == set(VIEWS) and max(sizes.values()) < 20_000
     attention = html.split('data-view="attention">', 1)[1].split("</section>", 1)[0]
     assert "<svg" in attention and 'class="chip' in attention
-    assert attention.count('<span class="piece">') == len("ROMEO:\nBut soft, what light")
+    english = attention.split('<div data-lang="es"', 1)[0]  # the same chips in each language
+    assert english.count('<span class="piece">') == len("ROMEO:\nBut soft, what light")
+    assert re.findall(r'<div data-lang="(\w+)"', attention) == ["en", "es", "zh"]
 
 
 def test_snapshot_text_is_escaped():

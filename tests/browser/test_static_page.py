@@ -75,6 +75,38 @@ def test_snapshot_shows_at_once_then_python_starts_and_the_missing_numpy_is_name
     assert not [p for code, p in npm_server.log if code >= 400]
 
 
+@pytest.mark.parametrize(("address", "locale", "lang", "words"), [
+    ("#lang=es&view=next", "en-US", "es", ["Entorno de Python", "Paquetes", "Modelo",
+                                            "Primer dibujo", "Reintentar", "Arrancando Python…",
+                                            "El laboratorio en vivo no pudo arrancar.",
+                                            "Siguientes tokens más probables a temperatura"]),
+    ("", "zh-CN", "zh-Hans", ["Python 运行环境", "软件包", "模型", "首次绘制", "重试",
+                              "正在启动 Python…", "实时实验室无法启动。", "块 0，头 0："]),
+])
+def test_the_boot_speaks_the_language_of_the_link_or_the_browser(visit, npm_server, address,
+                                                                 locale, lang, words):
+    """Before Python runs, boot.js picks the language (the address's lang=, else the
+    browser's) and takes every word it shows from the build's catalogues, the snapshot of the
+    view in that language too."""
+    v = visit(locale=locale)
+    seen = []
+    v.page.expose_function("seen", lambda text: seen.append(text))
+    v.page.add_init_script("""new MutationObserver(() => {
+        const status = document.getElementById('status');
+        if (status) window.seen(status.textContent);
+      }).observe(document, {subtree: true, childList: true, characterData: true});""")
+    v.page.goto(npm_server.url + "index.html" + address)
+    assert v.settled() == "error"  # no numpy on this machine: Python starts, the lab cannot
+    assert v.page.evaluate("document.documentElement.lang") == lang
+    stages = v.page.locator("#stages li").all_inner_texts()
+    shown = " ".join([*stages, v.page.inner_text("body"), *seen])
+    assert [w for w in words if w not in shown] == []
+    assert v.page.locator("#snapshot [data-lang]:visible").count() == 1  # one view, one language
+    assert "Block 0, head 0" not in shown and "Likeliest next tokens" not in shown
+    assert v.page.get_attribute("#snapshot", "aria-label") != (
+        "A snapshot of the lab, shown while the live lab loads")
+
+
 def test_a_late_lock_file_is_downloaded_and_counted_once(browser, npm_site):
     """Pyodide asks for the lock file while it boots; when the worker's own early request has
     not been answered by then, the two share one download (they once made two, and the

@@ -131,9 +131,11 @@ class Visit:
     what it lacks), `hold` keeps chosen CDN files waiting, anything else not local is
     aborted and recorded in `outside`."""
 
-    def __init__(self, browser, base: str, fail_once: tuple[str, ...] = ()):
+    def __init__(self, browser, base: str, fail_once: tuple[str, ...] = (),
+                 locale: str = "en-US"):
         self.base = base
-        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900},
+                                           locale=locale)
         self.outside, self.cdn, self.held, self.errors = [], [], [], []
         self.hold = False
         self._fail_once = set(fail_once)

@@ -17,6 +17,7 @@ from bokeh.core.properties import value
 from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.comparison import TARGETS
 from app.session.session import LabSession
 from app.views.parts.heatmap import Heatmap
@@ -25,7 +26,7 @@ from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 
 TOP = 12  # tokens shown side by side
 THIS, OTHER = "#4c6ef5", "#f08c00"
-EXPLAIN = (
+EXPLAIN = N_(
     "Compare with… runs a second model on the same prompt, in the same page: the shipped "
     "weights, this model when its training started, the one learning from zero, this model "
     "quantized as llama.cpp stores it, the shipped code beside your edited engine, or a "
@@ -44,18 +45,25 @@ class ComparisonPart(pn.viewable.Viewer):
         super().__init__(**params)
         comparison = self.session.comparison
         self.choice = pn.widgets.Select.from_param(
-            comparison.param.target, label="Compare with…", width=300,
-            options={label: key for key, label in TARGETS.items()})
+            comparison.param.target, label=N_("Compare with…"), width=300,
+            options={label: key for key, label in TARGETS.items()})  # marked: translated
         self._numbers = html_pane()
         self._body = pn.Column(sizing_mode="stretch_width")
-        self._layout = pn.Column(
-            html_pane(f"<p class='explain'>{esc(EXPLAIN)}</p>"), wrap_row(self.choice),
+        self._explain = html_pane()
+        self._layout = pn.Column(self._explain, wrap_row(self.choice),
             self._numbers, self._body, sizing_mode="stretch_width")
         self._key = None
         comparison.param.watch(lambda *_: self._refresh(), ["other", "reason", "loss",
                                                            "other_loss"])
         self.session.param.watch(lambda *_: self._refresh(), ["layer", "head"])
+        self.session.param.watch(lambda *_: self._translate(), ["language"])
+        self._translate()
         self._show()
+
+    def _translate(self) -> None:
+        set_html(self._explain, f"<p class='explain'>{esc(self.session.tr(EXPLAIN))}</p>")
+        self._key = None  # the numbers and the picture, drawn again in the new language
+        self._refresh()
 
     @param.depends("active", watch=True)
     def _show(self) -> None:
@@ -72,11 +80,11 @@ class ComparisonPart(pn.viewable.Viewer):
             return
         self._key = key
         if c.target == "none" or c.other is None:
-            set_html(self._numbers, f"<div class='note'>{esc(c.reason)}</div>" if c.reason
-                     else "")
+            set_html(self._numbers, f"<div class='note'>{esc(s.tr(c.reason))}</div>"
+                     if c.reason else "")
             self._body.visible = False
             return
-        set_html(self._numbers, numbers_html(c, len(s.ids)))
+        set_html(self._numbers, numbers_html(c, len(s.ids), s.tr))
         self._body.visible = True
         self._draw()
 
@@ -87,23 +95,26 @@ class ComparisonPart(pn.viewable.Viewer):
         return self._layout
 
 
-def numbers_html(c, positions: int) -> str:
-    """How far apart the two models are, as a table."""
+def numbers_html(c, positions: int, tr) -> str:
+    """How far apart the two models are, as a table, in the language of `tr`."""
     agree = round(c.agreement * positions)
-    rows = [("KL(this ‖ other), next token", f"{c.kl:.4g} nats"),
-            (f"KL, mean over the prompt's {positions} positions", f"{c.kl_mean:.4g} nats"),
-            ("largest change of one token's probability", f"{c.largest:.4f}"),
-            ("same likeliest next token", f"{agree} of {positions} positions "
-                                          f"({c.agreement:.0%})")]
+    label = tr(c.label)
+    rows = [(tr("KL(this ‖ other), next token"), tr("{kl:.4g} nats", kl=c.kl)),
+            (tr("KL, mean over the prompt's {n} positions", n=positions),
+             tr("{kl:.4g} nats", kl=c.kl_mean)),
+            (tr("largest change of one token's probability"), tr.number(c.largest, ".4f")),
+            (tr("same likeliest next token"), tr("{agree} of {n} positions ({share:.0%})",
+                                                 agree=agree, n=positions, share=c.agreement))]
     if c.loss is not None:
-        rows += [(f"loss on held-out text ({c.eval_windows} windows): this model",
-                  f"{c.loss:.4f}"),
-                 (f"the same for {c.label}", f"{c.other_loss:.4f} "
-                                             f"({c.other_loss - c.loss:+.4f})")]
+        rows += [(tr("loss on held-out text ({n} windows): this model", n=c.eval_windows),
+                  tr.number(c.loss, ".4f")),
+                 (tr("the same for {label}", label=label),
+                  tr("{loss:.4f} ({change:+.4f})", loss=c.other_loss,
+                     change=c.other_loss - c.loss))]
     else:
-        rows.append(("loss on held-out text", "no held-out text for this model"))
-    return (f"<p>This model beside <b>{esc(c.label)}</b>, on the same prompt:</p>"
-            + table_html(["", ""], rows))
+        rows.append((tr("loss on held-out text"), tr("no held-out text for this model")))
+    return ("<p>" + tr("This model beside {label}, on the same prompt:",
+                       label=f"<b>{esc(label)}</b>") + "</p>" + table_html(["", ""], rows))
 
 
 class NextTokenComparison(ComparisonPart):
@@ -114,15 +125,15 @@ class NextTokenComparison(ComparisonPart):
                                             label=[]))
         self.figure = figure(height=320, sizing_mode="stretch_width", min_width=200,
                              x_range=(0, 1), toolbar_location=None, tools="",
-                             title="Next-token probabilities of both models (temperature 1)",
-                             x_axis_label="probability")
+                             title=N_("Next-token probabilities of both models (temperature "
+                                      "1)"), x_axis_label=N_("probability"))
         mine = self.figure.hbar(y="y_this", right="p_this", height=0.38, source=self.source,
-                                color=THIS, legend_label="this model")
+                                color=THIS, legend_label=N_("this model"))
         other = self.figure.hbar(y="y_other", right="p_other", height=0.38,
                                  source=self.source, color=OTHER, legend_label="compared")
         self.figure.add_tools(HoverTool(renderers=[mine, other], tooltips=[
-            ("token", "@label"), ("this model", "@p_this{0.0000}"),
-            ("compared", "@p_other{0.0000}")]))
+            (N_("token"), "@label"), (N_("this model"), "@p_this{0.0000}"),
+            (N_("compared"), "@p_other{0.0000}")]))
         self.figure.y_range.flipped = True
         self.figure.ygrid.visible = False
         self.figure.legend.location = "bottom_right"
@@ -141,20 +152,22 @@ class NextTokenComparison(ComparisonPart):
         y = np.arange(len(order))
         self.source.data = dict(
             y_this=y - 0.2, y_other=y + 0.2, p_this=p[order], p_other=q[order],
-            label=[f"{piece!r} (id {i})" for piece, i in zip(labels, order, strict=True)])
+            label=[s.tr("{piece} (id {id})", piece=repr(piece), id=i)
+                   for piece, i in zip(labels, order, strict=True)])
         self.figure.yaxis.major_label_overrides = dict(enumerate(labels))
         self.figure.x_range.end = float(max(p.max(), q.max(), 0.05)) * 1.05
-        self.figure.legend.items[1].label = value(c.label)
+        self.figure.legend.items[0].label = value(s.tr("this model"))
+        self.figure.legend.items[1].label = value(s.tr(c.label))
 
 
 class AttentionComparison(ComparisonPart):
     """Both models' attention weights for the block and head shown."""
 
     def __init__(self, **params):
-        self.mine = Heatmap("this model: attention weights", "query", "key", diverging=False,
-                            height=260)
-        self.theirs = Heatmap("compared: attention weights", "query", "key",
-                              diverging=False, height=260)
+        self.mine = Heatmap(N_("this model: attention weights"), N_("query"), N_("key"),
+                            diverging=False, height=260)
+        self.theirs = Heatmap("", N_("query"), N_("key"), diverging=False,
+                              height=260)  # titled as drawn
         self._caption = html_pane()
         super().__init__(**params)
         self._body.objects = [self._caption, figure_grid(self.mine, self.theirs)]
@@ -167,16 +180,18 @@ class AttentionComparison(ComparisonPart):
         other = c.other
         if layer >= len(other.blocks) or head >= other.blocks[layer].att.shape[1]:
             n_layer, n_head = len(other.blocks), other.blocks[0].att.shape[1]
-            set_html(self._caption,
-                     f"<div class='note'>{esc(c.label.capitalize())} has {n_layer} blocks of "
-                     f"{n_head} heads: it has no block {layer}, head {head}.</div>")
+            set_html(self._caption, "<div class='note'>" + esc(s.tr(
+                "{label} has {n_layer} blocks of {n_head} heads: it has no block {layer}, "
+                "head {head}.", label=s.tr(c.label).capitalize(), n_layer=n_layer,
+                n_head=n_head, layer=layer, head=head)) + "</div>")
             self.theirs.update(np.full((len(labels), len(labels)), np.nan), labels, labels)
             return
         att = other.blocks[layer].att[0, head]
         self.theirs.update(att, labels, labels, low=0.0, high=1.0)
-        self.theirs.figure.title.text = f"{c.label}: attention weights"
-        heads = "" if c.same_shape else " (its heads all on: the shapes differ)"
+        self.theirs.figure.title.text = s.tr("{label}: attention weights", label=s.tr(c.label))
+        heads = "" if c.same_shape else s.tr(" (its heads all on: the shapes differ)")
         moved = float(np.abs(att - s.trace.blocks[layer].att[0, head]).max())
-        set_html(self._caption,
-                 f"<p>Block {layer}, head {head} in both models{esc(heads)}: no attention "
-                 f"weight differs by more than {moved:.3f}.</p>")
+        set_html(self._caption, "<p>" + esc(s.tr(
+            "Block {layer}, head {head} in both models{heads}: no attention weight differs by "
+            "more than {moved:.3f}.", layer=layer, head=head, heads=heads, moved=moved))
+                 + "</p>")

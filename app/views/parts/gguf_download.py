@@ -16,6 +16,7 @@ import io
 import panel as pn
 import param
 
+from app.i18n import N_
 from app.session.gguf_io import gguf_bytes
 from app.session.session import LabSession
 from app.views.parts.layout import wrap_row
@@ -44,7 +45,7 @@ class GGUFDownload(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._button = pn.widgets.FileDownload(
-            callback=self._file, filename=self._filename(), label="Download GGUF",
+            callback=self._file, filename=self._filename(), label=N_("Download GGUF"),
             color="primary", width=170, margin=(5, 10), disabled=True)
         self._note = html_pane()
         row = [self._button, self._note]
@@ -54,13 +55,18 @@ class GGUFDownload(pn.viewable.Viewer):
         if self.weights:
             row.insert(-1, pn.widgets.FileDownload(
                 callback=self._weights_file, filename=f"{ZIP_FOLDER}.zip",
-                label="Download weights (zip)", width=200, margin=(5, 10)))
+                label=N_("Download weights (zip)"), width=200, margin=(5, 10)))
         self._layout = wrap_row(*row, align_items="center")
         self._key = None
         self._refresh()
 
     def _filename(self) -> str:
         return f"napkin-gpt-{self.fmt}.gguf"
+
+    @param.depends("session.language", watch=True)
+    def _translate(self) -> None:
+        self._key = None
+        self._refresh()
 
     @param.depends("active", "fmt", "session.trace", watch=True)
     def _refresh(self) -> None:
@@ -79,7 +85,8 @@ class GGUFDownload(pn.viewable.Viewer):
         except (GGUFError, code.GGUFError) as e:
             self.size = None
             self._button.disabled = True
-            set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
+            set_html(self._note, "<div class='note error'>" + esc(
+                self.session.tr("Cannot export: {why}", why=str(e))) + "</div>")
             return
         self._button.disabled = False
         self._show_size()
@@ -89,13 +96,14 @@ class GGUFDownload(pn.viewable.Viewer):
         stored_type = self.session.engine.gguf_file.stored_type
         matrices, embedding = (stored_type(n, self.fmt).upper() for n in ("h.0.mlp.c_fc.w",
                                                                           "wte"))
-        set_html(self._note,
-                 f"<p class='explain'><b>{esc(self._filename())}</b>: {self.size:,} bytes "
-                 f"(block matrices {matrices}, token embedding {embedding}, the rest F32, "
-                 "as llama.cpp stores them). "
-                 f"Run it with llama.cpp, within its {T}-token context: "
-                 f"<code>llama-completion -m {esc(self._filename())} -p 'ROMEO:' -n 40 "
-                 f"-c {T} --temp 0</code></p>")
+        said = self.session.tr(
+            "{file}: {size:,} bytes (block matrices {matrices}, token embedding {embedding}, "
+            "the rest F32, as llama.cpp stores them). Run it with llama.cpp, within its "
+            "{T}-token context: {command}", file=f"<b>{esc(self._filename())}</b>",
+            size=self.size, matrices=matrices, embedding=embedding, T=T,
+            command=f"<code>llama-completion -m {esc(self._filename())} -p 'ROMEO:' -n 40 "
+                    f"-c {T} --temp 0</code>")
+        set_html(self._note, f"<p class='explain'>{said}</p>")
 
     def _description(self) -> str:
         return f"napkin-gpt trained on {self.session.corpus_name or 'text'}"
@@ -110,7 +118,8 @@ class GGUFDownload(pn.viewable.Viewer):
         try:
             return io.BytesIO(self._bytes())
         except (GGUFError, self.session.engine.gguf_file.GGUFError) as e:
-            set_html(self._note, f"<div class='note error'>Cannot export: {esc(e)}</div>")
+            set_html(self._note, "<div class='note error'>" + esc(
+                self.session.tr("Cannot export: {why}", why=str(e))) + "</div>")
             raise
 
     def _weights_file(self) -> io.BytesIO:

@@ -15,12 +15,13 @@ import param
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearColorMapper
 from bokeh.plotting import figure
 
+from app.i18n import N_
 from app.session.heads import SOURCES, HeadRoles
 from app.views.parts.heatmap import SEQUENTIAL
 from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 
-ROLES = {"previous": "previous token", "induction": "induction"}
+ROLES = {"previous": N_("previous token"), "induction": N_("induction")}
 CELL = 34  # pixels per block row
 
 
@@ -46,7 +47,7 @@ class HeadGrid(pn.viewable.Viewer):
 
     def _figure(self, n_layer: int, n_head: int):
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#dee2e6")
-        fig = figure(title="Score of each head for each role (0 to 1)",
+        fig = figure(title=N_("Score of each head for each role (0 to 1)"),
                      height=80 + CELL * n_layer, sizing_mode="stretch_width", min_width=200,
                      max_width=760, toolbar_location=None,
                      tools="tap" if self.clickable else "",

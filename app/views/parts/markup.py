@@ -14,6 +14,8 @@ from importlib import resources
 
 import panel as pn
 
+from app.i18n import N_
+
 VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
 
 
@@ -92,13 +94,18 @@ def set_html(pane: pn.pane.HTML, content: str) -> None:
     pane.object = f'<div class="napkin">{content}</div>'
 
 
-def explain(text: str, more: str = "") -> pn.pane.HTML:
+def explain(text: str, more: str = "", more_about: str = "") -> pn.pane.HTML:
     """The two or three sentences beside a view that say what it shows (our own words);
     `more`, the rest of the explanation, waits behind a "More about this" the reader opens,
     so that the picture stays on a phone's first screen."""
-    rest = (f'<details class="explain-more"><summary>{MORE_ABOUT}</summary>'
+    return html_pane(explanation(text, more, more_about))
+
+
+def explanation(text: str, more: str = "", more_about: str = "") -> str:
+    """explain's HTML; `more_about` is "More about this" in the reader's language."""
+    rest = (f'<details class="explain-more"><summary>{more_about or MORE_ABOUT}</summary>'
             f'<p class="explain">{more}</p></details>') if more else ""
-    return html_pane(f'<p class="explain">{text}</p>{rest}')
+    return f'<p class="explain">{text}</p>{rest}'
 
 
-MORE_ABOUT = "More about this"
+MORE_ABOUT = N_("More about this")

@@ -116,8 +116,7 @@ class ModelBar(pn.viewable.Viewer):
         self.store = BrowserStorage(key=STORAGE_KEY, keep_old=False)
         self.store.param.watch(lambda _: self._restore(), "loaded")
         self.store.param.watch(self._store_failed, "error")
-        self.back = pn.widgets.Button(label="Back to the shipped model", width=210,
-                                      visible=False)
+        self.back = pn.widgets.Button(width=210, visible=False)  # labelled as drawn
         self.back.on_click(lambda _: self._back())
         self._status = html_pane()
         self._layout = pn.Column(pn.Row(self.picker, self.back, sizing_mode="stretch_width"),
@@ -134,7 +133,8 @@ class ModelBar(pn.viewable.Viewer):
             data = self._decode(sent, name)
         except ModelFileError as e:
             self.session.opened.refused = str(e)
-            self.session.tell(f"{e}. The lab keeps the model it had.", "error")
+            self.session.tell(self.session.tr("{why}. The lab keeps the model it had.",
+                                              why=str(e)), "error")
             return
         if self.session.opened.open(name, data):
             self.missing = ""
@@ -201,28 +201,32 @@ class ModelBar(pn.viewable.Viewer):
 
     # ---- drawing ----------------------------------------------------------------------------
 
-    @param.depends("session.model_file", "kept", "missing", watch=True)
+    @param.depends("session.model_file", "kept", "missing", "session.language", watch=True)
     def _show(self) -> None:
-        s, opened = self.session, self.session.opened
-        self.back.visible = bool(s.model_file)
+        s, opened, tr = self.session, self.session.opened, self.session.tr
+        self.back.param.update(visible=bool(s.model_file), label=tr("Back to the shipped model"))
+        self.picker.param.update(label=tr("Open model…"),
+                                 hint=tr("or drop a .gguf or .zip file on this bar"))
         if s.model_file:
-            kept = (f"Not kept in this browser: {esc(self.kept)}; a reload brings back the "
-                    "shipped model." if self.kept else
-                    "Kept in this browser: a reload keeps it.")
-            text = (f"<p>Running <b>{esc(s.model_file)}</b>, opened from a file (trained here "
-                    f"since, or not). {kept} A link names it (by its digest "
-                    f"{esc(opened.digest)}) but cannot carry it: whoever opens the link needs "
-                    "the same file.</p>")
+            kept = (tr("Not kept in this browser: {why}; a reload brings back the shipped "
+                       "model.", why=self.kept) if self.kept else
+                    tr("Kept in this browser: a reload keeps it."))
+            text = "<p>" + tr(
+                "Running {file}, opened from a file (trained here since, or not). {kept} A "
+                "link names it (by its digest {digest}) but cannot carry it: whoever opens the "
+                "link needs the same file.", file=f"<b>{esc(s.model_file)}</b>", kept=esc(kept),
+                digest=esc(opened.digest)) + "</p>"
         elif self.missing:
-            text = (f"<div class='note'>The address names a model opened from a file "
-                    f"(digest {esc(self.missing)}). A link cannot carry a model, and this "
-                    "browser has not kept that one: the shipped model is shown. Open the "
-                    "file to see it.</div>")
+            text = "<div class='note'>" + esc(tr(
+                "The address names a model opened from a file (digest {digest}). A link cannot "
+                "carry a model, and this browser has not kept that one: the shipped model is "
+                "shown. Open the file to see it.", digest=self.missing)) + "</div>"
         else:
-            text = (f"<p class='explain'>Open a GGUF that napkin-gpt wrote (F32, F16, Q8_0 or "
-                    f"Q4_0) or a zip from Download weights: it is checked before it is read "
-                    f"(files up to {describe_bytes(MAX_FILE_BYTES)}, models up to "
-                    f"{describe_bytes(LAB_BUDGET)} of memory in the lab).</p>")
+            text = "<p class='explain'>" + esc(tr(
+                "Open a GGUF that napkin-gpt wrote (F32, F16, Q8_0 or Q4_0) or a zip from "
+                "Download weights: it is checked before it is read (files up to {files}, "
+                "models up to {memory} of memory in the lab).",
+                files=describe_bytes(MAX_FILE_BYTES), memory=describe_bytes(LAB_BUDGET))) + "</p>"
         set_html(self._status, text)
 
     def __panel__(self):

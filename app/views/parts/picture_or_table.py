@@ -5,6 +5,8 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from app.i18n import N_
+
 
 class PictureOrTable(pn.viewable.Viewer):
     """`picture`, and a toggle that puts `table` in its place. The table is only put on the
@@ -17,7 +19,7 @@ class PictureOrTable(pn.viewable.Viewer):
         super().__init__(**params)
         self.picture, self.table = picture, table
         self.toggle = pn.widgets.Toggle.from_param(self.param.showing_table,
-                                                   label="Show as table", width=120,
+                                                   label=N_("Show as table"), width=120,
                                                    margin=(0, 5), color="light")
         self._body = pn.Column(picture, sizing_mode="stretch_width")
         self._layout = pn.Column(self._body, self.toggle, sizing_mode="stretch_width")
