@@ -17,11 +17,14 @@ from pathlib import Path
 import panel as pn
 import param
 
+from app.lab.announcer import Announcer
+from app.lab.assistive import REDUCED_MOTION, ControlNames, ReaderPreferences
 from app.lab.code_link import CodeLinkError, decode, encode
 from app.lab.controls import TAP, Controls
 from app.lab.keyboard import Keyboard
 from app.lab.share import ShareBar
 from app.lab.urlstate import SESSION_STATE, LabState, parse_hash, to_hash
+from app.session.clock import REDUCED_SPEED
 from app.session.code_runner import CodePolicy, editable, shipped_sources
 from app.session.loader import load_session
 from app.session.session import LabSession
@@ -71,6 +74,10 @@ class Lab(pn.viewable.Viewer):
         self._stage = html_pane()
         self.keyboard = Keyboard()
         self.keyboard.param.watch(self._key, "presses")
+        self.preferences = ReaderPreferences()
+        self.session.clock.reduced_motion = self.preferences.param.reduced_motion
+        self.assistive = pn.Row(self.preferences, ControlNames(),
+                                Announcer(session=self.session), height=0, margin=0)
         self.share = ShareBar()
         self.model_bar = ModelBar(session=self.session)  # Open model…
         self._footer = html_pane()
@@ -129,10 +136,10 @@ class Lab(pn.viewable.Viewer):
         training = TrainingNote(session=s)  # above every view but Training, as it learns
         picture = [self.tour.header, self._title, training, self._shown, self.tour.footer]
         if self.embed:  # the picture first, the controls under it
-            parts = [self._notes, *picture, top, self.controls, self.keyboard]
+            parts = [self._notes, *picture, top, self.controls, self.keyboard, self.assistive]
         else:
-            parts = [top, self.controls, self._notes, *picture, self.keyboard, self.share,
-                     self._footer]
+            parts = [top, self.controls, self._notes, *picture, self.keyboard, self.assistive,
+                     self.share, self._footer]
         return [self._explained(part) for part in parts
                 if not (part is self.share and "share" in hidden)
                 and not (part is self._footer and "footer" in hidden)]
@@ -321,14 +328,17 @@ class Lab(pn.viewable.Viewer):
         set_html(self._notes, notes(self.link_notes) + notes(s.prompt_notes)
                  + notes([s.message], kind))
 
-    @param.depends("session.clock.frame", "session.clock.stages", watch=True)
+    @param.depends("session.clock.frame", "session.clock.stages",
+                   "session.clock.reduced_motion", watch=True)
     def _show_stage(self) -> None:
         clock = self.session.clock
         chips = "".join(f'<span class="stage {"active" if i == clock.frame else ""}">'
                         f"{esc(name)}</span>" for i, name in enumerate(clock.stages))
         if len(clock.stages) > 12:  # the examples timeline: just say where we are
             chips = f'<span class="stage active">{esc(clock.stage)}</span>'
-        set_html(self._stage, f'<div class="stages" aria-live="polite">{chips}</div>')
+        calm = (f"<p class='explain'>{esc(REDUCED_MOTION.format(seconds=1 / REDUCED_SPEED))}"
+                "</p>" if clock.reduced_motion else "")
+        set_html(self._stage, f'<div class="stages">{chips}</div>{calm}')
 
     @param.depends("session.weights_version", watch=True)
     def _show_footer(self) -> None:

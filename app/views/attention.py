@@ -98,7 +98,7 @@ class AttentionView(View):
             intro=[explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
             controls=[selectors, self._caption],
             lines=[pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
-            switches=[pn.pane.HTML("<b>Heads on (green) and off:</b> click to switch a head",
+            switches=[pn.pane.HTML("<b>Heads on (filled) and off:</b> click to switch a head",
                                    sizing_mode="stretch_width"), self.switches, self._effect],
             compare=[self.compare],
             roles_about=[pn.pane.HTML("<h3 style='margin:0.6rem 0 0'>Head roles</h3>",
@@ -115,7 +115,7 @@ class AttentionView(View):
         for layer in range(n_layer):
             group = pn.widgets.CheckButtonGroup(
                 label=f"block {layer}", options={f"{layer}.{h}": h for h in range(n_head)},
-                value=list(range(n_head)), color="success", variant="outline")
+                value=list(range(n_head)), color="primary", variant="outline")
             group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
             self._switch_groups.append(group)
             rows.append(pn.Row(pn.pane.HTML(f"block {layer}", width=60), group))

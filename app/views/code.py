@@ -11,7 +11,7 @@ import panel as pn
 import param
 
 from app.session.code_runner import CodeError, reading_groups, shipped_sources
-from app.views.parts.layout import wrap_row
+from app.views.parts.layout import READABLE_GUTTER, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, notes, set_html
 from app.views.parts.storage import BrowserStorage
 from app.views.parts.view import View
@@ -58,13 +58,14 @@ class CodeView(View):
         self.picker.link(self, value="file", bidirectional=True)
         self.editor = pn.widgets.CodeEditor(value=self.shipped[self.file], language="python",
                                             height=480, sizing_mode="stretch_width",
-                                            theme="github_light_default")
+                                            theme="github_light_default",
+                                            stylesheets=[READABLE_GUTTER])
         self.editor.param.watch(self._edited, "value")
         run = pn.widgets.Button(label="▶ Run my code", color="primary", width=150)
         run.on_click(lambda _: self.run())
         reset_file = pn.widgets.Button(label="Reset this file", width=140)
         reset_file.on_click(lambda _: self.reset([self.file]))
-        reset_all = pn.widgets.Button(label="Reset all", color="warning", width=110)
+        reset_all = pn.widgets.Button(label="Reset all", width=110)
         reset_all.on_click(lambda _: self.reset(list(self.shipped)))
         download = pn.widgets.FileDownload(callback=self._download, filename="engine.zip",
                                            label="Download edited files", width=210)

@@ -9,7 +9,7 @@ from bokeh.models import ColumnDataSource, FixedTicker, HoverTool
 from bokeh.plotting import figure
 
 from app.views.parts.comparison import NextTokenComparison
-from app.views.parts.layout import wrap_row
+from app.views.parts.layout import ROOMY_SPINNER, wrap_row
 from app.views.parts.markup import esc, explain, html_pane, picture, set_html, visible
 from app.views.parts.view import View
 
@@ -54,7 +54,7 @@ class NextTokenView(View):
             pn.widgets.FloatSlider.from_param(s.param.temperature, width=200),
             pn.widgets.IntSlider.from_param(s.param.top_k, label="Top-k (0 = off)", width=200),
             pn.widgets.FloatSlider.from_param(s.param.top_p, label="Top-p", width=200),
-            pn.widgets.IntInput.from_param(s.param.seed, width=120),
+            pn.widgets.IntInput.from_param(s.param.seed, width=120, stylesheets=[ROOMY_SPINNER]),
         )
         self.generate = pn.widgets.Button(label="Generate next token", color="primary",
                                           description="Sample a token and append it",

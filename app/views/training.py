@@ -63,12 +63,12 @@ class TrainingView(View):
         names = list(s.model.params)
         self.param.tensor.objects = names
         play = pn.widgets.Toggle.from_param(s.clock.param.playing, label="▶ Train / ❚❚ Pause",
-                                            color="success", width=160)
+                                            color="primary", width=160)
         step = pn.widgets.Button(label="Step one phase ›", width=150,
                                  description="Advance to the next training phase",
                                  stylesheets=[".bk-btn { min-height: 44px; }"])
         step.on_click(lambda _: self._step())
-        reset = pn.widgets.Button(label="Reset to shipped weights", color="warning",
+        reset = pn.widgets.Button(label="Reset to shipped weights",
                                   width=200)
         reset.on_click(lambda _: self.session.reset_weights())
         from_zero = pn.widgets.Button(label="Learn from zero", color="primary", width=160,
