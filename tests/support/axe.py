@@ -28,18 +28,23 @@ MISSING = (f"no axe-core at {axe_script()} (.ci/run installs it: npm install --p
            f"~/.cache/napkin-gpt/npm axe-core@{AXE_VERSION})")
 
 
-def audit(page) -> list[dict]:
+def audit(page, stylesheets: bool = False) -> list[dict]:
     """The page's axe violations of impact serious or critical, as it is now (open shadow
-    roots included); each with its rule `id`, `impact` and `nodes` (what failed, and why)."""
+    roots included); each with its rule `id`, `impact` and `nodes` (what failed, and why).
+
+    stylesheets: also read every stylesheet and media element (axe's preload), for the two
+    rules that need them (css-orientation-lock, no-autoplay-audio); they take seconds on the
+    lab's many shadow roots and are the same for every view, so a test runs them once."""
     if not page.evaluate("typeof window.axe === 'object'"):
         page.evaluate(axe_script().read_text(encoding="utf-8"))
         assert page.evaluate("window.axe.version") == AXE_VERSION
     found = page.evaluate(
-        """async (tags) => (await axe.run(document, {
-              runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})).violations
+        """async ([tags, preload]) => (await axe.run(document, {
+              runOnly: {type: 'tag', values: tags}, resultTypes: ['violations'], preload}))
+            .violations
             .map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => ({
               target: JSON.stringify(n.target), html: n.html.slice(0, 160),
-              why: n.failureSummary}))}))""", TAGS)
+              why: n.failureSummary}))}))""", [TAGS, stylesheets])
     return [v for v in found if v["impact"] in SEVERE]
 
 
