@@ -160,7 +160,7 @@ class AttentionView(View):
         shown = [visible(p) for p in labels]
         self.tokens_source.data = dict(
             x=[-0.15] * T + [1.15] * T, y=list(range(T)) * 2, text=shown * 2,
-            color=["#1c7ed6" if i == q else "#343a40" for i in range(T)] + ["#343a40"] * T)
+            color=["#1971c2" if i == q else "#343a40" for i in range(T)] + ["#343a40"] * T)
         self.pick_source.data = dict(x=[-0.15] * T, y=list(range(T)))
         top = np.argsort(-weights)[:3]
         looks = ", ".join(f"{esc(repr(visible(labels[k])))} at {k} ({weights[k]:.2f})"

@@ -10,7 +10,7 @@ from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, LinearColorMa
 from bokeh.plotting import figure
 
 from app.session.lens import LogitLens
-from app.views.parts.heatmap import SEQUENTIAL, Heatmap
+from app.views.parts.heatmap import SEQUENTIAL, Heatmap, inks
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import (
     esc,
@@ -162,7 +162,7 @@ class ResidualView(View):
             token=[p for row in pieces for p in row],
             label=[f"{p} {q:.2f}" for row, qs in zip(pieces, probs, strict=True)
                    for p, q in zip(row, qs, strict=True)],
-            text_color=["white" if q > 0.55 else "#212529" for q in probs.ravel()])
+            text_color=inks(probs.ravel(), SEQUENTIAL, 0.0, 1.0))
         for fig in (self.guesses, self.final):  # as many depths as the model has blocks
             if list(fig.y_range.factors) != depths[::-1]:
                 fig.update(height=50 + ROW * len(depths))

@@ -16,7 +16,7 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearColorMa
 from bokeh.plotting import figure
 
 from app.session.heads import SOURCES, HeadRoles
-from app.views.parts.heatmap import SEQUENTIAL
+from app.views.parts.heatmap import NAN_COLOUR, SEQUENTIAL, inks
 from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 
@@ -45,7 +45,7 @@ class HeadGrid(pn.viewable.Viewer):
         self._draw()
 
     def _figure(self, n_layer: int, n_head: int):
-        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#dee2e6")
+        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color=NAN_COLOUR)
         fig = figure(title="Score of each head for each role (0 to 1)",
                      height=80 + CELL * n_layer, sizing_mode="stretch_width", min_width=200,
                      max_width=760, toolbar_location=None,
@@ -107,7 +107,7 @@ class HeadGrid(pn.viewable.Viewer):
             head=[f"block {b}, head {h}, {title}" for title in ROLES.values()
                   for b, h in zip(blocks, heads, strict=True)],
             label=["–" if np.isnan(v) else f"{v:.2f}" for v in values],
-            text_color=["white" if v > 0.55 else "#212529" for v in values])
+            text_color=inks(values, SEQUENTIAL, 0.0, 1.0))
         if self.clickable:  # the open head, outlined in both grids
             cell = s.layer * n_head + s.head
             self.source.selected.indices = [cell, cell + n_layer * n_head]
