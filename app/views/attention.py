@@ -38,6 +38,15 @@ ROLES_EXPLAIN = (
     "(or on your prompt). Click a head to open it above; switch heads off to see what later "
     "heads lose.")
 ROW_HEIGHT = 15
+# what each picture shows now, in words (its text alternative)
+SCORES_SAY = ("Scores (block {layer}, head {head}): token {position} {piece} scores {key_piece} at "
+              "{key} highest ({value:.2f}).")
+MASKED_SAY = ("The same scores with the future hidden: token {position} {piece} sees "
+              "tokens 0 to {position} only.")
+WEIGHTS_SAY = ("Weights (block {layer}, head {head}): token {position} {piece} puts most weight on "
+               "{key_piece} at {key} ({value:.2f}).")
+OUTPUT_SAY = ("Head output of token {position} {piece}: {dims} numbers, the largest "
+              "{value:+.2f} in dimension {dim}.")
 
 
 class AttentionView(View):
@@ -145,11 +154,22 @@ class AttentionView(View):
         q = s.query_position
         rows = np.full((T, 1), 0.35)
         rows[q] = 1.0  # the chosen query's row stands out
-        self.scores.update(block.scores[0, h], labels, labels, alpha=rows)
-        self.masked.update(block.masked_scores[0, h], labels, labels, alpha=rows)
-        self.weights.update(block.att[0, h], labels, labels, alpha=rows, low=0.0, high=1.0)
+        said = dict(layer=s.layer, head=h, position=q, piece=repr(visible(labels[q])))
+        scores, att, out = block.scores[0, h, q, :q + 1], block.att[0, h, q, :q + 1], \
+            block.heads[0, h, q]
+        k, key, dim = int(np.argmax(scores)), int(np.argmax(att)), int(np.argmax(np.abs(out)))
+        self.scores.update(block.scores[0, h], labels, labels, alpha=rows,
+                           summary=SCORES_SAY.format(**said, key=k, value=scores[k],
+                                                     key_piece=repr(visible(labels[k]))))
+        self.masked.update(block.masked_scores[0, h], labels, labels, alpha=rows,
+                           summary=MASKED_SAY.format(**said))
+        self.weights.update(block.att[0, h], labels, labels, alpha=rows, low=0.0, high=1.0,
+                            summary=WEIGHTS_SAY.format(**said, key=key, value=att[key],
+                                                       key_piece=repr(visible(labels[key]))))
         dims = [str(i) for i in range(block.heads.shape[-1])]
-        self.output.update(block.heads[0, h], labels, dims, alpha=rows)
+        self.output.update(block.heads[0, h], labels, dims, alpha=rows,
+                           summary=OUTPUT_SAY.format(**said, dims=len(dims), value=out[dim],
+                                                     dim=dim))
 
         weights = block.att[0, h, q, :q + 1]
         self.lines.height = max(200, 40 + ROW_HEIGHT * T)

@@ -44,6 +44,11 @@ LENS_EXPLAIN_MORE = (
     "embedding the lens mostly reads back the token itself: the same table maps tokens in "
     "and out.)")
 TOP = 5
+# what each picture shows now, in words (its text alternative)
+TRACKS_SAY = ("Size of each token's track at each depth; token {position} {piece} goes from "
+              "{first:.2f} after the embedding to {last:.2f} at the end.")
+ADDED_SAY = ("What each layer adds to the tracks; to token {position} {piece} the most, "
+             "{value:.2f}, at {stage}.")
 ROW = 30  # pixels per depth
 
 
@@ -137,9 +142,14 @@ class ResidualView(View):
         stages = depth_names(s.config.n_layer)
         residual = s.engine.residual  # the engine in use: an edit to residual.py shows here
         norms = residual.track_norms(trace)  # (T, stages)
-        self.tracks.update(norms, labels, stages)
-        self.added.update(residual.added_norms(trace), labels, stages[1:])
         q = s.query_position
+        added = residual.added_norms(trace)
+        most = int(np.argmax(added[q]))
+        said = dict(position=q, piece=repr(visible(labels[q])))
+        self.tracks.update(norms, labels, stages, summary=TRACKS_SAY.format(
+            **said, first=norms[q, 0], last=norms[q, -1]))
+        self.added.update(added, labels, stages[1:], summary=ADDED_SAY.format(
+            **said, value=added[q, most], stage=stages[1:][most]))
         x = list(range(len(stages)))
         self.source.data = dict(
             xs=[x] * len(labels), ys=list(norms),

@@ -20,6 +20,11 @@ from app.views.parts.markup import Markup, esc, explain, html_pane, set_html, ta
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
+# what each picture shows now, in words (its text alternative)
+LOSS_SAY = "After {steps:,} steps the loss is {loss:.3f} on the last batch{held_out}."
+HELD_OUT_SAY = " and {loss:.3f} on held-out text"
+GRAD_SAY = ("{what}: {rows} × {cols} numbers, the largest in size {value:+.2e} at row {row}, "
+            "column {col}.")
 EXPLAIN = (
     "Each training step takes a batch of windows from the text, runs the model forward, "
     "measures the loss (how surprised it was by the true next tokens), runs backward to get "
@@ -193,6 +198,11 @@ class TrainingView(View):
         if new:
             steps, losses = zip(*new, strict=True)
             self.loss_source.stream(dict(step=list(steps), loss=list(losses)), rollover=20_000)
+        if training.history:
+            held_out = (HELD_OUT_SAY.format(loss=training.val_history[-1][1])
+                        if training.val_history else "")
+            self.loss_numbers.summary = LOSS_SAY.format(
+                steps=len(training.history), loss=training.history[-1][1], held_out=held_out)
         vals = training.val_history[len(self.val_source.data["step"]):]
         if vals:
             steps, losses = zip(*vals, strict=True)
@@ -304,8 +314,12 @@ class TrainingView(View):
         matrix = matrix if matrix.ndim == 2 else matrix[None, :]
         self.grad_map.figure.title.text = (f"{'AdamW update Δw' if show_update else 'gradient'}"
                                            f" of {self.tensor}")
+        row, col = np.unravel_index(int(np.argmax(np.abs(matrix))), matrix.shape)
         self.grad_map.update(matrix, [str(i) for i in range(matrix.shape[0])],
-                             [str(i) for i in range(matrix.shape[1])])
+                             [str(i) for i in range(matrix.shape[1])], summary=GRAD_SAY.format(
+                                 what=self.grad_map.figure.title.text, rows=matrix.shape[0],
+                                 cols=matrix.shape[1], value=matrix[row, col], row=row,
+                                 col=col))
 
     def __panel__(self):
         return self._layout

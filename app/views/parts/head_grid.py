@@ -22,6 +22,7 @@ from app.views.parts.picture_or_table import PictureOrTable
 
 ROLES = {"previous": "previous token", "induction": "induction"}
 CELL = 34  # pixels per block row
+ROLE_SAY = "The strongest {role} head: block {block}, head {head} ({score:.2f})."
 
 
 class HeadGrid(pn.viewable.Viewer):
@@ -38,10 +39,9 @@ class HeadGrid(pn.viewable.Viewer):
         self.figure = self._figure(cfg.n_layer, cfg.n_head)
         self._caption = html_pane()
         self._table = html_pane()
-        self._layout = pn.Column(
-            self._caption,
-            PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table),
-            sizing_mode="stretch_width")
+        self.numbers = PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                                      self._table)
+        self._layout = pn.Column(self._caption, self.numbers, sizing_mode="stretch_width")
         self._draw()
 
     def _figure(self, n_layer: int, n_head: int):
@@ -95,6 +95,7 @@ class HeadGrid(pn.viewable.Viewer):
             set_html(self._caption, f"<p class='explain'>{esc(roles.note)}</p>")
             self.source.data = dict(x=[], y=[], score=[], label=[], head=[], text_color=[])
             set_html(self._table, "")
+            self.numbers.summary = ""
             return
         n_layer, n_head = scores.previous.shape
         self._fit(n_layer, n_head)
@@ -113,6 +114,7 @@ class HeadGrid(pn.viewable.Viewer):
             self.source.selected.indices = [cell, cell + n_layer * n_head]
         set_html(self._caption, self._describe(scores))
         set_html(self._table, self._numbers(scores))
+        self.numbers.summary = " ".join(self._strongest(scores, role) for role in ROLES)
 
     def _describe(self, scores) -> str:
         roles, s = self.roles, self.roles.session
@@ -126,6 +128,15 @@ class HeadGrid(pn.viewable.Viewer):
                    else "")
         note = f" {esc(roles.note)}" if roles.note else ""
         return f"<p class='explain'>Measured on {what}{trained}.{note}</p>"
+
+    @staticmethod
+    def _strongest(scores, role: str) -> str:
+        values = getattr(scores, role)
+        if np.isnan(values).all():
+            return ""
+        block, head = np.unravel_index(int(np.nanargmax(values)), values.shape)
+        return ROLE_SAY.format(role=ROLES[role], block=block, head=head,
+                               score=values[block, head])
 
     def _numbers(self, scores) -> str:
         n_layer, n_head = scores.previous.shape

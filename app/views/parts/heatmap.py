@@ -116,8 +116,10 @@ class Heatmap(pn.viewable.Viewer):
 
     def update(self, matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
                alpha: np.ndarray | None = None, low: float | None = None,
-               high: float | None = None) -> None:
-        """Show `matrix` (rows, cols). Non-finite values (a masked -inf) draw grey."""
+               high: float | None = None, summary: str = "") -> None:
+        """Show `matrix` (rows, cols). Non-finite values (a masked -inf) draw grey.
+        `summary`: what it shows, in one sentence (see PictureOrTable)."""
+        self.numbers.summary = summary
         m = np.asarray(matrix, dtype=np.float64)
         rows, cols = m.shape
         values = np.where(np.isfinite(m), m, np.nan).ravel()
