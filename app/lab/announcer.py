@@ -26,6 +26,7 @@ class Announcer(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.region = LiveRegion()
+        self.now = time.monotonic  # seconds, for the pauses between announcements
         self._said_at = -float("inf")
 
     @param.depends("session.sampled", watch=True)
@@ -44,7 +45,7 @@ class Announcer(pn.viewable.Viewer):
     def _say(self, message: str) -> None:
         s = self.session
         playing = s.clock.playing or s.training.clock.playing
-        now = time.monotonic()
+        now = self.now()
         if playing and now - self._said_at < ANNOUNCE_EVERY:
             return
         self._said_at = now
