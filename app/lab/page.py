@@ -336,7 +336,7 @@ class Lab(pn.viewable.Viewer):
                         f"{esc(name)}</span>" for i, name in enumerate(clock.stages))
         if len(clock.stages) > 12:  # the examples timeline: just say where we are
             chips = f'<span class="stage active">{esc(clock.stage)}</span>'
-        calm = (f"<p class='explain'>{esc(REDUCED_MOTION.format(seconds=1 / REDUCED_SPEED))}"
+        calm = (f"<p class='calm'>{esc(REDUCED_MOTION.format(seconds=1 / REDUCED_SPEED))}"
                 "</p>" if clock.reduced_motion else "")
         set_html(self._stage, f'<div class="stages">{chips}</div>{calm}')
 
