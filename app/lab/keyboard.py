@@ -1,7 +1,8 @@
 """Keyboard shortcuts: the space bar plays and pauses, the arrow keys step the timeline.
 
 A tiny browser component reports key presses; the lab decides what they do. Keys typed
-into a text field, or pressed on a focused button or list, keep their usual meaning.
+into a text field or the code editor, or pressed on a focused button, list, slider or any
+other control, keep their usual meaning there.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ class Keyboard(JSComponent):
 
     _esm = """
     const KEYS = [' ', 'ArrowLeft', 'ArrowRight']
-    const OWN_KEYS = ['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON']
+    const OWN_KEYS = ['INPUT', 'TEXTAREA', 'SELECT', 'BUTTON', 'A', 'SUMMARY']
+    const OWN_ROLES = ['slider', 'spinbutton', 'textbox', 'searchbox', 'combobox', 'listbox',
+                       'option', 'radio', 'checkbox', 'switch', 'tab', 'menuitem', 'button']
+    const keepsKeys = (el) => el instanceof Element && (OWN_KEYS.includes(el.tagName)
+      || el.isContentEditable || OWN_ROLES.includes(el.getAttribute('role'))
+      || el.closest('.ace_editor') !== null)
 
     export function render({ model }) {
       const onKey = (event) => {
         const target = event.composedPath()[0]
         if (!KEYS.includes(event.key) || event.altKey || event.ctrlKey || event.metaKey) return
-        if (target && (OWN_KEYS.includes(target.tagName) || target.isContentEditable)) return
+        if (event.defaultPrevented || keepsKeys(target)) return
         event.preventDefault()
         model.key = event.key
         model.presses = model.presses + 1

@@ -19,10 +19,13 @@ import param
 
 from app.i18n import LANGUAGES, language_of
 from app.lab import page_text as words
+from app.lab.announcer import Announcer
+from app.lab.assistive import A_SLIDER, DECREASE, INCREASE, ControlNames, ReaderPreferences
 from app.lab.code_link import CodeLinkError, decode, encode
 from app.lab.controls import TAP, Controls
 from app.lab.keyboard import Keyboard
 from app.lab.share import ShareBar
+from app.lab.stages import StageChips
 from app.lab.urlstate import SESSION_STATE, LabState, parse_hash, to_hash
 from app.session.code_runner import CodePolicy, editable, shipped_sources
 from app.session.loader import load_session
@@ -65,9 +68,14 @@ class Lab(pn.viewable.Viewer):
         for key, button in self._nav.items():
             button.on_click(lambda _, key=key: setattr(self, "view", key))
         self._notes = html_pane()
-        self._stage = html_pane()
+        self._stage = StageChips(session=self.session)
         self.keyboard = Keyboard()
         self.keyboard.param.watch(self._key, "presses")
+        self.preferences = ReaderPreferences()
+        self.session.clock.reduced_motion = self.preferences.param.reduced_motion
+        self._control_names = ControlNames()
+        self.assistive = pn.Row(self.preferences, self._control_names,
+                                Announcer(session=self.session), height=0, margin=0)
         self.share = ShareBar(language=self.session.param.language)
         self.model_bar = ModelBar(session=self.session)  # Open model…
         self._footer = html_pane()
@@ -85,7 +93,6 @@ class Lab(pn.viewable.Viewer):
         self._show_view()
         self._show_chapter()
         self._show_notes()
-        self._show_stage()
         self._show_footer()
         self._translate()
         self._write_state()
@@ -135,10 +142,10 @@ class Lab(pn.viewable.Viewer):
         training = TrainingNote(session=s)  # above every view but Training, as it learns
         picture = [self.tour.header, self._title, training, self._shown, self.tour.footer]
         if self.embed:  # the picture first, the controls under it
-            parts = [self._notes, *picture, top, self.controls, self.keyboard]
+            parts = [self._notes, *picture, top, self.controls, self.keyboard, self.assistive]
         else:
-            parts = [top, self.controls, self._notes, *picture, self.keyboard, self.share,
-                     self._footer]
+            parts = [top, self.controls, self._notes, *picture, self.keyboard, self.assistive,
+                     self.share, self._footer]
         return [self._explained(part) for part in parts
                 if not (part is self.share and "share" in hidden)
                 and not (part is self._footer and "footer" in hidden)]
@@ -264,8 +271,9 @@ class Lab(pn.viewable.Viewer):
                 widget.param.update(**dict.fromkeys({"name", "label"} & set(widget.param),
                                                     tr(label)))
             set_html(self._tagline, f"<p class='explain'>{esc(tr(words.TAGLINE))}</p>")
+            self._control_names.param.update(increase=tr(INCREASE), decrease=tr(DECREASE),
+                                             slider=tr(A_SLIDER))
             self._show_view_title()
-            self._show_stage()
             self._show_footer()
 
     @param.depends("view", watch=True)
@@ -349,16 +357,6 @@ class Lab(pn.viewable.Viewer):
         kind = "error" if s.message_kind == "error" else ""
         set_html(self._notes, notes(self.link_notes) + notes(s.prompt_notes)
                  + notes([s.message], kind))
-
-    @param.depends("session.clock.frame", "session.clock.stages", watch=True)
-    def _show_stage(self) -> None:
-        clock, tr = self.session.clock, self.session.tr
-        names = [words.stage_name(tr, name) for name in clock.stages]
-        chips = "".join(f'<span class="stage {"active" if i == clock.frame else ""}">'
-                        f"{esc(name)}</span>" for i, name in enumerate(names))
-        if len(clock.stages) > 12:  # the examples timeline: just say where we are
-            chips = f'<span class="stage active">{esc(names[clock.frame])}</span>'
-        set_html(self._stage, f'<div class="stages" aria-live="polite">{chips}</div>')
 
     @param.depends("session.weights_version", watch=True)
     def _show_footer(self) -> None:

@@ -4,6 +4,10 @@ The clock only keeps time. Whoever owns it (the session) gives it the stages and
 function to call on each tick; Play starts a periodic callback for this browser session,
 Pause stops it. `fastest` ticks again as soon as the last tick is done.
 
+A reader whose system asks for less motion (`reduced_motion`, which the page reports) gets a
+slower animation: at most REDUCED_SPEED ticks a second, unless they ask for `fastest`. Stepping
+by hand is the same for everyone.
+
 Every tick ends by yielding to the event loop. In the browser Python shares its worker with
 the messages from the page: a tick that took longer than the period would otherwise start
 the next one at once, and Pause would never get through. An animation's tick then waits
@@ -23,6 +27,7 @@ import param
 from app.i18n import N_
 
 TRAIN_PHASES = ("batch", "forward", "loss", "backward", "update")
+REDUCED_SPEED = 0.5  # ticks per second at most while the reader asks for less motion
 
 
 class Clock(param.Parameterized):
@@ -33,6 +38,9 @@ class Clock(param.Parameterized):
                          doc="Ticks per second while playing.")
     fastest = param.Boolean(default=False, allow_refs=True,
                             doc="Tick as fast as the ticks can run.")
+    reduced_motion = param.Boolean(default=False, allow_refs=True, doc=(
+        "Whether the reader asks for less motion: playing then ticks at most REDUCED_SPEED "
+        "times a second (unless `fastest`)."))
     frame = param.Integer(default=0, bounds=(0, 0), doc="Index of the current stage.")
     stages = param.List(default=["start"], item_type=str, precedence=-1,
                         doc="The names of the timeline's stages, in order.")
@@ -79,13 +87,16 @@ class Clock(param.Parameterized):
             self._callback.stop()
             self._callback = None
 
-    @param.depends("speed", "fastest", watch=True)
+    @param.depends("speed", "fastest", "reduced_motion", watch=True)
     def _change_period(self) -> None:
         if self._callback is not None:
             self._callback.period = self._period()
 
     def _period(self) -> int:
-        return 1 if self.fastest else max(40, round(1000 / self.speed))
+        if self.fastest:
+            return 1
+        speed = min(self.speed, REDUCED_SPEED) if self.reduced_motion else self.speed
+        return max(40, round(1000 / speed))
 
     async def _tick_safely(self) -> None:
         try:

@@ -83,7 +83,8 @@ class Training(param.Parameterized):
         self.shipped, self.shipped_corpus = shipped, shipped_corpus
         # plays training outside the Training view, at the speed the page's clock is set to
         self.clock = Clock(on_tick=self.play_step, speed=session.clock.param.speed,
-                           fastest=session.clock.param.fastest)
+                           fastest=session.clock.param.fastest,
+                           reduced_motion=session.clock.param.reduced_motion)
         for clock in (self.clock, session.clock):
             clock.param.watch(lambda _: self._show_when_paused(), "playing")
         self.zero_model = None  # the last model that learned from zero (kept after a reset)

@@ -14,15 +14,14 @@ from importlib import resources
 
 import numpy as np
 
+from app.views.parts.heatmap import DIVERGING_SHADES, SEQUENTIAL
 from app.views.parts.markup import chips, esc, table_html, visible
 from engine.lens import depth_names
 from engine.residual import track_norms
 from engine.scale import GPT2_SMALL, GPT3_175B, scale_of
 
 SHADES = 8
-BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c")
-RED_BLUE = ("#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#d1e5f0", "#92c5de", "#4393c3",
-            "#2166ac")
+STEPS = tuple(SEQUENTIAL[round(i * (len(SEQUENTIAL) - 1) / (SHADES - 1))] for i in range(SHADES))
 TOP = 8  # bars in the next-token snapshot
 WINDOW = 48  # characters of the training text in the examples snapshot
 EMBED_COLUMNS = 32  # of the embedding's n_embd, drawn in the snapshot
@@ -77,7 +76,7 @@ def _attention(session) -> str:
     said = session.tr("Block 0, head 0: how much each token (row) attends to each earlier "
                       "token (column).")
     return (_prompt(session) + f"<p class='explain'>{esc(said)}</p>"
-            + heatmap_svg(np.where(causal, weights, np.nan), labels, labels, BLUES, 0.0, 1.0))
+            + heatmap_svg(np.where(causal, weights, np.nan), labels, labels, STEPS, 0.0, 1.0))
 
 
 def _embedding(session) -> str:
@@ -87,7 +86,7 @@ def _embedding(session) -> str:
     said = session.tr("Each token's row of the embedding (token + position): its first {n} "
                       "of {C} numbers.", n=emb.shape[1], C=session.config.n_embd)
     return (_prompt(session) + f"<p class='explain'>{esc(said)}</p>"
-            + heatmap_svg(emb, labels, [], RED_BLUE[::-1], -bound, bound))
+            + heatmap_svg(emb, labels, [], DIVERGING_SHADES, -bound, bound))
 
 
 def _residual(session) -> str:
@@ -97,7 +96,7 @@ def _residual(session) -> str:
                       "(row).")
     return (f"<p class='explain'>{esc(said)}</p>"
             + heatmap_svg(norms, labels, [visible(p) for p in _pieces(session, session.ids)],
-                          BLUES, float(norms.min()), float(norms.max())))
+                          STEPS, float(norms.min()), float(norms.max())))
 
 
 def _next_token(session) -> str:

@@ -39,6 +39,15 @@ ROLES_EXPLAIN = N_(
     "(or on your prompt). Click a head to open it above; switch heads off to see what later "
     "heads lose.")
 ROW_HEIGHT = 15
+# what each picture shows now, in words (its text alternative)
+SCORES_SAY = N_("Scores (block {layer}, head {head}): token {position} {piece} scores "
+                "{key_piece} at {key} highest ({value:.2f}).")
+MASKED_SAY = N_("The same scores with the future hidden: token {position} {piece} sees "
+                "tokens 0 to {position} only.")
+WEIGHTS_SAY = N_("Weights (block {layer}, head {head}): token {position} {piece} puts most "
+                 "weight on {key_piece} at {key} ({value:.2f}).")
+OUTPUT_SAY = N_("Head output of token {position} {piece}: {dims} numbers, the largest "
+                "{value:+.2f} in dimension {dim}.")
 
 
 class AttentionView(View):
@@ -101,7 +110,7 @@ class AttentionView(View):
             intro=[self.explain(EXPLAIN, EXPLAIN_MORE)], steps=[steps],
             controls=[selectors, self._caption],
             lines=[pn.pane.Bokeh(self.lines, sizing_mode="stretch_width")],
-            switches=[pn.pane.HTML(N_("<b>Heads on (green) and off:</b> click to switch a head"),
+            switches=[pn.pane.HTML(N_("<b>Heads on (filled) and off:</b> click to switch a head"),
                                    sizing_mode="stretch_width"), self.switches, self._effect],
             compare=[self.compare],
             roles_about=[pn.pane.HTML(N_("<h3 style='margin:0.6rem 0 0'>Head roles</h3>"),
@@ -118,7 +127,7 @@ class AttentionView(View):
         for layer in range(n_layer):
             group = pn.widgets.CheckButtonGroup(
                 label=f"block {layer}", options={f"{layer}.{h}": h for h in range(n_head)},
-                value=list(range(n_head)), color="success", variant="outline")
+                value=list(range(n_head)), color="primary", variant="outline")
             group.param.watch(lambda e, layer=layer: self._switch(layer, e.new), "value")
             self._switch_groups.append(group)
             rows.append(pn.Row(pn.pane.HTML(self.session.tr("block {layer}", layer=layer),
@@ -149,11 +158,23 @@ class AttentionView(View):
         q = s.query_position
         rows = np.full((T, 1), 0.35)
         rows[q] = 1.0  # the chosen query's row stands out
-        self.scores.update(block.scores[0, h], labels, labels, alpha=rows)
-        self.masked.update(block.masked_scores[0, h], labels, labels, alpha=rows)
-        self.weights.update(block.att[0, h], labels, labels, alpha=rows, low=0.0, high=1.0)
+        said = dict(layer=s.layer, head=h, position=q, piece=repr(visible(labels[q])))
+        scores, att, out = block.scores[0, h, q, :q + 1], block.att[0, h, q, :q + 1], \
+            block.heads[0, h, q]
+        k, key, dim = int(np.argmax(scores)), int(np.argmax(att)), int(np.argmax(np.abs(out)))
+        tr = self.session.tr
+        self.scores.update(block.scores[0, h], labels, labels, alpha=rows,
+                           summary=tr(SCORES_SAY, **said, key=k, value=scores[k],
+                                      key_piece=repr(visible(labels[k]))))
+        self.masked.update(block.masked_scores[0, h], labels, labels, alpha=rows,
+                           summary=tr(MASKED_SAY, **said))
+        self.weights.update(block.att[0, h], labels, labels, alpha=rows, low=0.0, high=1.0,
+                            summary=tr(WEIGHTS_SAY, **said, key=key, value=att[key],
+                                       key_piece=repr(visible(labels[key]))))
         dims = [str(i) for i in range(block.heads.shape[-1])]
-        self.output.update(block.heads[0, h], labels, dims, alpha=rows)
+        self.output.update(block.heads[0, h], labels, dims, alpha=rows,
+                           summary=tr(OUTPUT_SAY, **said, dims=len(dims), value=out[dim],
+                                      dim=dim))
 
         weights = block.att[0, h, q, :q + 1]
         self.lines.height = max(200, 40 + ROW_HEIGHT * T)
@@ -164,7 +185,7 @@ class AttentionView(View):
         shown = [visible(p) for p in labels]
         self.tokens_source.data = dict(
             x=[-0.15] * T + [1.15] * T, y=list(range(T)) * 2, text=shown * 2,
-            color=["#1c7ed6" if i == q else "#343a40" for i in range(T)] + ["#343a40"] * T)
+            color=["#1971c2" if i == q else "#343a40" for i in range(T)] + ["#343a40"] * T)
         self.pick_source.data = dict(x=[-0.15] * T, y=list(range(T)))
         top = np.argsort(-weights)[:3]
         looks = ", ".join(s.tr("{piece} at {k} ({weight:.2f})", piece=repr(visible(labels[k])),

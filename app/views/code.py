@@ -12,7 +12,7 @@ import param
 
 from app.i18n import N_, translation
 from app.session.code_runner import CodeError, reading_groups, shipped_sources
-from app.views.parts.layout import wrap_row
+from app.views.parts.layout import READABLE_GUTTER, wrap_row
 from app.views.parts.markup import esc, html_pane, notes, set_html
 from app.views.parts.storage import BrowserStorage
 from app.views.parts.view import View
@@ -59,13 +59,14 @@ class CodeView(View):
         self.picker.link(self, value="file", bidirectional=True)
         self.editor = pn.widgets.CodeEditor(value=self.shipped[self.file], language="python",
                                             height=480, sizing_mode="stretch_width",
-                                            theme="github_light_default")
+                                            theme="github_light_default",
+                                            stylesheets=[READABLE_GUTTER])
         self.editor.param.watch(self._edited, "value")
         run = pn.widgets.Button(label=N_("▶ Run my code"), color="primary", width=150)
         run.on_click(lambda _: self.run())
         reset_file = pn.widgets.Button(label=N_("Reset this file"), width=140)
         reset_file.on_click(lambda _: self.reset([self.file]))
-        reset_all = pn.widgets.Button(label=N_("Reset all"), color="warning", width=110)
+        reset_all = pn.widgets.Button(label=N_("Reset all"), width=110)
         reset_all.on_click(lambda _: self.reset(list(self.shipped)))
         download = pn.widgets.FileDownload(callback=self._download, filename="engine.zip",
                                            label=N_("Download edited files"), width=210)

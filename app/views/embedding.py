@@ -16,6 +16,13 @@ from app.views.parts.markup import esc, html_pane, set_html, visible
 from app.views.parts.position_slider import PositionSlider
 from app.views.parts.view import View
 
+# what each picture shows now, in words (its text alternative)
+WTE_SAY = N_("wte: {rows} rows of {dims} numbers, one per token id; row {id} ({piece}), token "
+             "{position}, is lit.")
+WPE_SAY = N_("wpe: {rows} rows of {dims} numbers, one per position; rows 0 to {last} are in "
+             "use, row {position} lit.")
+SUM_SAY = N_("Token {position} goes in as wte[{id}] + wpe[{position}]: {dims} numbers from "
+             "{low:+.2f} to {high:+.2f}.")
 EXPLAIN = N_(
     "The token embedding wte has one row per token in the vocabulary and the position "
     "embedding wpe one row per position. Looking a token up is just picking its row.")
@@ -70,16 +77,21 @@ class EmbeddingView(View):
         lit_rows = np.full((s.config.vocab_size, 1), 0.12)
         lit_rows[ids] = 0.6
         lit_rows[ids[q]] = 1.0
-        self.wte.update(p["wte"], vocab, dims, alpha=lit_rows)
+        piece = visible(s.pieces([ids[q]])[0])
+        self.wte.update(p["wte"], vocab, dims, alpha=lit_rows, summary=s.tr(WTE_SAY,
+            rows=len(vocab), dims=len(dims), id=ids[q], piece=repr(piece), position=q))
         lit_pos = np.full((s.config.block_size, 1), 0.12)
         lit_pos[:T] = 0.6
         lit_pos[q] = 1.0
         self.wpe.update(p["wpe"], [str(i) for i in range(s.config.block_size)], dims,
-                        alpha=lit_pos)
+                        alpha=lit_pos, summary=s.tr(WPE_SAY,
+                            rows=s.config.block_size, dims=len(dims), last=T - 1, position=q))
         trace = s.trace
         stack = np.stack([trace.tok_emb[0, q], trace.pos_emb[q], trace.emb[0, q]])
         piece = visible(s.pieces([ids[q]])[0])
-        self.sum.update(stack, [f"wte[{ids[q]}] ({piece})", f"wpe[{q}]", s.tr("sum")], dims)
+        self.sum.update(stack, [f"wte[{ids[q]}] ({piece})", f"wpe[{q}]", s.tr("sum")], dims,
+                        summary=s.tr(SUM_SAY, position=q, id=ids[q], dims=len(dims),
+                                     low=stack[2].min(), high=stack[2].max()))
         set_html(self._caption, "<p>" + esc(s.tr(
             "Token {q} is {piece}, id {id}: row {id} of wte plus row {q} of wpe.", q=q,
             piece=repr(piece), id=ids[q])) + "</p>")

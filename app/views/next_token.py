@@ -10,7 +10,7 @@ from bokeh.plotting import figure
 
 from app.i18n import N_
 from app.views.parts.comparison import NextTokenComparison
-from app.views.parts.layout import wrap_row
+from app.views.parts.layout import ROOMY_SPINNER, wrap_row
 from app.views.parts.markup import esc, html_pane, picture, set_html, visible
 from app.views.parts.view import View
 
@@ -57,7 +57,8 @@ class NextTokenView(View):
                                               width=200),
             pn.widgets.IntSlider.from_param(s.param.top_k, label=N_("Top-k (0 = off)"), width=200),
             pn.widgets.FloatSlider.from_param(s.param.top_p, label=N_("Top-p"), width=200),
-            pn.widgets.IntInput.from_param(s.param.seed, label=N_("Seed"), width=120),
+            pn.widgets.IntInput.from_param(s.param.seed, label=N_("Seed"), width=120,
+                                           stylesheets=[ROOMY_SPINNER]),
         )
         self.generate = pn.widgets.Button(label=N_("Generate next token"), color="primary",
                                           description=N_("Sample a token and append it"),

@@ -11,7 +11,7 @@ from bokeh.plotting import figure
 
 from app.i18n import N_
 from app.session.lens import LogitLens
-from app.views.parts.heatmap import SEQUENTIAL, Heatmap
+from app.views.parts.heatmap import SEQUENTIAL, Heatmap, inks
 from app.views.parts.layout import figure_grid
 from app.views.parts.markup import (
     esc,
@@ -44,6 +44,11 @@ LENS_EXPLAIN_MORE = N_(
     "embedding the lens mostly reads back the token itself: the same table maps tokens in "
     "and out.)")
 TOP = 5
+# what each picture shows now, in words (its text alternative)
+TRACKS_SAY = N_("Size of each token's track at each depth; token {position} {piece} goes from "
+              "{first:.2f} after the embedding to {last:.2f} at the end.")
+ADDED_SAY = N_("What each layer adds to the tracks; to token {position} {piece} the most, "
+             "{value:.2f}, at {stage}.")
 ROW = 30  # pixels per depth
 
 
@@ -138,9 +143,14 @@ class ResidualView(View):
         stages = depth_names(s.config.n_layer)
         residual = s.engine.residual  # the engine in use: an edit to residual.py shows here
         norms = residual.track_norms(trace)  # (T, stages)
-        self.tracks.update(norms, labels, stages)
-        self.added.update(residual.added_norms(trace), labels, stages[1:])
         q = s.query_position
+        added = residual.added_norms(trace)
+        most = int(np.argmax(added[q]))
+        said = dict(position=q, piece=repr(visible(labels[q])))
+        self.tracks.update(norms, labels, stages, summary=self.session.tr(TRACKS_SAY,
+            **said, first=norms[q, 0], last=norms[q, -1]))
+        self.added.update(added, labels, stages[1:], summary=self.session.tr(ADDED_SAY,
+            **said, value=added[q, most], stage=stages[1:][most]))
         x = list(range(len(stages)))
         self.source.data = dict(
             xs=[x] * len(labels), ys=list(norms),
@@ -163,7 +173,7 @@ class ResidualView(View):
             token=[p for row in pieces for p in row],
             label=[f"{p} {q:.2f}" for row, qs in zip(pieces, probs, strict=True)
                    for p, q in zip(row, qs, strict=True)],
-            text_color=["white" if q > 0.55 else "#212529" for q in probs.ravel()])
+            text_color=inks(probs.ravel(), SEQUENTIAL, 0.0, 1.0))
         for fig in (self.guesses, self.final):  # as many depths as the model has blocks
             if list(fig.y_range.factors) != depths[::-1]:
                 fig.update(height=50 + ROW * len(depths))

@@ -22,6 +22,11 @@ from app.views.parts.markup import Markup, esc, html_pane, set_html, table_html
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.view import View
 
+# what each picture shows now, in words (its text alternative)
+LOSS_SAY = N_("After {steps:,} steps the loss is {loss:.3f} on the last batch{held_out}.")
+HELD_OUT_SAY = N_(" and {loss:.3f} on held-out text")
+GRAD_SAY = N_("{what}: {rows} × {cols} numbers, the largest in size {value:+.2e} at row {row}, "
+              "column {col}.")
 EXPLAIN = N_(
     "Each training step takes a batch of windows from the text, runs the model forward, "
     "measures the loss (how surprised it was by the true next tokens), runs backward to get "
@@ -67,12 +72,12 @@ class TrainingView(View):
         names = list(s.model.params)
         self.param.tensor.objects = names
         play = pn.widgets.Toggle.from_param(s.clock.param.playing, label=N_("▶ Train / ❚❚ Pause"),
-                                            color="success", width=160)
+                                            color="primary", width=160)
         step = pn.widgets.Button(label=N_("Step one phase ›"), width=150,
                                  description=N_("Advance to the next training phase"),
                                  stylesheets=[".bk-btn { min-height: 44px; }"])
         step.on_click(lambda _: self._step())
-        reset = pn.widgets.Button(label=N_("Reset to shipped weights"), color="warning",
+        reset = pn.widgets.Button(label=N_("Reset to shipped weights"),
                                   width=200)
         reset.on_click(lambda _: self.session.reset_weights())
         from_zero = pn.widgets.Button(label=N_("Learn from zero"), color="primary", width=160,
@@ -197,6 +202,11 @@ class TrainingView(View):
         if new:
             steps, losses = zip(*new, strict=True)
             self.loss_source.stream(dict(step=list(steps), loss=list(losses)), rollover=20_000)
+        if training.history:
+            held_out = (self.session.tr(HELD_OUT_SAY, loss=training.val_history[-1][1])
+                        if training.val_history else "")
+            self.loss_numbers.summary = self.session.tr(LOSS_SAY,
+                steps=len(training.history), loss=training.history[-1][1], held_out=held_out)
         vals = training.val_history[len(self.val_source.data["step"]):]
         if vals:
             steps, losses = zip(*vals, strict=True)
@@ -328,8 +338,12 @@ class TrainingView(View):
         matrix = matrix if matrix.ndim == 2 else matrix[None, :]
         title = N_("AdamW update Δw of {tensor}") if show_update else N_("gradient of {tensor}")
         self.grad_map.figure.title.text = tr(title, tensor=self.tensor)
+        row, col = np.unravel_index(int(np.argmax(np.abs(matrix))), matrix.shape)
         self.grad_map.update(matrix, [str(i) for i in range(matrix.shape[0])],
-                             [str(i) for i in range(matrix.shape[1])])
+                             [str(i) for i in range(matrix.shape[1])], summary=tr(
+                                 GRAD_SAY, what=self.grad_map.figure.title.text,
+                                 rows=matrix.shape[0], cols=matrix.shape[1],
+                                 value=matrix[row, col], row=row, col=col))
 
     def __panel__(self):
         return self._layout

@@ -240,3 +240,43 @@ def test_the_scale_view_contrasts_kv_cache_and_recurrent_state(session):
     flops = ours["rec_flops"][0]
     session.training.train_on_text("abcd efgh. " * 30)  # 10 characters and "�": a smaller LM head
     assert view.costs["Napkin GPT"].data["rec_flops"][0] == flops - 2 * (77 - 11) * 64
+
+
+# ---- less motion, and what a screen reader is told ----------------------------------------------
+
+def test_a_reader_who_asks_for_less_motion_gets_a_slower_clock_in_every_mode(session):
+    from app.session.clock import REDUCED_SPEED
+
+    clock, training_clock = session.clock, session.training.clock
+    clock.speed = 4.0
+    assert clock._period() == training_clock._period() == 250
+    clock.reduced_motion = True  # what the page's ReaderPreferences reports
+    assert training_clock.reduced_motion  # training plays on its own clock: it follows
+    assert clock._period() == training_clock._period() == round(1000 / REDUCED_SPEED)
+    clock.speed = 0.5  # slower than that already: unchanged
+    assert clock._period() == 2000
+    clock.fastest = True  # asked for by name: as fast as it can
+    assert clock._period() == training_clock._period() == 1
+
+
+def test_a_token_and_a_step_are_announced_and_not_every_frame_while_playing(session):
+    from app.lab.announcer import ANNOUNCE_EVERY, Announcer
+
+    announcer = Announcer(session=session)
+    seconds = [0.0]
+    announcer.now = lambda: seconds[0]
+    sampled = session.generate_token()
+    said = announcer.region.message
+    assert said == f"Generated {visible(sampled.piece)!r}, probability {sampled.prob:.2f}."
+    report = session.training.train_once()
+    assert announcer.region.message == f"Training step {report.step + 1}: loss {report.loss:.3f}."
+    session.clock.playing = True  # now at most once every ANNOUNCE_EVERY seconds
+    try:
+        seconds[0] += ANNOUNCE_EVERY - 0.1
+        session.generate_token()
+        assert announcer.region.message.startswith("Training step")  # too soon: not said
+        seconds[0] += 0.2
+        sampled = session.generate_token()
+        assert announcer.region.message.startswith(f"Generated {visible(sampled.piece)!r}")
+    finally:
+        session.clock.playing = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
@@ -14,7 +15,7 @@ import panel as pn
 
 from app.views.attention import AttentionView
 from app.views.parts.heatmap import Heatmap
-from app.views.parts.markup import Markup, esc, table_html
+from app.views.parts.markup import Markup, esc, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 from app.views.parts.position_slider import PositionSlider
 from app.views.residual import ResidualView
@@ -121,3 +122,29 @@ def test_the_lens_and_head_roles_follow_their_views_active(session):
     assert residual.lens.reading.probs.shape[1] == session.config.vocab_size
     assert residual.lens.reading is not reading
     assert residual.lens.reading.position == len(session.ids) - 1
+
+
+# ---- the pictures' text alternatives ------------------------------------------------------------
+
+def test_each_attention_picture_says_what_it_shows_from_the_live_trace(session):
+    view = AttentionView(session=session)
+    session.param.update(layer=1, head=2, query=5)
+    _, trace = session.model.forward(np.array(session.ids))  # apart from the view
+    att = trace.blocks[1].att[0, 2, 5, :6]
+    key = int(np.argmax(att))
+    piece = repr(visible(session.pieces([session.ids[key]])[0]))
+    said = view.weights.numbers.summary
+    assert said.startswith("Weights (block 1, head 2): token 5 ")
+    assert f"puts most weight on {piece} at {key} ({att[key]:.2f})." in said
+    assert view.grid.numbers.summary.startswith("The strongest previous token head: block ")
+    # shown under the picture, escaped like every text from the prompt
+    session.prompt = ATTACK
+    assert "<img" not in view.weights.numbers._summary.object
+    assert "weight on" in view.weights.numbers._summary.object
+
+
+def test_a_picture_without_a_summary_shows_no_empty_line():
+    part = PictureOrTable(pn.pane.Markdown("picture"), pn.pane.Markdown("table"))
+    assert not part._summary.visible
+    part.summary = "It shows 3 things."
+    assert part._summary.visible and "It shows 3 things." in part._summary.object

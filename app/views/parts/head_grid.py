@@ -17,12 +17,13 @@ from bokeh.plotting import figure
 
 from app.i18n import N_
 from app.session.heads import SOURCES, HeadRoles
-from app.views.parts.heatmap import SEQUENTIAL
+from app.views.parts.heatmap import NAN_COLOUR, SEQUENTIAL, inks
 from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 
 ROLES = {"previous": N_("previous token"), "induction": N_("induction")}
 CELL = 34  # pixels per block row
+ROLE_SAY = N_("The strongest {role} head: block {block}, head {head} ({score:.2f}).")
 
 
 class HeadGrid(pn.viewable.Viewer):
@@ -39,14 +40,13 @@ class HeadGrid(pn.viewable.Viewer):
         self.figure = self._figure(cfg.n_layer, cfg.n_head)
         self._caption = html_pane()
         self._table = html_pane()
-        self._layout = pn.Column(
-            self._caption,
-            PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"), self._table),
-            sizing_mode="stretch_width")
+        self.numbers = PictureOrTable(pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
+                                      self._table)
+        self._layout = pn.Column(self._caption, self.numbers, sizing_mode="stretch_width")
         self._draw()
 
     def _figure(self, n_layer: int, n_head: int):
-        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#dee2e6")
+        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color=NAN_COLOUR)
         fig = figure(title=N_("Score of each head for each role (0 to 1)"),
                      height=80 + CELL * n_layer, sizing_mode="stretch_width", min_width=200,
                      max_width=760, toolbar_location=None,
@@ -96,6 +96,7 @@ class HeadGrid(pn.viewable.Viewer):
             set_html(self._caption, f"<p class='explain'>{esc(roles.note)}</p>")
             self.source.data = dict(x=[], y=[], score=[], label=[], head=[], text_color=[])
             set_html(self._table, "")
+            self.numbers.summary = ""
             return
         n_layer, n_head = scores.previous.shape
         self._fit(n_layer, n_head)
@@ -108,12 +109,13 @@ class HeadGrid(pn.viewable.Viewer):
             head=[f"block {b}, head {h}, {title}" for title in ROLES.values()
                   for b, h in zip(blocks, heads, strict=True)],
             label=["–" if np.isnan(v) else f"{v:.2f}" for v in values],
-            text_color=["white" if v > 0.55 else "#212529" for v in values])
+            text_color=inks(values, SEQUENTIAL, 0.0, 1.0))
         if self.clickable:  # the open head, outlined in both grids
             cell = s.layer * n_head + s.head
             self.source.selected.indices = [cell, cell + n_layer * n_head]
         set_html(self._caption, self._describe(scores))
         set_html(self._table, self._numbers(scores))
+        self.numbers.summary = " ".join(self._strongest(s.tr, scores, role) for role in ROLES)
 
     def _describe(self, scores) -> str:
         roles, s = self.roles, self.roles.session
@@ -127,6 +129,15 @@ class HeadGrid(pn.viewable.Viewer):
                    else "")
         note = f" {esc(roles.note)}" if roles.note else ""
         return f"<p class='explain'>Measured on {what}{trained}.{note}</p>"
+
+    @staticmethod
+    def _strongest(tr, scores, role: str) -> str:
+        values = getattr(scores, role)
+        if np.isnan(values).all():
+            return ""
+        block, head = np.unravel_index(int(np.nanargmax(values)), values.shape)
+        return tr(ROLE_SAY, role=tr(ROLES[role]), block=block, head=head,
+                               score=values[block, head])
 
     def _numbers(self, scores) -> str:
         n_layer, n_head = scores.previous.shape

@@ -2,6 +2,11 @@
 
 The figure and its ColumnDataSource are built once; `update` feeds new numbers. The
 table shares the heat map's source, so both always show the same values.
+
+The lab's two colour maps are here, chosen for every eye (tests/app/test_colours.py checks
+them under simulated red-green colour blindness): SEQUENTIAL, cividis, whose lightness rises
+evenly and which reads the same to deuteranopes and protanopes; DIVERGING, purple against
+orange (never red against green), white at zero. Text written on a coloured cell takes `ink`.
 """
 
 from __future__ import annotations
@@ -19,16 +24,51 @@ from bokeh.models import (
     NumberFormatter,
     TableColumn,
 )
-from bokeh.palettes import Blues256, RdBu11
+from bokeh.palettes import Cividis256, PuOr8, PuOr11
 from bokeh.plotting import figure
 
 from app.views.parts.markup import visible
 from app.views.parts.picture_or_table import PictureOrTable
 
-DIVERGING = tuple(reversed(RdBu11))  # blue negative, white zero, red positive
-SEQUENTIAL = tuple(reversed(Blues256))  # white for 0, dark blue for the largest
+DIVERGING = tuple(PuOr11)  # purple negative, white zero, orange positive
+DIVERGING_SHADES = tuple(PuOr8)  # the same in eight shades (the static page's snapshot)
+SEQUENTIAL = tuple(reversed(Cividis256))  # pale yellow for 0, dark blue for the largest
+NAN_COLOUR = "#dee2e6"  # a cell with no number (a masked -inf)
+INKS = ("#000000", "#ffffff")  # one of them has at least 4.6:1 contrast on any colour
 MAX_TICKS = 40  # label at most this many rows or columns
 MAX_X_TICKS = 17  # columns are labelled sideways, so fewer fit
+
+
+def luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of a "#rrggbb" colour: 0 for black, 1 for white."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2's contrast ratio of two colours, from 1 (the same) to 21 (black on white)."""
+    darker, lighter = sorted((luminance(a), luminance(b)))
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def ink(background: str) -> str:
+    """The text colour, black or white, that reads best on `background`."""
+    return max(INKS, key=lambda text: contrast(text, background))
+
+
+def mapped(values: np.ndarray, palette: Sequence[str], low: float, high: float) -> list[str]:
+    """The colour of each value as Bokeh's LinearColorMapper draws it (NaN: NAN_COLOUR)."""
+    v = np.asarray(values, dtype=np.float64)
+    span = high - low if high > low else 1.0
+    index = np.clip(np.floor((np.nan_to_num(v, nan=low) - low) / span * len(palette)),
+                    0, len(palette) - 1).astype(int)
+    return [NAN_COLOUR if np.isnan(x) else palette[i] for x, i in zip(v, index, strict=True)]
+
+
+def inks(values: np.ndarray, palette: Sequence[str], low: float, high: float) -> list[str]:
+    """The text colour for each value's cell (see `ink`)."""
+    return [ink(c) for c in mapped(values, palette, low, high)]
 
 
 def tick_labels(labels: Sequence[str], room: int = MAX_TICKS) -> tuple[list[int], dict[int, str]]:
@@ -48,7 +88,7 @@ class Heatmap(pn.viewable.Viewer):
         self.diverging = diverging
         self.source = ColumnDataSource(dict(x=[], y=[], value=[], row=[], col=[], alpha=[]))
         self.mapper = LinearColorMapper(palette=DIVERGING if diverging else SEQUENTIAL,
-                                        low=-1, high=1, nan_color="#dee2e6")
+                                        low=-1, high=1, nan_color=NAN_COLOUR)
         self.figure = figure(title=title, height=height, sizing_mode="stretch_width",
                              tools="tap,reset,save", toolbar_location=None,
                              x_axis_label=col_name, y_axis_label=row_name)
@@ -76,8 +116,10 @@ class Heatmap(pn.viewable.Viewer):
 
     def update(self, matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
                alpha: np.ndarray | None = None, low: float | None = None,
-               high: float | None = None) -> None:
-        """Show `matrix` (rows, cols). Non-finite values (a masked -inf) draw grey."""
+               high: float | None = None, summary: str = "") -> None:
+        """Show `matrix` (rows, cols). Non-finite values (a masked -inf) draw grey.
+        `summary`: what it shows, in one sentence (see PictureOrTable)."""
+        self.numbers.summary = summary
         m = np.asarray(matrix, dtype=np.float64)
         rows, cols = m.shape
         values = np.where(np.isfinite(m), m, np.nan).ravel()

@@ -23,3 +23,11 @@ def figure_grid(*objects, min_width: int = 320, **params) -> pn.Column:
     params.setdefault("sizing_mode", "stretch_width")
     sheet = FIGURE_GRID.replace("{min}", str(min_width))
     return pn.Column(*objects, stylesheets=[sheet], **params)
+
+
+# A number field's up and down buttons, each at least 24 px high (WCAG 2.2's target size):
+# BokehJS makes each half of the field's height.
+ROOMY_SPINNER = ".bk-input { min-height: 48px; }"
+
+# The code editor's line numbers, dark enough to read (4.5:1 and more on white).
+READABLE_GUTTER = ".ace_gutter { color: #5c636a !important; }"

@@ -37,7 +37,7 @@ DROP_ZONE_CSS = """
   font-family: system-ui, sans-serif; font-size: 0.9rem; color: #5b6475; }
 .drop-zone.over { border-color: #d9480f; background: #fff4e6; }
 .drop-zone button { font: inherit; padding: 0.25rem 0.8rem; border-radius: 4px;
-  border: 1px solid #4c6ef5; background: #4c6ef5; color: white; cursor: pointer; }
+  border: 1px solid #3b5bdb; background: #3b5bdb; color: white; cursor: pointer; }
 """
 
 
