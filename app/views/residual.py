@@ -135,7 +135,7 @@ class ResidualView(View):
         fig.ygrid.visible = False
         return fig
 
-    @param.depends("session.trace", "session.query", watch=True)
+    @param.depends("session.trace", "session.query", "session.language", watch=True)
     def _update(self) -> None:
         s = self.session
         trace = s.trace
@@ -147,10 +147,10 @@ class ResidualView(View):
         added = residual.added_norms(trace)
         most = int(np.argmax(added[q]))
         said = dict(position=q, piece=repr(visible(labels[q])))
-        self.tracks.update(norms, labels, stages, summary=self.session.tr(TRACKS_SAY,
-            **said, first=norms[q, 0], last=norms[q, -1]))
-        self.added.update(added, labels, stages[1:], summary=self.session.tr(ADDED_SAY,
-            **said, value=added[q, most], stage=stages[1:][most]))
+        self.tracks.update(norms, labels, stages, summary=s.tr(
+            TRACKS_SAY, **said, first=norms[q, 0], last=norms[q, -1]))
+        self.added.update(added, labels, stages[1:], summary=s.tr(
+            ADDED_SAY, **said, value=added[q, most], stage=stages[1:][most]))
         x = list(range(len(stages)))
         self.source.data = dict(
             xs=[x] * len(labels), ys=list(norms),
