@@ -15,8 +15,14 @@ from tests.support.models import WEIGHTS_TINY
 
 @pytest.fixture
 def lab(session):
-    lab = Lab(session=session)
-    for key in VIEWS:  # build every view once, as a reader clicking through would
+    """A lab on its first view; a test builds the views it needs by showing them."""
+    return Lab(session=session)
+
+
+@pytest.fixture
+def every_view(lab):
+    """The lab with every view built once, as a reader clicking through would."""
+    for key in VIEWS:
         lab.view = key
     return lab
 
@@ -35,15 +41,15 @@ def forward_calls(monkeypatch):
     return calls
 
 
-def test_every_view_builds_and_shows_the_session(lab):
+def test_every_view_builds_and_shows_the_session(every_view):
     for key, (title, cls, mode) in VIEWS.items():
-        lab.view = key
-        assert isinstance(lab._views[key], cls)
-        assert lab._shown.objects and lab.session.mode == mode, title
+        every_view.view = key
+        assert isinstance(every_view._views[key], cls)
+        assert every_view._shown.objects and every_view.session.mode == mode, title
 
 
-def test_views_never_run_the_model_themselves(lab, forward_calls):
-    s = lab.session
+def test_views_never_run_the_model_themselves(every_view, forward_calls):
+    s = every_view.session
     s.temperature, s.top_k, s.top_p = 1.3, 5, 0.9
     s.layer, s.head, s.query = 2, 3, 4
     s.tokenizer_view = "bpe"
