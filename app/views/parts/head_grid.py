@@ -16,13 +16,17 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearColorMa
 from bokeh.plotting import figure
 
 from app.i18n import N_
-from app.session.heads import SOURCES, HeadRoles
+from app.session.heads import HeadRoles
 from app.views.parts.heatmap import NAN_COLOUR, SEQUENTIAL, inks
 from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
 from app.views.parts.picture_or_table import PictureOrTable
 
 ROLES = {"previous": N_("previous token"), "induction": N_("induction")}
 CELL = 34  # pixels per block row
+MEASURED_RANDOM = N_("Measured on a random sequence of {n} distinct characters, then the same "
+                     "again: {seq} twice{trained}.")
+MEASURED_PROMPT = N_("Measured on the prompt ({n} tokens){trained}.")
+AFTER_STEPS = N_(" after {steps:,} training steps")
 ROLE_SAY = N_("The strongest {role} head: block {block}, head {head} ({score:.2f}).")
 
 
@@ -88,7 +92,7 @@ class HeadGrid(pn.viewable.Viewer):
             self.roles.session.param.update(layer=layer, head=head)
 
     @param.depends("roles.scores", "roles.note", "roles.session.layer",
-                   "roles.session.head", watch=True)
+                   "roles.session.head", "roles.session.language", watch=True)
     def _draw(self) -> None:
         roles, s = self.roles, self.roles.session
         scores = roles.scores
@@ -120,15 +124,14 @@ class HeadGrid(pn.viewable.Viewer):
     def _describe(self, scores) -> str:
         roles, s = self.roles, self.roles.session
         seq = "".join(visible(p) for p in s.pieces(scores.idx[:len(scores.idx) // 2]))
-        if roles.source == "random":
-            what = (f"a random sequence of {len(scores.idx) // 2} distinct characters, "
-                    f"then the same again: <code>{esc(seq)}</code> twice")
+        trained = (s.tr(AFTER_STEPS, steps=roles.measured_at) if roles.measured_at else "")
+        if roles.source == "random":  # the catalogue's templates are markup; values escaped
+            said = s.tr(MEASURED_RANDOM, n=len(scores.idx) // 2, seq=f"<code>{esc(seq)}</code>",
+                        trained=trained)
         else:
-            what = f"{SOURCES['prompt']} ({len(scores.idx)} tokens)"
-        trained = (f" after {roles.measured_at:,} training steps" if roles.measured_at
-                   else "")
+            said = s.tr(MEASURED_PROMPT, n=len(scores.idx), trained=trained)
         note = f" {esc(roles.note)}" if roles.note else ""
-        return f"<p class='explain'>Measured on {what}{trained}.{note}</p>"
+        return f"<p class='explain'>{said}{note}</p>"
 
     @staticmethod
     def _strongest(tr, scores, role: str) -> str:
