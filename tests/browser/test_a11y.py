@@ -16,18 +16,12 @@ import pytest
 from app.tour import CHAPTERS
 from app.views import VIEWS
 from tests.support import axe
-from tests.support.browser import local_page, painted, wait_until
+from tests.support.browser import SHOWN, local_page, painted, wait_until
 from tests.support.pyodide import LINK, app, python, wait_in_worker
 from tests.support.serve import open_lab, prompt_box
 
 pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
 
-SHOWN = {  # view -> text that only that view shows once it has drawn
-    "tokens": "tokens, vocabulary of 77", "examples": "Showing",
-    "embedding": "of wte plus row", "attention": "attends most to",
-    "residual": "Every token has its own track", "next": "Likeliest next token",
-    "training": "Step one phase", "scale": "GPT-3 175B",
-    "quantization": "Next token after the prompt", "code": "Running:"}
 PLAY = "▶ Play / ❚❚ Pause"
 STATIC_VIEWS = ["attention", "next", "training", "code"]
 ASKS = [c.view == "next" and c.checkpoint is not None for c in CHAPTERS].index(True) + 1

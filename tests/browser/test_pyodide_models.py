@@ -8,7 +8,6 @@ at the end. Needs NAPKIN_PYODIDE_DIST (see tests/support/pyodide.py)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
@@ -20,7 +19,7 @@ from app.session.gguf_io import read_gguf
 from app.session.opened import digest
 from engine.quant import is_block_matrix, quantize_model
 from engine.weights import read_weights_zip
-from tests.support.browser import screenshot, wait_until
+from tests.support.browser import drop_file, screenshot, wait_until
 from tests.support.model_files import hostile_files, shipped_files
 from tests.support.pyodide import app, python, wait_in_worker
 
@@ -50,15 +49,7 @@ def pick(page, name: str, data: bytes) -> None:
 
 
 def drop(page, name: str, data: bytes) -> None:
-    """A file dropped on the bar, as the browser delivers it (a synthetic drop event)."""
-    app(page).locator(".drop-zone").evaluate(
-        """(zone, [text, name]) => {
-             const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
-             const files = new DataTransfer()
-             files.items.add(new File([bytes], name))
-             zone.dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true,
-                                                        cancelable: true }))
-           }""", [base64.b64encode(data).decode(), name])
+    drop_file(app(page), name, data)
 
 
 def open_file(page, name: str, data: bytes, by=pick) -> float:

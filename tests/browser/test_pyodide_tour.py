@@ -18,7 +18,7 @@ from app.lab.code_link import MAX_LINK, encode
 from app.session.code_runner import editable, shipped_sources
 from app.tour import CHAPTERS
 from app.views import VIEWS
-from tests.support.browser import painted, screenshot, wait_until
+from tests.support.browser import SHOWN, painted, screenshot, wait_until
 from tests.support.layout import (
     PHONE,
     first_picture,
@@ -32,12 +32,6 @@ TOTAL = len(CHAPTERS)
 SOURCES = shipped_sources()
 SHIPPED = {name: SOURCES[name] for name in editable(SOURCES)}
 MASK = "    att = softmax(np.where(causal_mask(*scores.shape[-2:]), scores, -np.inf))\n"
-SHOWN = {  # view -> text that only that view shows once it has drawn
-    "tokens": "tokens, vocabulary of 77", "examples": "Showing",
-    "embedding": "of wte plus row", "attention": "attends most to",
-    "residual": "Every token has its own track", "next": "Likeliest next token",
-    "training": "Step one phase", "scale": "GPT-3 175B",
-    "quantization": "Next token after the prompt", "code": "Running:"}
 
 
 def at_chapter(page, n: int) -> None:

@@ -6,7 +6,6 @@ working; a reload keeps the opened model and Back brings the shipped one."""
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 
@@ -20,7 +19,7 @@ from engine.char_tokenizer import CharTokenizer
 from engine.model import GPTConfig
 from engine.quant import is_block_matrix, quantize_model
 from engine.weights import read_weights_zip, weights_zip
-from tests.support.browser import screenshot, wait_until
+from tests.support.browser import drop_file, screenshot, wait_until
 from tests.support.model_files import (
     hostile_files,
     kl_and_agreement,
@@ -48,15 +47,7 @@ def pick(page, name: str, data: bytes) -> None:
 
 
 def drop(page, name: str, data: bytes) -> None:
-    """A file dropped on the bar, as the browser delivers it (a synthetic drop event)."""
-    page.locator(".drop-zone").evaluate(
-        """(zone, [text, name]) => {
-             const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
-             const files = new DataTransfer()
-             files.items.add(new File([bytes], name))
-             zone.dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true,
-                                                        cancelable: true }))
-           }""", [base64.b64encode(data).decode(), name])
+    drop_file(page, name, data)
 
 
 def opened(page, name: str) -> float:

@@ -15,7 +15,7 @@ from app.tour import CHAPTERS
 from app.tour.flow import other_temperature
 from app.views import VIEWS
 from engine.sampling import SamplingSettings, next_token_probs
-from tests.support.browser import painted, screenshot, wait_until
+from tests.support.browser import SHOWN, painted, screenshot, wait_until
 from tests.support.layout import (
     PHONE,
     SMALL_PHONE,
@@ -35,12 +35,6 @@ TARGETS = ["‹ Back", "Next ›", "Leave the tour", "More of this view", "☰ C
 SOURCES = shipped_sources()
 SHIPPED = {name: SOURCES[name] for name in editable(SOURCES)}
 MASK = "    att = softmax(np.where(causal_mask(*scores.shape[-2:]), scores, -np.inf))\n"
-SHOWN = {  # view -> text that only that view shows once it has drawn
-    "tokens": "tokens, vocabulary of 77", "examples": "Showing",
-    "embedding": "of wte plus row", "attention": "attends most to",
-    "residual": "Every token has its own track", "next": "Likeliest next token",
-    "training": "No step taken yet", "scale": "GPT-3 175B",
-    "quantization": "Next token after the prompt", "code": "Running: the shipped engine"}
 
 
 def at_chapter(page, n: int) -> None:

@@ -3,6 +3,7 @@ machine, screenshots for review, and waiting on a condition instead of a fixed s
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from urllib.parse import urlparse
@@ -71,3 +72,25 @@ def wait_until(page, condition: Callable[[], bool], timeout: float = 15.0,
 def painted(page) -> None:
     """Wait until the page has laid out and painted what it has (two animation frames)."""
     page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+# view -> text that only that view shows once it has drawn (a test waits for it)
+SHOWN = {
+    "tokens": "tokens, vocabulary of 77", "examples": "Showing",
+    "embedding": "of wte plus row", "attention": "attends most to",
+    "residual": "Every token has its own track", "next": "Likeliest next token",
+    "training": "Step one phase", "scale": "GPT-3 175B",
+    "quantization": "Next token after the prompt", "code": "Running:"}
+
+
+def drop_file(scope, name: str, data: bytes) -> None:
+    """A file dropped on the lab's model bar inside `scope` (a page, or the locator the lab
+    is drawn in), as the browser delivers it: a synthetic drop event."""
+    scope.locator(".drop-zone").evaluate(
+        """(zone, [text, name]) => {
+             const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
+             const files = new DataTransfer()
+             files.items.add(new File([bytes], name))
+             zone.dispatchEvent(new DragEvent('drop', { dataTransfer: files, bubbles: true,
+                                                        cancelable: true }))
+           }""", [base64.b64encode(data).decode(), name])
