@@ -121,7 +121,10 @@ class Lab(pn.viewable.Viewer):
         hidden = set(self.hidden)
         if self.embed:
             hidden |= {"header", "nav", "footer", "share", "model"}
-        folded = {"header": self._tagline,
+        language = pn.widgets.Select.from_param(  # each language named in itself
+            s.param.language, options={name: code for code, name in LANGUAGES.items()},
+            name=words.LABELS["language"], width=110, stylesheets=[words.UNSEEN_LABEL])
+        folded = {"header": wrap_row(language, self._tagline, align_items="center"),
                   "prompt": prompt, "model": self.model_bar,
                   "nav": wrap_row(*self._nav.values()),
                   "transport": pn.Column(wrap_row(back, play, step, speed, fastest, timeline),
@@ -129,16 +132,13 @@ class Lab(pn.viewable.Viewer):
         self.controls = Controls([self._explained(part) for name, part in folded.items()
                                   if name not in hidden])
         self._labelled = dict(zip((prompt, play, speed, fastest, timeline, self._take_tour,
-                                   self.controls.toggle), words.LABELS.values(), strict=True))
+                                   self.controls.toggle, language), words.LABELS.values(),
+                                  strict=True))
         self._labelled |= {button: VIEWS[key][0] for key, button in self._nav.items()}
         title = [] if "header" in hidden else [
             pn.pane.HTML("<h1 style='margin:0.2rem 0;font-size:1.4rem'>Napkin GPT</h1>",
                          margin=(0, 10, 0, 5))]
-        language = pn.widgets.Select.from_param(
-            s.param.language, options={name: code for code, name in LANGUAGES.items()},
-            name="", width=110, align="center")  # each language named in itself
-        top = wrap_row(*title, self.controls.toggle, self._take_tour, language,
-                       align_items="center")
+        top = wrap_row(*title, self.controls.toggle, self._take_tour, align_items="center")
         training = TrainingNote(session=s)  # above every view but Training, as it learns
         picture = [self.tour.header, self._title, training, self._shown, self.tour.footer]
         if self.embed:  # the picture first, the controls under it

@@ -15,7 +15,11 @@ LINK_BRINGS_CODE = N_("This link brings code for {files}. It has not run: the Co
 TOUR_TITLE = N_("tour, chapter {n}: {title}")
 LABELS = {"prompt": N_("Prompt"), "play": N_("▶ Play / ❚❚ Pause"),  # the page's widgets
           "speed": N_("Speed (steps/s)"), "fastest": N_("as fast as it can"),
-          "timeline": N_("Timeline"), "tour": TAKE_THE_TOUR, "controls": CONTROLS}
+          "timeline": N_("Timeline"), "tour": TAKE_THE_TOUR, "controls": CONTROLS,
+          "language": N_("Language")}
+# A label a screen reader reads and the eye does not see (the options name themselves)
+UNSEEN_LABEL = ("label { position: absolute; width: 1px; height: 1px; overflow: hidden; "
+                "clip-path: inset(50%); white-space: nowrap; }")
 
 
 def footer(tr, c) -> str:
