@@ -369,7 +369,8 @@ def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(brow
     try:
         app(page).get_by_text("Likeliest next token").first.wait_for(timeout=60_000)
     except PlaywrightTimeout as e:  # what the page and Python showed instead, for the record
-        raise AssertionError((page.evaluate("location.hash"), python(page, "bridge.lab.view"),
+        raise AssertionError((page.evaluate("JSON.stringify(napkin.log)")[:4000],
+                              page.evaluate("location.hash"), python(page, "bridge.lab.view"),
                               python(page, "bridge.lab.session.message"), page.errors,
                               logs[-20:], app(page).inner_text()[:2000])) from e
     assert python(page, "bridge.lab.session.prompt") == '<img src=x onerror="window.__xss=1">'

@@ -20,9 +20,10 @@ import json
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.site.build import PYODIDE_CDN, PYODIDE_VERSION, RUNTIME_FILES
-from tests.support.browser import screenshot
+from tests.support.browser import SHOWN, screenshot
 from tests.support.standin_worker import StandInWorker, open_with_standin
 from tests.support.static_site import RUNAWAY_SECONDS, Visit, page_config, serving
 
@@ -278,11 +279,16 @@ def test_the_lab_draws_from_the_shipped_wheels_and_syncs_both_ways(visit, npm_se
     assert standin.python("result = bridge.lab.view") == "tokens"
     # every view draws in the page without errors, from local files only
     for key in standin.python("from app.lab.page import VIEWS; result = list(VIEWS)"):
-        standin.python(f"bridge.lab.view = {key!r}; result = None")
+        standin.python(f"bridge.lab.view = {key!r}; result = None")  # one by one, as a reader
+        v.page.locator("#app").get_by_text(SHOWN[key]).first.wait_for(timeout=60_000)
     # the last view, drawn: every patch before it was applied (ten views built in turn by
     # CPython in this test's process: a minute and more on a busy machine)
-    v.page.locator("#app").get_by_text("Running: the shipped engine").first.wait_for(
-        timeout=120_000)
+    try:
+        v.page.locator("#app").get_by_text("Running: the shipped engine").first.wait_for(
+            timeout=120_000)
+    except PlaywrightTimeout as e:  # what the page showed instead, for the record
+        raise AssertionError((v.page.evaluate("JSON.stringify(napkin.log)")[:3000], v.errors,
+                              v.page.locator("#app").inner_text()[:1500])) from e
     assert v.errors == [] and v.page.evaluate("window.__csp") == []
     assert not [p for code, p in npm_server.log if code >= 400]
     assert v.page.evaluate("napkin.log.errors") == []
