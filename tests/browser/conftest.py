@@ -96,6 +96,27 @@ def lab(browser, pyodide_site):
     page.context.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test on the shared lab says what the page logged and what the lab last told
+    the reader, then puts the shipped weights back: the next tests start from the shipped
+    model rather than fail for the state it left."""
+    report = (yield).get_result()
+    page = item.funcargs.get("lab") if report.when == "call" and report.failed else None
+    if page is None:
+        return
+    try:
+        log = page.evaluate("JSON.stringify({errors: napkin.log.errors, restarts: "
+                            "napkin.log.restarts, patches: napkin.log.patches, painted: "
+                            "napkin.log.painted, starts: napkin.log.starts})")
+        told = page.evaluate("napkin.run('repr((bridge.lab.session.message, "
+                             "bridge.lab.session.config))')")
+        page.evaluate("napkin.run('bridge.lab.session.reset_weights()')")
+    except Exception as e:  # a page that no longer answers says so
+        log, told = f"(the page did not answer: {e})", ""
+    report.sections.append(("the shared lab", f"log: {log}\nlast told: {told}"))
+
+
 def pytest_collection_modifyitems(items) -> None:
     """Tests that restart the shared lab's worker run after every other test, and those that
     fill its memory just before them."""
