@@ -441,7 +441,11 @@
 
   ui.retry.addEventListener("click", () => start());
   window.addEventListener("hashchange", () => { if (!current?.jsdoc) showSnapshot(); });
-  window.napkin = { log, run: runPython, restart: start };
+  // `link`: the page's side of the link to Python now (messages unanswered, changes waiting)
+  window.napkin = {
+    log, run: runPython, restart: start,
+    get link() { return { pending: current?.pending, queued: current?.queue.length }; },
+  };
   showSnapshot();
   startWhenSeen();
 })();

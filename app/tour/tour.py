@@ -46,7 +46,7 @@ class Tour(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.experiments = Experiments(session=self.session)
-        self._progress = html_pane(width=130, sizing_mode="fixed", margin=(0, 5))
+        self._progress = html_pane(width=130, sizing_mode=None, margin=(0, 5))
         self._title = html_pane()
         self._narration = html_pane()
         self._question = html_pane()

@@ -22,13 +22,16 @@ from tests.support.pyodide import DIST, LINK, NO_DIST, settled
 from tests.support.serve import serving_lab
 from tests.support.static_site import RUNAWAY_SECONDS, Visit, build, npm_core, serving
 
+SERVE_LOG = pytest.StashKey[Path]()  # what `napkin-gpt serve` printed during the run
+
 
 @pytest.fixture(scope="session")
-def lab_url():
+def lab_url(request, tmp_path_factory):
     """`napkin-gpt serve` itself, on a free port, as a reader would start it."""
     pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '.[app]')")
+    log = request.config.stash[SERVE_LOG] = tmp_path_factory.mktemp("serve") / "serve.log"
     try:
-        with serving_lab() as url:
+        with serving_lab(log=log) as url:
             yield url
     except RuntimeError as e:
         pytest.fail(str(e))
@@ -98,17 +101,23 @@ def lab(browser, pyodide_site):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed test on the shared lab says what the page logged and what the lab last told
-    the reader, then puts the shipped weights back: the next tests start from the shipped
-    model rather than fail for the state it left."""
+    """A failed test under serve shows what the server printed last. A failed test on the
+    shared lab says what the page logged and what the lab last told the reader, then puts
+    the shipped weights back: the next tests start from the shipped model rather than fail
+    for the state it left."""
     report = (yield).get_result()
-    page = item.funcargs.get("lab") if report.when == "call" and report.failed else None
+    if report.when != "call" or not report.failed:
+        return
+    if "lab_url" in item.funcargs and SERVE_LOG in item.config.stash:
+        lines = item.config.stash[SERVE_LOG].read_text("utf-8", "replace").splitlines()
+        report.sections.append(("napkin-gpt serve, its last lines", "\n".join(lines[-30:])))
+    page = item.funcargs.get("lab")
     if page is None:
         return
     try:
         log = page.evaluate("JSON.stringify({errors: napkin.log.errors, restarts: "
                             "napkin.log.restarts, patches: napkin.log.patches, painted: "
-                            "napkin.log.painted, starts: napkin.log.starts})")
+                            "napkin.log.painted, starts: napkin.log.starts, link: napkin.link})")
         told = page.evaluate("napkin.run('repr((bridge.lab.session.message, "
                              "bridge.lab.session.config))')")
         page.evaluate("napkin.run('bridge.lab.session.reset_weights()')")

@@ -5,21 +5,25 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 from tests.support.browser import free_port
 from tests.support.models import ROOT
 
 
 @contextlib.contextmanager
-def serving_lab(*extra: str) -> Iterator[str]:
-    """`napkin-gpt serve` on a free port; yields its URL once it answers."""
+def serving_lab(*extra: str, log: Path | None = None) -> Iterator[str]:
+    """`napkin-gpt serve` on a free port; yields its URL once it answers. What the server
+    prints goes to `log` (a file: a pipe nobody reads would stop the server once full)."""
     port = free_port()
+    output = open(log, "w+") if log else tempfile.TemporaryFile("w+")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-browser", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     try:
@@ -30,13 +34,15 @@ def serving_lab(*extra: str) -> Iterator[str]:
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     server.kill()
+                    output.seek(0)
                     raise RuntimeError("napkin-gpt serve did not start:\n"
-                                       + server.stdout.read()) from None
+                                       + output.read()) from None
                 time.sleep(0.3)  # polling a server that is still starting
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
+        output.close()
 
 
 def open_lab(page, url: str) -> None:
