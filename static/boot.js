@@ -34,6 +34,7 @@
   const megabytes = (n) => `${(n / 1e6).toFixed(1)} MB`;
   const log = { progress: [], results: {}, errors: [], starts: 0, restarts: 0, timings: null,
                 turns: [], refused: [],  // refused: what a Content Security Policy refused
+                unapplied: [],  // why patches from Python could not be applied (then restarted)
                 snapshot: { key: null, restored: null, notes: [] },  // see worker.js
                 patches: 0, painted: 0 };  // patches from Python received; applied and painted
   let current = null;  // the running worker and everything tied to it
@@ -243,8 +244,21 @@
   }
 
   function applyPatch(run, message) {
+    if (run !== current) return;
     run.applying++;
-    try { run.jsdoc.apply_json_patch(message.patch, message.buffers); } finally { run.applying--; }
+    try {
+      run.jsdoc.apply_json_patch(message.patch, message.buffers);
+    } catch (error) {
+      // the page and Python no longer hold the same document (a patch names a model the
+      // page was never sent): a lab drawn from half a patch would go blank or lie, so it
+      // starts again from the address, as after a stuck worker
+      log.unapplied.push(String(error?.message ?? error));
+      log.restarts++;
+      start(say("outOfStep"));
+      return;
+    } finally {
+      run.applying--;
+    }
     // painted (or 100 ms on, in a tab the browser does not paint): the worker may send the
     // next patch (it holds Python's changes until then, and sends them as one)
     let told = false;

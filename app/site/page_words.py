@@ -14,6 +14,8 @@ MESSAGES = {  # key -> message; boot.js fills the placeholders left in it
                   "restarted with the shipped engine."),
     "crashed": N_("The page restarted: the Python worker stopped ({reason})."),
     "stuck": N_("The lab did not answer for a minute and was restarted."),
+    "outOfStep": N_("The page and Python fell out of step, so the lab was restarted from the "
+                    "address."),
     "waiting": N_("Waiting: another Napkin GPT on this page is starting…"),
     "embed": N_("A snapshot. Scroll here or press Go live to run the model."),
     "starting": N_("Starting Python…"),

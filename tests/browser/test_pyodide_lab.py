@@ -342,11 +342,6 @@ def test_a_crashed_worker_is_replaced_with_a_notice(lab):
     assert lab.errors == []
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "an open bug, not fixed: in a full run (another lab live in the same browser, the "
-    "snapshot being taken beside this boot) the first patch after the retried boot's render "
-    "names a model the page was never sent (BokehJS: \"reference … isn't known\"; log: "
-    "patches 1, painted 0) and the lab stays blank; alone the test passes"))
 def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(browser, pyodide_site):
     page = local_page(browser)
     missing = []
@@ -377,8 +372,12 @@ def test_a_missing_package_is_named_and_retry_recovers_through_hash_changes(brow
     assert settled(page) == "ready"
     logs = []
     page.on("console", lambda m: logs.append(m.text))
+    # In full runs (another lab live in this browser, a snapshot being taken beside this
+    # boot) Python's first patch after the render has named a model the page was never
+    # sent (an open bug, cause not found): the page then restarts from the address, which
+    # napkin.log.unapplied records, and the lab must come back all the same.
     try:
-        app(page).get_by_text("Likeliest next token").first.wait_for(timeout=60_000)
+        app(page).get_by_text("Likeliest next token").first.wait_for(timeout=120_000)
     except PlaywrightTimeout as e:  # what the page and Python showed instead, for the record
         raise AssertionError((page.evaluate("JSON.stringify(napkin.log)")[:4000],
                               page.evaluate("location.hash"), python(page, "bridge.lab.view"),

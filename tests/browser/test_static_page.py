@@ -316,3 +316,22 @@ def test_a_stuck_patch_restarts_the_lab_from_the_address_with_a_notice(visit, np
     assert standin.python("result = [bridge.lab.view, bridge.lab.session.layer]") == [
         "attention", 1]
     screenshot(v.page, "static-restarted")
+
+
+def test_a_patch_the_page_cannot_apply_restarts_the_lab_from_the_address(visit, npm_server,
+                                                                         standin):
+    v = visit()
+    open_with_standin(v, standin, npm_server.url + "index.html#view=attention&layer=1")
+    v.page.locator("#app").get_by_text("attends most to").first.wait_for(timeout=30_000)
+    # Python sends a change to a model the page was never sent
+    standin.python("bridge._send_patch({'events': [{'kind': 'ModelChanged', 'model': "
+                   "{'id': 'p-never-sent'}, 'attr': 'visible', 'new': False}]}, None)\n"
+                   "result = None")
+    v.page.wait_for_function("napkin.log.restarts === 1", timeout=15_000)
+    assert "p-never-sent" in v.page.evaluate("napkin.log.unapplied.join(' ')")
+    assert v.settled(90_000) == "ready"
+    v.page.locator("#app").get_by_text("The page and Python fell out of step").first.wait_for(
+        timeout=30_000)
+    assert standin.python("result = [bridge.lab.view, bridge.lab.session.layer]") == [
+        "attention", 1]
+    assert v.page.evaluate("napkin.log.errors") == []
