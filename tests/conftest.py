@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 # Under pytest-xdist (the fast lane runs two workers on two cores) each worker's NumPy and
 # PyTorch take one thread: with their default of one per core, the two workers' four
@@ -42,6 +43,28 @@ def corpus_text() -> str:
     from engine.corpus import load_corpus
 
     return load_corpus()  # raises CorpusMissing with the command to run
+
+
+class ForwardCall(NamedTuple):
+    model: object  # the GPT that ran
+    shape: tuple[int, ...]  # the shape of the ids it was given
+
+
+@pytest.fixture
+def forward_calls(monkeypatch) -> list[ForwardCall]:
+    """Every run of the model from now on, whoever makes it."""
+    import numpy as np
+
+    from engine.model import GPT
+
+    calls, original = [], GPT.forward
+
+    def counting(self, idx, *args, **kwargs):
+        calls.append(ForwardCall(self, np.shape(idx)))
+        return original(self, idx, *args, **kwargs)
+
+    monkeypatch.setattr(GPT, "forward", counting)
+    return calls
 
 
 @pytest.fixture

@@ -217,11 +217,12 @@ class Comparison(param.Parameterized):
         if not self._recent():  # each loss only when its model changed
             own = (s.model, s.weights_version)
             if self._keys.get("loss") != own:
-                updates |= dict(loss=self._loss(s.model), measured_at=len(s.training.history),
-                                eval_windows=self._windows())
+                updates |= dict(loss=s.training.held_out_loss(s.model, EVAL_WINDOWS),
+                                eval_windows=s.training.held_out_windows(EVAL_WINDOWS),
+                                measured_at=len(s.training.history))
                 self._keys["loss"] = own
             if self._keys.get("other_loss") != (key, s.model):  # s.model: the same text
-                updates["other_loss"] = self._loss(model)
+                updates["other_loss"] = s.training.held_out_loss(model, EVAL_WINDOWS)
                 self._keys["other_loss"] = (key, s.model)
         self.param.update(**updates)
 
@@ -253,15 +254,3 @@ class Comparison(param.Parameterized):
         steps = len(s.training.history)
         return (s.clock.playing and s.mode == "train" and self.measured_at is not None
                 and 0 <= steps - self.measured_at < LOSS_EVERY)
-
-    def _windows(self) -> int:
-        s = self.session
-        val, T = s.val_tokens, s.config.block_size
-        return len(s.engine.data.evaluation_starts(val, T, EVAL_WINDOWS)) if len(val) > T + 1 else 0
-
-    def _loss(self, model) -> float | None:
-        """Mean loss of `model` over EVAL_WINDOWS held-out windows; None without them."""
-        s = self.session
-        if not self._windows():
-            return None
-        return s.engine.train.evaluate(model, s.val_tokens, EVAL_WINDOWS, EVAL_WINDOWS)

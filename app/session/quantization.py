@@ -115,10 +115,10 @@ class QuantizationLab(param.Parameterized):
                 s.model, self.fmt, lambda name: choose(name, quant))
             self._keys["quantized"] = quantized
         if self._loss_due("quant_loss", quantized):
-            updates["quant_loss"] = self._loss(self.model)
+            updates["quant_loss"] = s.training.held_out_loss(self.model, EVAL_WINDOWS)
         if self._loss_due("float_loss", weights):
-            updates["float_loss"] = self._loss(s.model)
-            updates["eval_windows"] = self._windows()
+            updates["float_loss"] = s.training.held_out_loss(s.model, EVAL_WINDOWS)
+            updates["eval_windows"] = s.training.held_out_windows(EVAL_WINDOWS)
         if self._keys.get("trace") is not s.trace:
             updates["float_probs"] = softmax(s.trace.logits[0, -1].astype(np.float64))
             self._keys["trace"] = s.trace
@@ -141,17 +141,3 @@ class QuantizationLab(param.Parameterized):
             return False
         self._keys[name] = (key, steps)
         return True
-
-    def _windows(self) -> int:
-        s = self.session
-        val, T = s.val_tokens, s.config.block_size
-        if len(val) <= T + 1:
-            return 0
-        return len(s.engine.data.evaluation_starts(val, T, EVAL_WINDOWS))
-
-    def _loss(self, model) -> float | None:
-        """Mean validation loss over EVAL_WINDOWS windows, in one forward pass."""
-        if not self._windows():
-            return None
-        s = self.session
-        return s.engine.train.evaluate(model, s.val_tokens, EVAL_WINDOWS, EVAL_WINDOWS)

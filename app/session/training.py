@@ -304,17 +304,25 @@ class Training(param.Parameterized):
 
     # ---- records ----------------------------------------------------------------------------
 
-    def _validation_loss(self) -> float | None:
+    def held_out_windows(self, most: int) -> int:
+        """How many windows of the held-out text (at most `most`, evenly spaced) a held-out
+        loss averages; 0 when that text is shorter than one window."""
         s = self.session
         if len(s.val_tokens) <= s.config.block_size + 1:
+            return 0
+        return len(s.engine.data.evaluation_starts(s.val_tokens, s.config.block_size, most))
+
+    def held_out_loss(self, model, most: int) -> float | None:
+        """`model`'s mean loss over those windows, in one batch; None without them."""
+        if not self.held_out_windows(most):
             return None
-        return s.engine.train.evaluate(s.model, s.val_tokens, VAL_WINDOWS, VAL_WINDOWS)
+        return self.session.engine.train.evaluate(model, self.session.val_tokens, most, most)
 
     def _record_milestone(self, steps_done: int) -> None:
         """The validation loss after `steps_done` steps, and at milestones a sample too."""
         if any(step == steps_done for step, _ in self.val_history):
             return
-        loss = self._validation_loss()
+        loss = self.held_out_loss(self.session.model, VAL_WINDOWS)
         if loss is not None:
             self.val_history.append((steps_done, loss))
         if is_milestone(steps_done):

@@ -10,7 +10,6 @@ from bokeh.models import (
     BasicTickFormatter,
     ColumnDataSource,
     DataTable,
-    FixedTicker,
     HoverTool,
     NumberFormatter,
     TableColumn,
@@ -19,6 +18,7 @@ from bokeh.plotting import figure
 
 from app.i18n import N_
 from app.session.quantization import EMBEDDINGS, QuantizationLab
+from app.views.parts.comparison import paired_bars
 from app.views.parts.gguf_download import GGUFDownload
 from app.views.parts.layout import figure_grid, wrap_row
 from app.views.parts.markup import esc, html_pane, set_html, table_html, visible
@@ -82,22 +82,9 @@ class QuantizationView(View):
 
         self.prob_source = ColumnDataSource(dict(y_float=[], y_quant=[], p_float=[],
                                                  p_quant=[], label=[]))
-        self.probs = figure(height=340, sizing_mode="stretch_width", min_width=200,
-                            x_range=(0, 1), toolbar_location=None, tools="",
-                            title="", x_axis_label=N_("probability"))  # titled as drawn
-        before = self.probs.hbar(y="y_float", right="p_float", height=0.38,
-                                 source=self.prob_source, color=FLOAT, legend_label="float32")
-        after = self.probs.hbar(y="y_quant", right="p_quant", height=0.38,
-                                source=self.prob_source, color=QUANT, legend_label=N_("quantized"))
-        self.probs.add_tools(HoverTool(renderers=[before, after], tooltips=[
-            (N_("token"), "@label"), (N_("float32 p"), "@p_float{0.0000}"),
-            (N_("quantized p"), "@p_quant{0.0000}")]))
-        self.probs.y_range.flipped = True
-        self.probs.ygrid.visible = False
-        self.probs.legend.location = "bottom_right"
-        self.probs.legend.label_text_font_size = "8pt"
-        self.probs.yaxis.ticker = FixedTicker(ticks=list(range(TOP)))
-        self.probs.yaxis.major_label_text_font_size = "11pt"
+        self.probs = paired_bars(self.prob_source, TOP, 340, "",  # titled as drawn
+                                 [("float", FLOAT, "float32", N_("float32 p")),
+                                  ("quant", QUANT, N_("quantized"), N_("quantized p"))])
 
         self.hist_source = ColumnDataSource(dict(left=[], right=[], count=[]))
         self.histogram = figure(height=300, sizing_mode="stretch_width", min_width=200,

@@ -21,21 +21,6 @@ from app.views.scale import ScaleView
 from app.views.training import TrainingView
 from engine.heads import head_scores
 from engine.lens import logit_lens
-from engine.model import GPT
-
-
-@pytest.fixture
-def forward_calls(monkeypatch):
-    """Every run of the model: (model, tokens it was given)."""
-    calls = []
-    original = GPT.forward
-
-    def counting(self, idx, *args, **kwargs):
-        calls.append((self, np.shape(idx)))
-        return original(self, idx, *args, **kwargs)
-
-    monkeypatch.setattr(GPT, "forward", counting)
-    return calls
 
 
 def text_of(pane) -> str:

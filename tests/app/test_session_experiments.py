@@ -11,20 +11,6 @@ pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '
 from app.session.code_runner import shipped_sources
 from app.session.experiments import Experiments
 from engine.experiments import head_ablation
-from engine.model import GPT
-
-
-@pytest.fixture
-def forward_calls(monkeypatch):
-    calls = []
-    original = GPT.forward
-
-    def counting(self, idx, *args, **kwargs):
-        calls.append(np.shape(idx))
-        return original(self, idx, *args, **kwargs)
-
-    monkeypatch.setattr(GPT, "forward", counting)
-    return calls
 
 
 def test_nothing_runs_until_asked_and_each_result_is_kept_for_its_state(session, forward_calls):

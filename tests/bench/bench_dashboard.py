@@ -37,8 +37,9 @@ async (key) => {
       && el.getAttribute('aria-valuemax') === '2.0');
   const before = summary.textContent;
   const start = performance.now();
-  const changed = new Promise(resolve => {
-    const host = summary.getRootNode().host;
+  if (!summary || !handle) throw new Error(`not found: ${summary ? '' : 'the summary line '}${handle ? '' : 'the temperature slider'}`);
+  const changed = new Promise((resolve, reject) => {
+    setTimeout(() => reject(new Error('the chart was not redrawn within 10 s')), 10000);
     const watch = () => {
       const now = find(el => el.tagName === 'P' && el.textContent.startsWith('Likeliest'));
       if (now && now.textContent !== before) resolve(performance.now() - start);

@@ -21,9 +21,11 @@ from app.views import VIEWS
 from tests.support.browser import SHOWN, painted, screenshot, wait_until
 from tests.support.layout import (
     PHONE,
+    TOUR_TARGETS,
     first_picture,
     on_first_screen,
     page_width,
+    smallest_target,
     smallest_text,
 )
 from tests.support.pyodide import LINK, app, python, wait_in_worker
@@ -176,3 +178,5 @@ def test_a_phones_first_screen_shows_the_picture_in_every_chapter_and_view(touri
         assert page_width(lab) <= PHONE["width"], place
         size, text = smallest_text(lab)
         assert size >= 16, f"{place}: '{text}' is {size} px"
+        height, label = smallest_target(lab, TOUR_TARGETS)
+        assert height >= 44, f"{place}: '{label}' is {height} px high"

@@ -294,10 +294,26 @@ def test_the_lab_draws_from_the_shipped_wheels_and_syncs_both_ways(visit, npm_se
     assert v.page.evaluate("napkin.log.errors") == []
 
 
-def test_a_stuck_patch_restarts_the_lab_from_the_address_with_a_notice(visit, npm_server, standin):
+def lab_on_block_1(visit, url: str, standin) -> Visit:
+    """A lab on the stand-in worker, opened at the Attention view of block 1."""
     v = visit()
-    open_with_standin(v, standin, npm_server.url + "index.html#view=attention&layer=1")
+    open_with_standin(v, standin, url + "index.html#view=attention&layer=1")
     v.page.locator("#app").get_by_text("attends most to").first.wait_for(timeout=30_000)
+    return v
+
+
+def restarted_from_the_address(v: Visit, standin, notice: str) -> None:
+    """The page restarted once and the new lab, saying `notice`, came back from the address
+    (the view and the layer), not from scratch."""
+    assert v.settled(90_000) == "ready"
+    v.page.locator("#app").get_by_text(notice).first.wait_for(timeout=30_000)
+    assert standin.python("result = [bridge.lab.view, bridge.lab.session.layer]") == [
+        "attention", 1]
+    assert v.page.evaluate("napkin.log.restarts") == 1
+
+
+def test_a_stuck_patch_restarts_the_lab_from_the_address_with_a_notice(visit, npm_server, standin):
+    v = lab_on_block_1(visit, npm_server.url, standin)
     # Python that takes longer than the limit whenever the prompt changes
     standin.python("import time\n"
                    "bridge.lab.session.param.watch(lambda e: time.sleep(5), 'prompt')\n"
@@ -309,29 +325,19 @@ def test_a_stuck_patch_restarts_the_lab_from_the_address_with_a_notice(visit, np
     v.page.wait_for_function("napkin.log.restarts === 1", timeout=15_000)
     elapsed = time.perf_counter() - started
     assert RUNAWAY_SECONDS - 0.2 < elapsed < RUNAWAY_SECONDS + 6
-    assert v.settled(90_000) == "ready"
-    notice = f"Your code ran for more than {RUNAWAY_SECONDS:g} s and was stopped"
-    v.page.locator("#app").get_by_text(notice).first.wait_for(timeout=30_000)
-    # the new lab came back from the address (the view and the layer), not from scratch
-    assert standin.python("result = [bridge.lab.view, bridge.lab.session.layer]") == [
-        "attention", 1]
+    restarted_from_the_address(
+        v, standin, f"Your code ran for more than {RUNAWAY_SECONDS:g} s and was stopped")
     screenshot(v.page, "static-restarted")
 
 
 def test_a_patch_the_page_cannot_apply_restarts_the_lab_from_the_address(visit, npm_server,
                                                                          standin):
-    v = visit()
-    open_with_standin(v, standin, npm_server.url + "index.html#view=attention&layer=1")
-    v.page.locator("#app").get_by_text("attends most to").first.wait_for(timeout=30_000)
+    v = lab_on_block_1(visit, npm_server.url, standin)
     # Python sends a change to a model the page was never sent
     standin.python("bridge._send_patch({'events': [{'kind': 'ModelChanged', 'model': "
                    "{'id': 'p-never-sent'}, 'attr': 'visible', 'new': False}]}, None)\n"
                    "result = None")
     v.page.wait_for_function("napkin.log.restarts === 1", timeout=15_000)
     assert "p-never-sent" in v.page.evaluate("napkin.log.unapplied.join(' ')")
-    assert v.settled(90_000) == "ready"
-    v.page.locator("#app").get_by_text("The page and Python fell out of step").first.wait_for(
-        timeout=30_000)
-    assert standin.python("result = [bridge.lab.view, bridge.lab.session.layer]") == [
-        "attention", 1]
+    restarted_from_the_address(v, standin, "The page and Python fell out of step")
     assert v.page.evaluate("napkin.log.errors") == []

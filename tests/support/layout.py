@@ -75,6 +75,10 @@ def smallest_text(page) -> tuple[float, str] | None:
     return page.evaluate(SMALLEST_TEXT, READING)
 
 
+# the tour's and the page's controls a finger must hit (each at least 44 px high)
+TOUR_TARGETS = ["‹ Back", "Next ›", "Leave the tour", "More of this view", "☰ Controls",
+                "▶ Take the tour"]
+
 def smallest_target(page, labels: list[str]) -> tuple[float, str] | None:
     """The lowest height (px) of the answer buttons and the buttons labelled `labels`."""
     return page.evaluate(SMALLEST_TARGET, labels)

@@ -34,6 +34,26 @@ EXPLAIN = N_(
     "model is by what this one expects (0 when they agree exactly).")
 
 
+def paired_bars(source: ColumnDataSource, top: int, height: int, title: str,
+                bars: list[tuple[str, str, str, str]]) -> figure:
+    """Two models' probabilities of the same `top` tokens as pairs of horizontal bars, the
+    likeliest on top. Each bar is (name, colour, legend, hover label) and reads the columns
+    y_<name> and p_<name> of `source`; its column `label` names the token."""
+    fig = figure(height=height, sizing_mode="stretch_width", min_width=200, x_range=(0, 1),
+                 toolbar_location=None, tools="", title=title, x_axis_label=N_("probability"))
+    drawn = [fig.hbar(y=f"y_{name}", right=f"p_{name}", height=0.38, source=source,
+                      color=colour, legend_label=legend) for name, colour, legend, _ in bars]
+    fig.add_tools(HoverTool(renderers=drawn, tooltips=[(N_("token"), "@label")] + [
+        (tip, f"@p_{name}{{0.0000}}") for name, _, _, tip in bars]))
+    fig.y_range.flipped = True
+    fig.ygrid.visible = False
+    fig.legend.location = "bottom_right"
+    fig.legend.label_text_font_size = "8pt"
+    fig.yaxis.ticker = FixedTicker(ticks=list(range(top)))
+    fig.yaxis.major_label_text_font_size = "11pt"
+    return fig
+
+
 class ComparisonPart(pn.viewable.Viewer):
     """The choice of model and the numbers; a subclass adds its picture."""
 
@@ -123,23 +143,10 @@ class NextTokenComparison(ComparisonPart):
     def __init__(self, **params):
         self.source = ColumnDataSource(dict(y_this=[], y_other=[], p_this=[], p_other=[],
                                             label=[]))
-        self.figure = figure(height=320, sizing_mode="stretch_width", min_width=200,
-                             x_range=(0, 1), toolbar_location=None, tools="",
-                             title=N_("Next-token probabilities of both models (temperature "
-                                      "1)"), x_axis_label=N_("probability"))
-        mine = self.figure.hbar(y="y_this", right="p_this", height=0.38, source=self.source,
-                                color=THIS, legend_label=N_("this model"))
-        other = self.figure.hbar(y="y_other", right="p_other", height=0.38,
-                                 source=self.source, color=OTHER, legend_label="compared")
-        self.figure.add_tools(HoverTool(renderers=[mine, other], tooltips=[
-            (N_("token"), "@label"), (N_("this model"), "@p_this{0.0000}"),
-            (N_("compared"), "@p_other{0.0000}")]))
-        self.figure.y_range.flipped = True
-        self.figure.ygrid.visible = False
-        self.figure.legend.location = "bottom_right"
-        self.figure.legend.label_text_font_size = "8pt"
-        self.figure.yaxis.ticker = FixedTicker(ticks=list(range(TOP)))
-        self.figure.yaxis.major_label_text_font_size = "11pt"
+        self.figure = paired_bars(
+            self.source, TOP, 320, N_("Next-token probabilities of both models (temperature 1)"),
+            [("this", THIS, N_("this model"), N_("this model")),
+             ("other", OTHER, "compared", N_("compared"))])  # the other's name as drawn
         super().__init__(**params)
         self._body.objects = [pn.pane.Bokeh(self.figure, sizing_mode="stretch_width")]
 
