@@ -33,8 +33,7 @@ async (key) => {
   const find = (pred) => roots.flatMap(r => [...r.querySelectorAll('*')]).find(pred);
   const summary = find(el => el.tagName === 'P' && el.textContent.startsWith('Likeliest'));
   const handle = find(el => el.getAttribute && el.getAttribute('role') === 'slider'
-      && el.closest && roots.some(r => r.contains && r.contains(el))
-      && el.getAttribute('aria-valuemax') === '2.0');
+      && el.getAttribute('aria-label') === 'Temperature');
   const before = summary.textContent;
   const start = performance.now();
   if (!summary || !handle) throw new Error(`not found: ${summary ? '' : 'the summary line '}${handle ? '' : 'the temperature slider'}`);
