@@ -36,7 +36,8 @@ async (key) => {
       && el.getAttribute('aria-label') === 'Temperature');
   const before = summary.textContent;
   const start = performance.now();
-  if (!summary || !handle) throw new Error(`not found: ${summary ? '' : 'the summary line '}${handle ? '' : 'the temperature slider'}`);
+  if (!summary) throw new Error('not found: the summary line');
+  if (!handle) throw new Error('not found: the temperature slider');
   const changed = new Promise((resolve, reject) => {
     setTimeout(() => reject(new Error('the chart was not redrawn within 10 s')), 10000);
     const watch = () => {
