@@ -117,9 +117,11 @@
     ui.error.hidden = true;
     ui.app.inert = true;
     if (ui.live) ui.live.hidden = true;
+    // booting from now on, not once the turn comes: a restart must not read "ready" meanwhile
+    setState("booting", say(notice ? "restarting" : "starting"));
     await takeTurn(run);
     if (run !== current) return;
-    setState("booting", say(notice ? "restarting" : "starting"));
+    setState("booting", say(notice ? "restarting" : "starting"));  // after "waiting"
     let worker;
     try {
       worker = await createWorker();

@@ -333,11 +333,17 @@ def test_a_stuck_patch_restarts_the_lab_from_the_address_with_a_notice(visit, np
 def test_a_patch_the_page_cannot_apply_restarts_the_lab_from_the_address(visit, npm_server,
                                                                          standin):
     v = lab_on_block_1(visit, npm_server.url, standin)
+    # another page of the site is booting (it holds the turn) when the restart comes
+    v.page.evaluate("""() => { navigator.locks.request('napkin-gpt:boot', () =>
+        new Promise((release) => { window.releaseTurn = release; })); }""")
     # Python sends a change to a model the page was never sent
     standin.python("bridge._send_patch({'events': [{'kind': 'ModelChanged', 'model': "
                    "{'id': 'p-never-sent'}, 'attr': 'visible', 'new': False}]}, None)\n"
                    "result = None")
     v.page.wait_for_function("napkin.log.restarts === 1", timeout=15_000)
+    # restarting, not "ready", from the first moment: waiting its turn is part of booting
+    assert v.page.evaluate("document.body.dataset.state") in ("booting", "waiting")
+    v.page.evaluate("window.releaseTurn()")
     assert "p-never-sent" in v.page.evaluate("napkin.log.unapplied.join(' ')")
     restarted_from_the_address(v, standin, "The page and Python fell out of step")
     assert v.page.evaluate("napkin.log.errors") == []
