@@ -9,7 +9,6 @@ pytest.importorskip("panel", reason="the dashboard needs Panel (pip install -e '
 
 from app.lab.page import VIEWS, Lab
 from app.session.loader import load_session
-from engine.model import GPT
 from tests.support.models import WEIGHTS_TINY
 
 
@@ -25,20 +24,6 @@ def every_view(lab):
     for key in VIEWS:
         lab.view = key
     return lab
-
-
-@pytest.fixture
-def forward_calls(monkeypatch):
-    """Counts every run of the model, whoever makes it."""
-    calls = []
-    original = GPT.forward
-
-    def counting(self, *args, **kwargs):
-        calls.append(args[0].shape if hasattr(args[0], "shape") else None)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(GPT, "forward", counting)
-    return calls
 
 
 def test_every_view_builds_and_shows_the_session(every_view):
